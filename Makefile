@@ -1,0 +1,62 @@
+# The one place that knows how to set up, lint, test and run redis_tuned.
+#   make demo   deploy to a local throwaway container host (Debian 12) and verify it
+#   make test   every quality gate: lint, pytest, molecule (what CI runs)
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export CONTAINERS_CONF := $(CURDIR)/.config/containers.conf
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export REDIS_TUNED_NOFILE_HARD := $(shell ulimit -Hn)
+SYSTEM_PACKAGES := podman runc debootstrap redis-server redis-tools iproute2 util-linux
+
+.PHONY: setup system venv images lint pytest molecule test demo demo-clean clean
+
+setup: system venv images
+
+# System packages, installed only when one is missing (apt needs root).
+system:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@# The host's own redis-server service is not wanted: tests start their own.
+	@if command -v systemctl >/dev/null && systemctl is-active -q redis-server 2>/dev/null; then systemctl disable --now redis-server; fi
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	ansible-galaxy collection install -r requirements.yml >/dev/null
+	touch $@
+
+venv: $(VENV)/.installed
+
+images: system venv
+	redis-tuned-images debian12 debian13
+
+lint: venv
+	yamllint --strict .
+	ansible-lint --profile production
+	ruff check .
+	ruff format --check .
+	mypy
+
+pytest: venv system
+	pytest
+
+molecule: images
+	molecule test
+
+test: setup lint pytest molecule
+
+demo: setup
+	ansible-playbook playbooks/demo-host.yml
+	ansible-playbook -i inventory/demo playbooks/site.yml
+
+demo-clean:
+	podman rm -f redis-tuned-demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
