@@ -1,0 +1,191 @@
+"""Outcomes of converging molecule/default: what is live on each container.
+
+The expected values below are the ones molecule.yml sets; they differ from the
+role's defaults on purpose, so that a value seen live was put there by the role.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+from conftest import config_get, redis_cli, run_site
+
+NOFILE = 12345
+MAIN = ("main", 6379)
+CACHE = ("cache", 6390)
+
+EXPECTED = {
+    MAIN: {
+        "maxclients": "4000",
+        "maxmemory": str(64 * 1024 * 1024),
+        "maxmemory-policy": "allkeys-lru",
+        "timeout": "300",
+        "tcp-keepalive": "45",
+        "save": "900 1 300 10 60 10000",
+        "appendonly": "yes",
+        "appendfsync": "everysec",
+        "protected-mode": "yes",
+        "dir": "/var/lib/redis/main",
+    },
+    CACHE: {
+        "maxclients": "10000",
+        "maxmemory-policy": "allkeys-lfu",
+        "timeout": "120",
+        "tcp-keepalive": "45",
+        "save": "",
+        "appendonly": "no",
+        "dir": "/var/lib/redis/cache",
+    },
+}
+INSTANCES = list(EXPECTED)
+
+
+def main_pid(host, name: str) -> int:  # type: ignore[no-untyped-def]
+    out = host.check_output(f"systemctl show -p MainPID --value redis-server@{name}.service")
+    return int(out)
+
+
+def container_nofile_cap(host) -> int:  # type: ignore[no-untyped-def]
+    """The hard open-files limit of the container's PID 1: no unit can go above it."""
+    for line in host.file("/proc/1/limits").content_string.splitlines():
+        if line.startswith("Max open files"):
+            return int(line.split()[4])
+    raise AssertionError("no 'Max open files' line in /proc/1/limits")
+
+
+@pytest.mark.parametrize(("name", "port"), INSTANCES)
+def test_unit_enabled_and_running(host, name: str, port: int) -> None:
+    unit = host.service(f"redis-server@{name}")
+    assert unit.is_enabled
+    assert unit.is_running
+    assert host.socket(f"tcp://127.0.0.1:{port}").is_listening
+
+
+def test_one_redis_process_per_instance_and_no_default_service(host) -> None:
+    procs = host.process.filter(comm="redis-server")
+    assert len(procs) == len(INSTANCES), [p.args for p in procs]
+    assert all(p.user == "redis" for p in procs)
+    # Masked, so that no package upgrade or reboot brings it back onto 6379.
+    assert host.run("systemctl is-enabled redis-server.service").stdout.strip() == "masked"
+    assert not host.service("redis-server").is_running
+
+
+@pytest.mark.parametrize(("name", "port"), INSTANCES)
+def test_live_config_is_what_was_asked(host, name: str, port: int) -> None:
+    wanted = EXPECTED[(name, port)]
+    live = {d: config_get(host, name, port, d) for d in wanted}
+    assert live == wanted
+
+
+def test_auto_maxmemory_follows_the_documented_rule(host) -> None:
+    # cache has maxmemory "auto": 0.75 of RAM in shares, 2 for "main" (it forks
+    # to save: AOF + RDB) and 1 for "cache"; cache gets one share.
+    meminfo = host.file("/proc/meminfo").content_string
+    memtotal_kb = int(next(ln for ln in meminfo.splitlines() if ln.startswith("MemTotal:")).split()[1])
+    memtotal_mb = memtotal_kb // 1024  # as Ansible's memtotal_mb
+    expected = int(memtotal_mb * 1024 * 1024 * 0.75 / 3)
+    assert int(config_get(host, *CACHE, "maxmemory")) == expected
+
+
+def test_password_is_required_where_set(host) -> None:
+    anonymous = host.run("redis-cli -p 6379 PING")
+    assert "NOAUTH" in anonymous.stdout + anonymous.stderr
+    assert redis_cli(host, *MAIN, "PING").stdout.strip() == "PONG"
+
+
+@pytest.mark.parametrize(("name", "port"), INSTANCES)
+def test_open_files_limit_of_the_running_process(host, name: str, port: int) -> None:
+    pid = main_pid(host, name)
+    limits = host.file(f"/proc/{pid}/limits").content_string
+    line = next(ln for ln in limits.splitlines() if ln.startswith("Max open files"))
+    soft, hard = int(line.split()[3]), int(line.split()[4])
+    cap = container_nofile_cap(host)
+    if cap < NOFILE:
+        warnings.warn(
+            f"container caps open files at {cap}, below the role's {NOFILE}", stacklevel=1
+        )
+        assert (soft, hard) == (cap, cap)
+    else:
+        assert (soft, hard) == (NOFILE, NOFILE)
+    # Redis lowers maxclients silently when it gets too few descriptors.
+    configured = EXPECTED[(name, port)]["maxclients"]
+    assert config_get(host, name, port, "maxclients") == configured
+    assert soft >= int(configured) + 32
+
+
+@pytest.mark.parametrize("name", [n for n, _ in INSTANCES])
+def test_files_modes_owners_and_header(host, name: str) -> None:
+    for path in (f"/etc/redis/redis-{name}.conf", f"/etc/redis/redis-{name}-auth.conf"):
+        f = host.file(path)
+        assert (f.user, f.group, f.mode) == ("root", "redis", 0o640), path
+        assert f.content_string.startswith("# Ansible managed"), path
+    dropin = host.file(f"/etc/systemd/system/redis-server@{name}.service.d/redis-tuned.conf")
+    assert f"LimitNOFILE={NOFILE}" in dropin.content_string.splitlines()
+    assert dropin.content_string.startswith("# Ansible managed")
+
+
+def test_expectations_file_has_no_secret(host) -> None:
+    f = host.file("/etc/redis/redis_tuned/main.json")
+    assert (f.user, f.group, f.mode) == ("root", "redis", 0o640)
+    data = json.loads(f.content_string)
+    assert data["requires_auth"] is True
+    assert data["nofile"] == NOFILE
+    assert data["config"]["maxclients"] == 4000
+    assert "molecule-main-secret" not in f.content_string
+
+
+def test_kernel_settings_are_persistent(host) -> None:
+    conf = host.file("/etc/sysctl.d/60-redis-tuned.conf").content_string
+    assert "vm.overcommit_memory=1" in conf.replace(" ", "")
+    somaxconn = int(
+        next(ln for ln in conf.splitlines() if "somaxconn" in ln).split("=")[1].strip()
+    )
+    assert somaxconn >= 511
+    assert host.service("redis-tuned-thp").is_enabled
+    limits = host.file("/etc/security/limits.d/90-redis-tuned.conf").content_string
+    assert f"redis hard nofile {NOFILE}" in limits
+
+
+def test_rejected_directive_keeps_the_running_instance(host, host_name: str) -> None:
+    """A typo Redis rejects fails the run with Redis's own text; nothing live changes."""
+    conf = host.file("/etc/redis/redis-cache.conf")
+    before = (conf.sha256sum, main_pid(host, "cache"))
+    result = run_site(
+        host_name,
+        {
+            "redis_tuned_instances": [
+                {"name": "main", "port": 6379, "profile": "guide",
+                 "password": "molecule-main-secret",
+                 "config": {"maxmemory": "64mb", "maxclients": 4000}},
+                {"name": "cache", "port": 6390, "profile": "cache",
+                 "config": {"maxmemroy": "2gb"}},
+            ]
+        },
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    # Redis 7 and Redis 8 word the refusal differently; both quote the line.
+    assert (
+        "Bad directive or wrong number of arguments" in output
+        or "Unresolved Configuration(s) Detected" in output
+    )
+    assert "maxmemroy" in output
+    assert (conf.sha256sum, main_pid(host, "cache")) == before
+    assert config_get(host, *CACHE, "maxmemory-policy") == "allkeys-lfu"
+
+
+def test_invalid_variable_is_refused_before_any_change(host, host_name: str) -> None:
+    """Preflight refuses a bad value on a real host: no file and no process changes."""
+    watched = ["/etc/redis/redis-main.conf", "/etc/redis/redis-cache.conf",
+               "/etc/systemd/system/redis-server@main.service.d/redis-tuned.conf"]
+    before = ([host.file(p).sha256sum for p in watched], main_pid(host, "main"))
+    result = run_site(host_name, {"redis_tuned_nofile": 2000})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "needs maxclients + 32 = 4032 open files but redis_tuned_nofile is 2000" in " ".join(
+        output.split()
+    )
+    assert "changed=0" in output
+    assert ([host.file(p).sha256sum for p in watched], main_pid(host, "main")) == before

@@ -1,0 +1,113 @@
+"""Invalid role variables are refused in preflight, before anything on a host changes.
+
+Each case runs playbooks/site.yml in check mode against this machine and
+asserts that the run stops at a preflight task, with a message that names the
+variable, and changed nothing. (molecule's verify repeats one case on a real
+container and compares files and the Redis pid before and after.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT
+
+ONE = {"name": "default", "port": 6379, "profile": "guide"}
+
+CASES = {
+    "unknown eviction policy": (
+        {"redis_tuned_config": {"maxmemory-policy": "allkeys-lru-typo"}},
+        "redis_tuned_instances[0] (default): maxmemory-policy 'allkeys-lru-typo' is not one of",
+    ),
+    "maxclients over the fd budget": (
+        {"redis_tuned_nofile": 5000},
+        "maxclients 10000 needs maxclients + 32 = 10032 open files but redis_tuned_nofile is 5000",
+    ),
+    "port out of range": (
+        {"redis_tuned_instances": [{**ONE, "port": 70000}]},
+        "redis_tuned_instances[0] (default): port must be 1-65535, got 70000",
+    ),
+    "duplicate ports": (
+        {"redis_tuned_instances": [ONE, {**ONE, "name": "other"}]},
+        "unique ports (got [6379, 6379])",
+    ),
+    "duplicate names": (
+        {"redis_tuned_instances": [ONE, {**ONE, "port": 6380}]},
+        "unique names (got ['default', 'default'])",
+    ),
+    "bad instance name": (
+        {"redis_tuned_instances": [{**ONE, "name": "Bad Name"}]},
+        "redis_tuned_instances[0] (Bad Name): name must match [a-z0-9_-]+",
+    ),
+    "unknown profile": (
+        {"redis_tuned_instances": [{**ONE, "profile": "fast"}]},
+        "profile",
+    ),
+    "maxmemory above the host's RAM": (
+        {"redis_tuned_config": {"maxmemory": "100000gb"}},
+        "exceeds this host's",
+    ),
+    "maxmemory that is not a size": (
+        {"redis_tuned_config": {"maxmemory": "lots"}},
+        "maxmemory 'lots' is not a size",
+    ),
+    "requirepass in a config dict": (
+        {"redis_tuned_config": {"requirepass": "x"}},
+        "config may not set requirepass (use the instance's port and password fields)",
+    ),
+    "memory share above 1": (
+        {"redis_tuned_memory_share": 1.5},
+        "redis_tuned_memory_share must be in (0, 1] (got 1.5)",
+    ),
+    "somaxconn below tcp-backlog": (
+        {"redis_tuned_sysctl": {"net.core.somaxconn": 128}},
+        "redis_tuned_sysctl sets net.core.somaxconn to 128, below the largest tcp-backlog (511)",
+    ),
+    "unknown THP mode": (
+        {"redis_tuned_transparent_hugepages": "always"},
+        "redis_tuned_transparent_hugepages",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("inv") / "hosts.ini"
+    path.write_text(
+        "[redis]\n"
+        f"localhost ansible_connection=local ansible_become=false "
+        f"ansible_python_interpreter={sys.executable}\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_refused_in_preflight(case: str, inventory: Path) -> None:
+    extra, message = CASES[case]
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+    }
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("ansible-playbook")), "--check", "-i", str(inventory), "-e", json.dumps(extra),
+         str(PROJECT / "playbooks" / "site.yml")],
+        capture_output=True, text=True, check=False, timeout=300, env=env, cwd=PROJECT,
+    )
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 2, output[-2000:]
+    assert message in output, output[-2000:]
+    assert "changed=0" in output
+    # Stopped in preflight (or argument validation), never in a later task file.
+    stops = [i for i in (output.find("fatal: ["), output.find("failed: [")) if i >= 0]
+    assert stops, output[-2000:]
+    failed_task = output[: min(stops)].rsplit("TASK [", 1)[1].split("]", 1)[0]
+    assert failed_task.startswith(("redis_tuned : Refuse", "redis_tuned : Check", "redis_tuned : Validating")), (
+        failed_task
+    )
