@@ -51,9 +51,7 @@ class BuildError(Exception):
 
 def image_exists(name: str) -> bool:
     """True when podman already holds an image called ``name``."""
-    result = subprocess.run(
-        ["podman", "image", "exists", name], check=False, capture_output=True
-    )
+    result = subprocess.run(["podman", "image", "exists", name], check=False, capture_output=True)
     return result.returncode == 0
 
 
@@ -76,8 +74,15 @@ def build(image: Image) -> None:
             raise BuildError(f"debootstrap {image.suite} failed: {' | '.join(tail)}")
         # A minimal systemd container: no getty on a console nobody reads.
         subprocess.run(
-            ["chroot", rootfs, "systemctl", "mask", "getty@tty1.service",
-             "console-getty.service", "systemd-remount-fs.service"],
+            [
+                "chroot",
+                rootfs,
+                "systemctl",
+                "mask",
+                "getty@tty1.service",
+                "console-getty.service",
+                "systemd-remount-fs.service",
+            ],
             check=False,
             capture_output=True,
         )

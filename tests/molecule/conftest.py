@@ -22,7 +22,7 @@ def redis_cli(host, name: str, port: int, *args: str):  # type: ignore[no-untype
     """
     auth = f"/etc/redis/redis-{name}-auth.conf"
     cmd = (
-        f"REDISCLI_AUTH=\"$(sed -n 's/^requirepass \"\\(.*\\)\"$/\\1/p' {auth})\" "
+        f'REDISCLI_AUTH="$(sed -n \'s/^requirepass "\\(.*\\)"$/\\1/p\' {auth})" '
         f"redis-cli --no-auth-warning -p {port} " + " ".join(shlex.quote(a) for a in args)
     )
     return host.run(cmd)

@@ -83,7 +83,9 @@ def test_auto_maxmemory_follows_the_documented_rule(host) -> None:
     # cache has maxmemory "auto": 0.75 of RAM in shares, 2 for "main" (it forks
     # to save: AOF + RDB) and 1 for "cache"; cache gets one share.
     meminfo = host.file("/proc/meminfo").content_string
-    memtotal_kb = int(next(ln for ln in meminfo.splitlines() if ln.startswith("MemTotal:")).split()[1])
+    memtotal_kb = int(
+        next(ln for ln in meminfo.splitlines() if ln.startswith("MemTotal:")).split()[1]
+    )
     memtotal_mb = memtotal_kb // 1024  # as Ansible's memtotal_mb
     expected = int(memtotal_mb * 1024 * 1024 * 0.75 / 3)
     assert int(config_get(host, *CACHE, "maxmemory")) == expected
@@ -139,9 +141,7 @@ def test_expectations_file_has_no_secret(host) -> None:
 def test_kernel_settings_are_persistent(host) -> None:
     conf = host.file("/etc/sysctl.d/60-redis-tuned.conf").content_string
     assert "vm.overcommit_memory=1" in conf.replace(" ", "")
-    somaxconn = int(
-        next(ln for ln in conf.splitlines() if "somaxconn" in ln).split("=")[1].strip()
-    )
+    somaxconn = int(next(ln for ln in conf.splitlines() if "somaxconn" in ln).split("=")[1].strip())
     assert somaxconn >= 511
     assert host.service("redis-tuned-thp").is_enabled
     limits = host.file("/etc/security/limits.d/90-redis-tuned.conf").content_string
@@ -156,11 +156,14 @@ def test_rejected_directive_keeps_the_running_instance(host, host_name: str) -> 
         host_name,
         {
             "redis_tuned_instances": [
-                {"name": "main", "port": 6379, "profile": "guide",
-                 "password": "molecule-main-secret",
-                 "config": {"maxmemory": "64mb", "maxclients": 4000}},
-                {"name": "cache", "port": 6390, "profile": "cache",
-                 "config": {"maxmemroy": "2gb"}},
+                {
+                    "name": "main",
+                    "port": 6379,
+                    "profile": "guide",
+                    "password": "molecule-main-secret",
+                    "config": {"maxmemory": "64mb", "maxclients": 4000},
+                },
+                {"name": "cache", "port": 6390, "profile": "cache", "config": {"maxmemroy": "2gb"}},
             ]
         },
     )
@@ -178,8 +181,11 @@ def test_rejected_directive_keeps_the_running_instance(host, host_name: str) -> 
 
 def test_invalid_variable_is_refused_before_any_change(host, host_name: str) -> None:
     """Preflight refuses a bad value on a real host: no file and no process changes."""
-    watched = ["/etc/redis/redis-main.conf", "/etc/redis/redis-cache.conf",
-               "/etc/systemd/system/redis-server@main.service.d/redis-tuned.conf"]
+    watched = [
+        "/etc/redis/redis-main.conf",
+        "/etc/redis/redis-cache.conf",
+        "/etc/systemd/system/redis-server@main.service.d/redis-tuned.conf",
+    ]
     before = ([host.file(p).sha256sum for p in watched], main_pid(host, "main"))
     result = run_site(host_name, {"redis_tuned_nofile": 2000})
     output = result.stdout + result.stderr

@@ -96,9 +96,21 @@ def test_bad_input_is_refused_in_preflight(case: str, inventory: Path) -> None:
         "ANSIBLE_FORCE_COLOR": "0",
     }
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("ansible-playbook")), "--check", "-i", str(inventory), "-e", json.dumps(extra),
-         str(PROJECT / "playbooks" / "site.yml")],
-        capture_output=True, text=True, check=False, timeout=300, env=env, cwd=PROJECT,
+        [
+            str(Path(sys.executable).with_name("ansible-playbook")),
+            "--check",
+            "-i",
+            str(inventory),
+            "-e",
+            json.dumps(extra),
+            str(PROJECT / "playbooks" / "site.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env=env,
+        cwd=PROJECT,
     )
     output = " ".join((result.stdout + result.stderr).split())
     assert result.returncode == 2, output[-2000:]
@@ -108,6 +120,6 @@ def test_bad_input_is_refused_in_preflight(case: str, inventory: Path) -> None:
     stops = [i for i in (output.find("fatal: ["), output.find("failed: [")) if i >= 0]
     assert stops, output[-2000:]
     failed_task = output[: min(stops)].rsplit("TASK [", 1)[1].split("]", 1)[0]
-    assert failed_task.startswith(("redis_tuned : Refuse", "redis_tuned : Check", "redis_tuned : Validating")), (
-        failed_task
-    )
+    assert failed_task.startswith(
+        ("redis_tuned : Refuse", "redis_tuned : Check", "redis_tuned : Validating")
+    ), failed_task

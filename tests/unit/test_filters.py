@@ -16,8 +16,17 @@ GIB = 1024**3
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("2gb", 2 * GIB), ("2GB", 2 * GIB), ("2g", 2 * 10**9), ("512mb", 512 * 1024**2),
-     ("100k", 100_000), ("1kb", 1024), ("0", 0), (1048576, 1048576), ("7", 7)],
+    [
+        ("2gb", 2 * GIB),
+        ("2GB", 2 * GIB),
+        ("2g", 2 * 10**9),
+        ("512mb", 512 * 1024**2),
+        ("100k", 100_000),
+        ("1kb", 1024),
+        ("0", 0),
+        (1048576, 1048576),
+        ("7", 7),
+    ],
 )
 def test_sizes_use_redis_units(value: object, expected: int) -> None:
     assert f.redis_bytes(value) == expected
@@ -61,7 +70,11 @@ def test_auto_maxmemory_gives_forking_instances_copy_on_write_headroom() -> None
 def test_plan_carries_no_password() -> None:
     plan = f.plan(
         [{"name": "a", "port": 1, "profile": "cache", "password": "s3cret"}],
-        PROFILES, COMMON, {}, 1024, 0.5,
+        PROFILES,
+        COMMON,
+        {},
+        1024,
+        0.5,
     )
     assert plan[0]["requires_auth"] is True
     assert "s3cret" not in repr(plan)
@@ -69,8 +82,13 @@ def test_plan_carries_no_password() -> None:
 
 def test_conf_lines_sorted_lists_and_empty_values() -> None:
     lines = f.conf_lines(
-        {"save": ["900 1", "300 10"], "appendonly": True, "bind": "127.0.0.1 -::1",
-         "maxclients": 10, "notify-keyspace-events": ""}
+        {
+            "save": ["900 1", "300 10"],
+            "appendonly": True,
+            "bind": "127.0.0.1 -::1",
+            "maxclients": 10,
+            "notify-keyspace-events": "",
+        }
     )
     assert lines == [
         "appendonly yes",
