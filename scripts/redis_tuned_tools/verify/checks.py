@@ -1,0 +1,402 @@
+"""Pure evaluation: expected values and observations in, check results out."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1024,
+    "m": 1000**2,
+    "mb": 1024**2,
+    "g": 1000**3,
+    "gb": 1024**3,
+}
+_SIZE = re.compile(r"^(\d+)([kmg]?b?)$", re.IGNORECASE)
+_YES = {"yes", "true", "on", "1"}
+_NO = {"no", "false", "off", "0"}
+_BOOL_DIRECTIVES = {
+    "appendonly",
+    "protected-mode",
+    "daemonize",
+    "activerehashing",
+    "lazyfree-lazy-eviction",
+    "lazyfree-lazy-expire",
+    "lazyfree-lazy-server-del",
+    "replica-read-only",
+    "rdbcompression",
+    "rdbchecksum",
+    "stop-writes-on-bgsave-error",
+    "aof-use-rdb-preamble",
+    "cluster-enabled",
+    "io-threads-do-reads",
+    "dynamic-hz",
+    "activedefrag",
+    "replica-serve-stale-data",
+}
+_SIZE_DIRECTIVES = {
+    "maxmemory",
+    "client-query-buffer-limit",
+    "proto-max-bulk-len",
+    "auto-aof-rewrite-min-size",
+    "repl-backlog-size",
+    "active-defrag-ignore-bytes",
+    "maxmemory-clients",
+}
+
+
+@dataclass
+class Check:
+    """One check's outcome. ``status`` is pass, warn (not in force, and why) or fail."""
+
+    name: str
+    status: str
+    expected: Any = None
+    observed: Any = None
+    hint: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != FAIL
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+@dataclass
+class Report:
+    """Every check of one run, plus the figures the run measured."""
+
+    checks: list[Check] = field(default_factory=list)
+    latency: dict[str, Any] = field(default_factory=dict)
+    mode: str = "client"
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "mode": self.mode,
+            "checks": [c.as_dict() for c in self.checks],
+            "latency": self.latency,
+        }
+
+
+def to_bytes(value: Any) -> int | None:
+    """Redis's size spelling in bytes ("2gb" -> 2147483648); None if it is no size."""
+    match = _SIZE.match(str(value).strip())
+    if match is None:
+        return None
+    return int(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+def normalise(directive: str, value: Any) -> str:
+    """A directive's value in the spelling CONFIG GET answers with.
+
+    Sizes become bytes, booleans yes/no, ``save`` lists one space-separated
+    string, multi-word values have their spaces folded.
+    """
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    parts = value if isinstance(value, (list, tuple)) else [value]
+    text = " ".join(" ".join(str(v).split()) for v in parts)
+    if text == '""':
+        text = ""
+    if directive in _SIZE_DIRECTIVES:
+        size = to_bytes(text)
+        return str(size) if size is not None else text
+    if directive in _BOOL_DIRECTIVES:
+        low = text.lower()
+        if low in _YES:
+            return "yes"
+        if low in _NO:
+            return "no"
+    return text
+
+
+def compare_config(expected: Mapping[str, Any], live: Mapping[str, str | None]) -> list[Check]:
+    """One check per expected directive against its CONFIG GET value."""
+    checks = []
+    for directive in sorted(expected):
+        want = normalise(directive, expected[directive])
+        seen = live.get(directive)
+        if seen is None:
+            checks.append(
+                Check(
+                    f"config {directive}",
+                    FAIL,
+                    want,
+                    None,
+                    "the server does not know this directive (CONFIG GET is empty)",
+                )
+            )
+            continue
+        got = normalise(directive, seen)
+        ok = got == want
+        hint = "" if ok else f"live value differs: CONFIG GET {directive} answers {got!r}"
+        checks.append(Check(f"config {directive}", PASS if ok else FAIL, want, got, hint))
+    return checks
+
+
+def check_nofile(
+    soft_limit: int,
+    maxclients_configured: int | None,
+    maxclients_live: int,
+    expected_nofile: int | None,
+    cap: int | None = None,
+) -> list[Check]:
+    """The running process's open-files limit and the maxclients Redis really applies."""
+    checks = []
+    if expected_nofile is not None:
+        if soft_limit >= expected_nofile:
+            checks.append(Check("open files limit", PASS, expected_nofile, soft_limit))
+        elif cap is not None and soft_limit >= cap:
+            checks.append(
+                Check(
+                    "open files limit",
+                    WARN,
+                    expected_nofile,
+                    soft_limit,
+                    f"capped at {cap} by the hard limit of PID 1 (a container's ulimit); the unit "
+                    f"asks for {expected_nofile}",
+                )
+            )
+        else:
+            checks.append(
+                Check(
+                    "open files limit",
+                    FAIL,
+                    expected_nofile,
+                    soft_limit,
+                    "the process runs with fewer open files than asked: set LimitNOFILE= in the "
+                    "unit (limits.conf does not apply to services) and restart",
+                )
+            )
+    need = (maxclients_configured or maxclients_live) + 32
+    checks.append(
+        Check(
+            "open files >= maxclients + 32",
+            PASS if soft_limit >= need else FAIL,
+            need,
+            soft_limit,
+            ""
+            if soft_limit >= need
+            else "Redis needs maxclients + 32 descriptors; raise LimitNOFILE",
+        )
+    )
+    if maxclients_configured is not None:
+        lowered = maxclients_live < maxclients_configured
+        checks.append(
+            Check(
+                "effective maxclients",
+                FAIL if lowered else PASS,
+                maxclients_configured,
+                maxclients_live,
+                (
+                    f"Redis silently lowered maxclients from {maxclients_configured} to "
+                    f"{maxclients_live} because it got only {soft_limit} open files"
+                )
+                if lowered
+                else "",
+            )
+        )
+    return checks
+
+
+def check_sysctl(name: str, want: int, live: int, read_only: bool, at_least: bool) -> Check:
+    """A kernel setting; read-only /proc/sys (a container) makes a miss a warning, not a lie."""
+    ok = live >= want if at_least else live == want
+    expected: Any = f">= {want}" if at_least else want
+    if ok:
+        return Check(f"sysctl {name}", PASS, expected, live)
+    if read_only:
+        return Check(
+            f"sysctl {name}",
+            WARN,
+            expected,
+            live,
+            "not in force: /proc/sys is read-only here (a container); the host "
+            "kernel's value applies and only the host can change it",
+        )
+    return Check(
+        f"sysctl {name}",
+        FAIL,
+        expected,
+        live,
+        f"set {name}={want} (sysctl -w, and in /etc/sysctl.d for reboots)",
+    )
+
+
+def thp_mode(text: str) -> str:
+    """The selected mode in the THP switch's text ("always [madvise] never" -> madvise)."""
+    match = re.search(r"\[(\w+)\]", text)
+    return match.group(1) if match else text.strip()
+
+
+def check_thp(want: str, live_text: str, read_only: bool) -> Check:
+    """Transparent huge pages as configured."""
+    live = thp_mode(live_text)
+    if want == "unchanged" or live == want:
+        return Check("transparent hugepages", PASS, want, live)
+    if read_only:
+        return Check(
+            "transparent hugepages",
+            WARN,
+            want,
+            live,
+            "not in force: /sys is read-only here (a container); the host decides",
+        )
+    return Check(
+        "transparent hugepages",
+        FAIL,
+        want,
+        live,
+        f"echo {want} > /sys/kernel/mm/transparent_hugepage/enabled, and at boot",
+    )
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    """Nearest-rank percentile of ``samples`` (not empty)."""
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def latency_summary(samples_ms: list[float]) -> dict[str, float]:
+    """p50/p95/p99/max of round trips in milliseconds."""
+    return {
+        "p50_ms": percentile(samples_ms, 50),
+        "p95_ms": percentile(samples_ms, 95),
+        "p99_ms": percentile(samples_ms, 99),
+        "max_ms": max(samples_ms),
+    }
+
+
+def check_latency(summary: Mapping[str, float], budget_p99_ms: float) -> Check:
+    """p99 of pooled PINGs against the budget."""
+    p99 = summary["p99_ms"]
+    ok = p99 <= budget_p99_ms
+    return Check(
+        "latency p99",
+        PASS if ok else FAIL,
+        f"<= {budget_p99_ms} ms",
+        f"{p99:.3f} ms",
+        ""
+        if ok
+        else "round trips are slower than the budget: check load, network, "
+        "slow commands (SLOWLOG GET) and swapping",
+    )
+
+
+def check_health(
+    info: Mapping[str, Any], expect_aof: bool | None, policy: str | None
+) -> list[Check]:
+    """Persistence status, rejected connections and, on noeviction, OOM refusals."""
+    checks = []
+    if expect_aof is not None:
+        aof = str(info.get("aof_enabled", "0")) == "1"
+        checks.append(
+            Check(
+                "aof enabled",
+                PASS if aof == expect_aof else FAIL,
+                expect_aof,
+                aof,
+                "" if aof == expect_aof else "appendonly differs from what was asked",
+            )
+        )
+    for key in ("aof_last_write_status", "rdb_last_bgsave_status", "aof_last_bgrewrite_status"):
+        status = str(info.get(key, "ok"))
+        checks.append(
+            Check(
+                key,
+                PASS if status == "ok" else FAIL,
+                "ok",
+                status,
+                ""
+                if status == "ok"
+                else "the last write failed: check disk space, permissions of dir, and the log",
+            )
+        )
+    rejected = int(info.get("rejected_connections", 0))
+    checks.append(
+        Check(
+            "rejected connections",
+            PASS if rejected == 0 else FAIL,
+            0,
+            rejected,
+            ""
+            if rejected == 0
+            else "clients were turned away at maxclients: "
+            "raise maxclients (and LimitNOFILE) or pool",
+        )
+    )
+    if policy == "noeviction":
+        evicted = int(info.get("evicted_keys", 0))
+        oom = int(
+            info.get("errorstat_OOM", {}).get("count", 0)
+            if isinstance(info.get("errorstat_OOM"), Mapping)
+            else 0
+        )
+        bad = evicted or oom
+        checks.append(
+            Check(
+                "no evictions or OOM on noeviction",
+                FAIL if bad else PASS,
+                "0 evicted, 0 OOM",
+                f"{evicted} evicted, {oom} OOM",
+                "writes were refused at maxmemory: raise maxmemory or find the growth"
+                if bad
+                else "",
+            )
+        )
+    return checks
+
+
+KERNEL_WARNINGS = ("overcommit", "transparent huge pages", "transparent_hugepage", "somaxconn")
+
+
+def startup_warnings(log_lines: Iterable[str]) -> list[str]:
+    """Warnings Redis logged since its last start (lowered maxclients among them)."""
+    current: list[str] = []
+    for line in log_lines:
+        if "Redis is starting" in line:
+            current = []
+        low = line.lower()
+        if "# warning" in low or " warning " in low or "maxclients has been reduced" in low:
+            current.append(line.strip())
+    return current
+
+
+def check_startup_warnings(lines: list[str], kernel_read_only: bool) -> Check:
+    """Startup warnings fail the run, except kernel ones a read-only /proc/sys explains."""
+    if not lines:
+        return Check("startup warnings", PASS, "none", "none")
+    unexplained = [
+        ln
+        for ln in lines
+        if not (kernel_read_only and any(k in ln.lower() for k in KERNEL_WARNINGS))
+    ]
+    status = FAIL if unexplained else WARN
+    shown = unexplained or lines
+    hint = (
+        "Redis warned at startup: "
+        + " | ".join(_short(ln) for ln in shown[:3])
+        + ("" if unexplained else " (kernel settings this container cannot change)")
+    )
+    return Check("startup warnings", status, "none", f"{len(lines)} warning(s)", hint)
+
+
+def _short(line: str) -> str:
+    """A log line without Redis's pid/role/timestamp prefix, cut to a readable length."""
+    text = re.sub(r"^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ [#*.-] ", "", line)
+    return text if len(text) <= 160 else text[:157] + "..."

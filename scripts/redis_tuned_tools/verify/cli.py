@@ -1,0 +1,343 @@
+"""redis-tuned-verify: the command line.
+
+``main(argv) -> int``: exit 0 every check passed, 1 a check failed, 2 usage or
+connection error (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import redis
+
+from redis_tuned_tools.verify import checks as ck
+from redis_tuned_tools.verify import probe
+
+EXPECT_DIR = Path("/etc/redis/redis_tuned")
+DEFAULT_DATABASES = "0,1"  # the guide's workload: db 0 Channels layer, db 1 Django cache
+
+
+class UsageError(Exception):
+    """Bad flags or unreadable inputs: one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a misuse in one line (no usage block) and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = _Parser(
+        prog="redis-tuned-verify",
+        description="Prove that a Redis server's tuning is in force, from a client and, "
+        "on the Redis host, from what only the host can see. The password comes from "
+        "--password-file or $REDISCLI_AUTH, never from the command line.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=None, help="default: from --instance, or 6379")
+    parser.add_argument(
+        "--user", default=None, help="ACL user to log in as (default user if unset)"
+    )
+    parser.add_argument("--password-file", type=Path, help="file holding the password")
+    parser.add_argument(
+        "--expect",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a directive the live config must have (repeatable)",
+    )
+    parser.add_argument("--expect-file", type=Path, help="expectations JSON written by the role")
+    parser.add_argument("--instance", help=f"read {EXPECT_DIR}/NAME.json (on the Redis host)")
+    parser.add_argument(
+        "--databases",
+        default=DEFAULT_DATABASES,
+        help="databases that must accept SELECT (default %(default)s)",
+    )
+    parser.add_argument("--latency-samples", type=int, default=1000)
+    parser.add_argument("--latency-p99-ms", type=float, default=5.0)
+    parser.add_argument(
+        "--fresh-samples",
+        type=int,
+        default=50,
+        help="fresh connections timed for the pooling ratio",
+    )
+    parser.add_argument("--timeout", type=float, default=5.0, help="socket timeout, seconds")
+    parser.add_argument(
+        "--mode",
+        choices=["auto", "host", "client"],
+        default="auto",
+        help="host checks (limits, kernel, log) need the server's machine",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    given = sys.argv[1:] if argv is None else argv
+    if any(a in ("-a", "--pass", "--password") or a.startswith("--password=") for a in given):
+        parser.error(
+            "a password is never taken on the command line (it would show in ps): "
+            "use --password-file FILE or the REDISCLI_AUTH variable"
+        )
+    args = parser.parse_args(argv)
+    if args.port is not None and not 1 <= args.port <= 65535:
+        parser.error(f"--port must be 1-65535, got {args.port}")
+    if not 1 <= args.latency_samples <= 1_000_000:
+        parser.error("--latency-samples must be 1-1000000")
+    if not 0 <= args.fresh_samples <= 10_000:
+        parser.error("--fresh-samples must be 0-10000")
+    if args.latency_p99_ms <= 0 or args.timeout <= 0:
+        parser.error("--latency-p99-ms and --timeout must be positive")
+    return args
+
+
+def load_expectations(args: argparse.Namespace) -> dict[str, Any]:
+    """Merge the expectations file(s) and --expect pairs; --expect wins."""
+    data: dict[str, Any] = {"config": {}}
+    paths = []
+    if args.instance:
+        paths.append(EXPECT_DIR / f"{args.instance}.json")
+    if args.expect_file:
+        paths.append(args.expect_file)
+    for path in paths:
+        try:
+            loaded = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read expectations {path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise UsageError(f"{path}: expected a JSON object")
+        data = {**data, **loaded, "config": {**data["config"], **loaded.get("config", {})}}
+    for pair in args.expect:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--expect takes KEY=VALUE, got {pair!r}")
+        data["config"][key.strip()] = value
+    return data
+
+
+def read_password(args: argparse.Namespace) -> str | None:
+    """The password: --password-file, else $REDISCLI_AUTH, else the instance's auth file."""
+    if args.password_file:
+        path: Path = args.password_file
+        try:
+            return path.read_text().rstrip("\r\n")
+        except OSError as exc:
+            raise UsageError(f"cannot read --password-file: {exc.strerror}") from exc
+    env = os.environ.get("REDISCLI_AUTH")
+    if env:
+        return env
+    if args.instance:
+        auth = Path(f"/etc/redis/redis-{args.instance}-auth.conf")
+        if auth.is_file():
+            try:
+                return probe.read_auth_file(auth)
+            except OSError:
+                return None
+    return None
+
+
+def run(args: argparse.Namespace) -> ck.Report:
+    expected = load_expectations(args)
+    port = args.port or int(expected.get("port", 6379))
+    target = probe.Target(args.host, port, read_password(args), args.user, args.timeout)
+    try:
+        databases = [int(d) for d in args.databases.split(",") if d.strip()]
+    except ValueError as exc:
+        raise UsageError(f"--databases takes numbers like 0,1, got {args.databases!r}") from exc
+    report = ck.Report()
+    client = target.client()
+    try:
+        probe.ping(client)
+    except (redis.AuthenticationError, redis.ResponseError) as exc:
+        if not probe.is_auth_error(exc):
+            raise
+        hint = (
+            "the server wants a password: give --password-file or REDISCLI_AUTH"
+            if target.password is None
+            else "the password (or user) was refused: check the file / REDISCLI_AUTH"
+        )
+        report.checks.append(ck.Check("auth", ck.FAIL, "PONG", str(exc).split("\n")[0], hint))
+        return report
+    report.checks.append(ck.Check("reachable + auth + PING", ck.PASS, "PONG", "PONG"))
+
+    for db in databases:
+        try:
+            probe.ping(target.client(db))
+            report.checks.append(ck.Check(f"SELECT {db}", ck.PASS, "OK", "OK"))
+        except redis.ResponseError as exc:
+            report.checks.append(
+                ck.Check(
+                    f"SELECT {db}",
+                    ck.FAIL,
+                    "OK",
+                    str(exc),
+                    "raise `databases` or use a database that exists",
+                )
+            )
+
+    info = probe.info(client)
+    directives = sorted(
+        set(expected["config"])
+        | {"maxclients", "tcp-backlog", "logfile", "maxmemory-policy", "appendonly"}
+    )
+    live = probe.config_get(client, directives)
+    report.checks.extend(ck.compare_config(expected["config"], live))
+
+    want_aof = None
+    if "appendonly" in expected["config"]:
+        want_aof = ck.normalise("appendonly", expected["config"]["appendonly"]) == "yes"
+    report.checks.extend(ck.check_health(info, want_aof, live.get("maxmemory-policy")))
+
+    pid = int(info.get("process_id", 0))
+    host_mode = args.mode == "host" or (
+        args.mode == "auto" and probe.same_host(client) and probe.local_redis_process(pid)
+    )
+    if args.mode == "host" and not probe.local_redis_process(pid):
+        raise UsageError(f"--mode host: no redis-server with pid {pid} on this machine")
+    if host_mode:
+        report.mode = "host"
+        report.checks.extend(host_checks(pid, info, live, expected))
+
+    samples = probe.time_pings(client, args.latency_samples, warmup=min(100, args.latency_samples))
+    summary: dict[str, Any] = dict(ck.latency_summary(samples))
+    summary["samples"] = args.latency_samples
+    if args.fresh_samples:
+        fresh = probe.time_fresh_connections(target, args.fresh_samples)
+        summary["fresh_connection_p50_ms"] = statistics.median(fresh)
+        summary["fresh_samples"] = args.fresh_samples
+        summary["fresh_over_pooled_p50"] = summary["fresh_connection_p50_ms"] / summary["p50_ms"]
+    report.latency = summary
+    report.checks.append(ck.check_latency(summary, args.latency_p99_ms))
+    client.close()
+    return report
+
+
+def host_checks(
+    pid: int, info: dict[str, Any], live: dict[str, str | None], expected: dict[str, Any]
+) -> list[ck.Check]:
+    """What only the Redis host can see: process limits, kernel settings, the log."""
+    out: list[ck.Check] = []
+    config_file = str(info.get("config_file", "") or "")
+    configured = expected["config"].get("maxclients")
+    if configured is None and config_file:
+        try:
+            configured = probe.configured_maxclients(config_file)
+        except OSError:
+            configured = None
+    try:
+        soft, _hard = probe.nofile_limits(pid)
+        cap = probe.pid1_nofile_hard()
+        out.extend(
+            ck.check_nofile(
+                soft,
+                int(configured) if configured is not None else None,
+                int(live.get("maxclients") or 0),
+                expected.get("nofile"),
+                cap,
+            )
+        )
+    except OSError as exc:
+        out.append(
+            ck.Check(
+                "open files limit",
+                ck.FAIL,
+                expected.get("nofile"),
+                None,
+                f"cannot read /proc/{pid}/limits ({exc.strerror or exc}): run as root",
+            )
+        )
+    sysctls = expected.get("sysctl", {})
+    overcommit, ro = probe.sysctl("vm.overcommit_memory")
+    out.append(
+        ck.check_sysctl(
+            "vm.overcommit_memory",
+            int(sysctls.get("vm.overcommit_memory", 1)),
+            overcommit,
+            ro,
+            False,
+        )
+    )
+    somaxconn, ro_net = probe.sysctl("net.core.somaxconn")
+    backlog = int(live.get("tcp-backlog") or 511)
+    out.append(ck.check_sysctl("net.core.somaxconn", backlog, somaxconn, ro_net, True))
+    thp = probe.thp()
+    if thp is not None:
+        out.append(ck.check_thp(str(expected.get("transparent_hugepages", "never")), *thp))
+    lines = probe.log_lines(str(live.get("logfile") or ""), pid)
+    if lines is None:
+        out.append(
+            ck.Check(
+                "startup warnings",
+                ck.WARN,
+                "none",
+                "log not readable",
+                "cannot read the log file or journal: run as root",
+            )
+        )
+    else:
+        out.append(ck.check_startup_warnings(ck.startup_warnings(lines), ro or ro_net))
+    return out
+
+
+def render_table(report: ck.Report) -> str:
+    rows = [("", "check", "expected", "observed", "hint")]
+    marks = {ck.PASS: "ok", ck.WARN: "WARN", ck.FAIL: "FAIL"}
+    for c in report.checks:
+        rows.append((marks[c.status], c.name, _cell(c.expected), _cell(c.observed), c.hint))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
+    lat = report.latency
+    if lat:
+        line = (
+            f"latency ({lat['samples']} PINGs, one pooled connection): p50 {lat['p50_ms']:.3f} "
+            f"p95 {lat['p95_ms']:.3f} p99 {lat['p99_ms']:.3f} max {lat['max_ms']:.3f} ms"
+        )
+        if "fresh_connection_p50_ms" in lat:
+            line += (
+                f"; fresh connect+AUTH+PING p50 {lat['fresh_connection_p50_ms']:.3f} ms = "
+                f"{lat['fresh_over_pooled_p50']:.1f}x pooled"
+            )
+        lines.append(line)
+    failed = sum(not c.ok for c in report.checks)
+    lines.append(f"{report.mode} mode: {len(report.checks) - failed} passed, {failed} failed")
+    return "\n".join(ln.rstrip() for ln in lines)
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_args(argv)
+    except SystemExit as exc:  # argparse already printed one usage line
+        return 2 if exc.code else 0
+    try:
+        report = run(args)
+    except UsageError as exc:
+        print(f"redis-tuned-verify: {exc}", file=sys.stderr)
+        return 2
+    except probe.Unreachable as exc:
+        print(
+            f"redis-tuned-verify: cannot reach {args.host}:{args.port or 'default port'}: {exc}",
+            file=sys.stderr,
+        )
+        return 2
+    except redis.RedisError as exc:
+        print(f"redis-tuned-verify: {args.host}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        print(render_table(report))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

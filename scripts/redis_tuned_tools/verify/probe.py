@@ -1,0 +1,237 @@
+"""I/O: what a client sees over the protocol, and what only the Redis host can see."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+
+PROC = Path("/proc")
+THP_PATH = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+
+
+class Unreachable(Exception):
+    """The server could not be reached (refused, timed out, name unknown)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how to log in."""
+
+    host: str
+    port: int
+    password: str | None = None
+    username: str | None = None
+    timeout: float = 5.0
+
+    def client(self, db: int = 0) -> redis.Redis:
+        """A client with one connection pool; nothing is sent until the first command."""
+        return redis.Redis(
+            host=self.host,
+            port=self.port,
+            db=db,
+            username=self.username,
+            password=self.password,
+            socket_timeout=self.timeout,
+            socket_connect_timeout=self.timeout,
+            decode_responses=True,
+        )
+
+
+def is_auth_error(exc: Exception) -> bool:
+    """True for NOAUTH / WRONGPASS / invalid username-password answers."""
+    if isinstance(exc, redis.AuthenticationError):
+        return True
+    text = str(exc)
+    return isinstance(exc, redis.ResponseError) and any(
+        key in text for key in ("NOAUTH", "WRONGPASS", "invalid password", "invalid username")
+    )
+
+
+def ping(client: redis.Redis) -> None:
+    """PING; connection problems become Unreachable, auth problems propagate."""
+    try:
+        client.ping()
+    except (redis.AuthenticationError, redis.ResponseError):
+        raise
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        raise Unreachable(str(exc) or type(exc).__name__) from exc
+
+
+def same_host(client: redis.Redis) -> bool:
+    """True when the connection's two ends have the same address (loopback or own IP)."""
+    conn = client.connection_pool.get_connection("PING")
+    try:
+        sock = getattr(conn, "_sock", None)
+        if sock is None:
+            return False
+        local, peer = sock.getsockname()[0], sock.getpeername()[0]
+        return bool(local == peer)
+    except OSError:
+        return False
+    finally:
+        client.connection_pool.release(conn)
+
+
+def config_get(client: redis.Redis, directives: list[str]) -> dict[str, str | None]:
+    """CONFIG GET of each directive; None where the server has no such directive."""
+    live: dict[str, str | None] = {}
+    for directive in directives:
+        answer = client.config_get(directive)
+        live[directive] = answer.get(directive)
+    return live
+
+
+def time_pings(client: redis.Redis, samples: int, warmup: int) -> list[float]:
+    """Round trips of PING on one pooled connection, in ms, after a warm-up."""
+    for _ in range(warmup):
+        client.ping()
+    out = []
+    for _ in range(samples):
+        start = time.perf_counter_ns()
+        client.ping()
+        out.append((time.perf_counter_ns() - start) / 1e6)
+    return out
+
+
+def time_fresh_connections(target: Target, samples: int) -> list[float]:
+    """Connect + AUTH + PING on a new connection each time, in ms."""
+    out = []
+    for _ in range(samples):
+        client = target.client()
+        start = time.perf_counter_ns()
+        client.ping()
+        out.append((time.perf_counter_ns() - start) / 1e6)
+        client.close()
+        client.connection_pool.disconnect()
+    return out
+
+
+# --- what only the host can see -------------------------------------------------------
+
+
+def local_redis_process(pid: int) -> bool:
+    """True when ``pid`` is a redis-server (or valkey-server) process on this machine."""
+    try:
+        comm = (PROC / str(pid) / "comm").read_text().strip()
+    except OSError:
+        return False
+    return comm.startswith(("redis-server", "valkey-server"))
+
+
+def nofile_limits(pid: int) -> tuple[int, int]:
+    """(soft, hard) open-files limit of a running process, from /proc/<pid>/limits."""
+    for line in (PROC / str(pid) / "limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return _limit(soft), _limit(hard)
+    raise OSError(f"no open-files line in /proc/{pid}/limits")
+
+
+def _limit(text: str) -> int:
+    return 2**63 if text == "unlimited" else int(text)
+
+
+def configured_maxclients(config_file: str) -> int | None:
+    """The last ``maxclients`` line of a redis.conf (and its includes), if any."""
+    value = None
+    for path in _config_files(Path(config_file), depth=0):
+        for line in path.read_text(errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0].lower() == "maxclients":
+                value = int(parts[1])
+    return value
+
+
+def _config_files(path: Path, depth: int) -> list[Path]:
+    files = [path]
+    if depth > 3:
+        return files
+    for line in path.read_text(errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].lower() == "include":
+            included = Path(parts[1].strip('"'))
+            if included.is_file():
+                files.extend(_config_files(included, depth + 1))
+    return files
+
+
+def read_only(path: Path) -> bool:
+    """True when ``path`` sits on a read-only mount (as /proc/sys in a container)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return True
+
+
+def sysctl(name: str) -> tuple[int, bool]:
+    """(live value, read-only) of an integer sysctl."""
+    path = PROC / "sys" / name.replace(".", "/")
+    return int(path.read_text().split()[0]), read_only(path)
+
+
+def thp() -> tuple[str, bool] | None:
+    """(contents, read-only) of the THP switch; None where the kernel has none."""
+    if not THP_PATH.exists():
+        return None
+    return THP_PATH.read_text(), read_only(THP_PATH)
+
+
+def pid1_nofile_hard() -> int:
+    """Hard open-files limit of PID 1: in a container, the ceiling for every unit."""
+    return nofile_limits(1)[1]
+
+
+def log_lines(logfile: str, pid: int, max_bytes: int = 256 * 1024) -> list[str] | None:
+    """The tail of Redis's log file; for logging to stdout, the journal of that pid."""
+    if logfile:
+        path = Path(logfile)
+        try:
+            with path.open("rb") as handle:
+                handle.seek(max(0, path.stat().st_size - max_bytes))
+                return handle.read().decode(errors="replace").splitlines()
+        except OSError:
+            return None
+    if shutil.which("journalctl") is None:
+        return None
+    result = subprocess.run(
+        ["journalctl", f"_PID={pid}", "-o", "cat", "--no-pager", "-n", "500"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=20,
+    )
+    return result.stdout.splitlines() if result.returncode == 0 else None
+
+
+def read_auth_file(path: Path) -> str | None:
+    """The password of a ``requirepass "..."`` line (the role's auth file), unescaped."""
+    for line in path.read_text().splitlines():
+        match = re.match(r'^\s*requirepass\s+"((?:[^"\\]|\\.)*)"\s*$', line)
+        if match:
+            return re.sub(r"\\(.)", lambda m: {"n": "\n", "r": "\r"}.get(m[1], m[1]), match[1])
+        match = re.match(r"^\s*requirepass\s+(\S+)\s*$", line)
+        if match:
+            return match[1]
+    return None
+
+
+def info(client: redis.Redis) -> dict[str, Any]:
+    """INFO everything as a flat dict (errorstat_* values stay dicts)."""
+    return dict(client.info("all"))
+
+
+def resolvable(host: str) -> bool:
+    try:
+        socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return True
