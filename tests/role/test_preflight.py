@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT
+
+PROJECT = Path(__file__).resolve().parents[2]
 
 ONE = {"name": "default", "port": 6379, "profile": "guide"}
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import yaml
-from conftest import PROJECT, ROLE
+
+PROJECT = Path(__file__).resolve().parents[2]
+ROLE = PROJECT / "roles" / "redis_tuned"
 
 
 def defaults() -> dict[str, object]:

@@ -195,7 +195,7 @@ def run(args: argparse.Namespace) -> ck.Report:
 
     pid = int(info.get("process_id", 0))
     host_mode = args.mode == "host" or (
-        args.mode == "auto" and probe.same_host(client) and probe.local_redis_process(pid)
+        args.mode == "auto" and probe.same_host(target) and probe.local_redis_process(pid)
     )
     if args.mode == "host" and not probe.local_redis_process(pid):
         raise UsageError(f"--mode host: no redis-server with pid {pid} on this machine")

@@ -66,19 +66,13 @@ def ping(client: redis.Redis) -> None:
         raise Unreachable(str(exc) or type(exc).__name__) from exc
 
 
-def same_host(client: redis.Redis) -> bool:
-    """True when the connection's two ends have the same address (loopback or own IP)."""
-    conn = client.connection_pool.get_connection("PING")
+def same_host(target: Target) -> bool:
+    """True when a connection's two ends have the same address (loopback or an own IP)."""
     try:
-        sock = getattr(conn, "_sock", None)
-        if sock is None:
-            return False
-        local, peer = sock.getsockname()[0], sock.getpeername()[0]
-        return bool(local == peer)
+        with socket.create_connection((target.host, target.port), timeout=target.timeout) as sock:
+            return bool(sock.getsockname()[0] == sock.getpeername()[0])
     except OSError:
         return False
-    finally:
-        client.connection_pool.release(conn)
 
 
 def config_get(client: redis.Redis, directives: list[str]) -> dict[str, str | None]:

@@ -1,0 +1,344 @@
+"""redis-tuned-verify against real redis-server processes: each check fails on a
+server that violates it, and passes on one that does not."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from redis_tuned_tools.verify.cli import main
+
+FAST = ["--latency-samples", "200", "--fresh-samples", "5"]
+
+
+def verify(
+    capsys: pytest.CaptureFixture[str], server: Any, *extra: str
+) -> tuple[int, dict[str, Any]]:
+    """Run the CLI in-process with --json; return the exit code and the parsed object."""
+    code = main(["--port", str(server.port), "--json", *FAST, *extra])
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+def check(report: dict[str, Any], name: str) -> dict[str, Any]:
+    found = [c for c in report["checks"] if c["name"] == name]
+    assert found, f"no check {name!r} in {[c['name'] for c in report['checks']]}"
+    return found[0]
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The installed console script, as an operator runs it."""
+    exe = Path(sys.executable).with_name("redis-tuned-verify")
+    return subprocess.run(
+        [str(exe), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+# --- live config ------------------------------------------------------------------------
+
+
+def test_live_config_matches_with_redis_spellings(redis_server, capsys) -> None:
+    server = redis_server(
+        maxmemory="2gb", maxmemory_policy="allkeys-lru", appendonly="yes", save="900 1 300 10"
+    )
+    code, report = verify(
+        capsys,
+        server,
+        "--mode",
+        "client",
+        "--expect",
+        "maxmemory=2gb",
+        "--expect",
+        "maxmemory-policy=allkeys-lru",
+        "--expect",
+        "appendonly=yes",
+        "--expect",
+        "save=900 1 300 10",
+    )
+    assert code == 0, report
+    assert check(report, "config maxmemory")["observed"] == str(2 * 1024**3)
+    assert check(report, "config save")["ok"]
+    assert report["mode"] == "client"
+    assert {"name", "ok", "expected", "observed", "hint"} <= set(report["checks"][0])
+
+
+def test_live_config_mismatch_fails(redis_server, capsys) -> None:
+    server = redis_server(maxmemory="1gb", maxmemory_policy="noeviction")
+    code, report = verify(
+        capsys,
+        server,
+        "--mode",
+        "client",
+        "--expect",
+        "maxmemory=2gb",
+        "--expect",
+        "maxmemory-policy=allkeys-lru",
+    )
+    assert code == 1
+    mm = check(report, "config maxmemory")
+    assert (mm["ok"], mm["expected"], mm["observed"]) == (False, str(2 * 1024**3), str(1024**3))
+    assert not check(report, "config maxmemory-policy")["ok"]
+    assert not report["ok"]
+
+
+def test_expectations_file_written_by_the_role(redis_server, capsys, tmp_path) -> None:
+    server = redis_server(maxclients=4000, timeout=300)
+    expect = tmp_path / "default.json"
+    expect.write_text(
+        json.dumps(
+            {
+                "port": server.port,
+                "config": {"maxclients": 4000, "timeout": 300, "save": "", "appendonly": "no"},
+            }
+        )
+    )
+    code, report = verify(capsys, server, "--mode", "client", "--expect-file", str(expect))
+    assert code == 0, report
+    expect.write_text(json.dumps({"config": {"maxclients": 10000}}))
+    code, report = verify(capsys, server, "--mode", "client", "--expect-file", str(expect))
+    assert code == 1
+    assert check(report, "config maxclients")["observed"] == "4000"
+
+
+# --- reachability and auth ----------------------------------------------------------------
+
+
+def test_password_from_env_or_file_and_wrong_or_missing_password(
+    redis_server, capsys, tmp_path, monkeypatch
+) -> None:
+    server = redis_server(requirepass="s3cret-pw")
+    monkeypatch.delenv("REDISCLI_AUTH", raising=False)
+    code, report = verify(capsys, server, "--mode", "client")
+    assert code == 1
+    auth = check(report, "auth")
+    assert not auth["ok"] and "--password-file or REDISCLI_AUTH" in auth["hint"]
+
+    monkeypatch.setenv("REDISCLI_AUTH", "wrong")
+    code, report = verify(capsys, server, "--mode", "client")
+    assert code == 1
+    assert "refused" in check(report, "auth")["hint"]
+
+    monkeypatch.setenv("REDISCLI_AUTH", "s3cret-pw")
+    code, report = verify(capsys, server, "--mode", "client")
+    assert code == 0, report
+
+    monkeypatch.delenv("REDISCLI_AUTH")
+    pw = tmp_path / "pw"
+    pw.write_text("s3cret-pw\n")
+    code, report = verify(capsys, server, "--mode", "client", "--password-file", str(pw))
+    assert code == 0, report
+    assert "s3cret-pw" not in json.dumps(report)
+
+
+def test_select_fails_for_a_database_the_server_lacks(redis_server, capsys) -> None:
+    server = redis_server(databases=1)
+    code, report = verify(capsys, server, "--mode", "client")
+    assert code == 1
+    assert check(report, "SELECT 0")["ok"]
+    assert not check(report, "SELECT 1")["ok"]
+
+
+# --- open files, on the host ---------------------------------------------------------------
+
+
+def test_lowered_maxclients_is_caught(redis_server, capsys) -> None:
+    """The canonical case: maxclients 10000 under a 1024 open-files limit."""
+    server = redis_server(nofile=1024, maxclients=10000)
+    code, report = verify(capsys, server, "--expect", "maxclients=10000")
+    assert code == 1
+    assert report["mode"] == "host"
+    eff = check(report, "effective maxclients")
+    assert (eff["ok"], eff["expected"], eff["observed"]) == (False, 10000, 992)
+    assert "silently lowered maxclients from 10000 to 992" in eff["hint"]
+    assert not check(report, "open files >= maxclients + 32")["ok"]
+    warnings = check(report, "startup warnings")
+    assert not warnings["ok"] and "maxclients" in warnings["hint"]
+
+
+def test_maxclients_from_the_config_file_without_expectations(
+    redis_server, capsys, tmp_path
+) -> None:
+    conf = tmp_path / "lowered.conf"
+    conf.write_text("maxclients 5000\n")
+    server = redis_server(nofile=1024, conf=conf)
+    code, report = verify(capsys, server)
+    assert code == 1
+    assert check(report, "effective maxclients")["expected"] == 5000
+
+
+def test_enough_open_files_pass_and_expected_nofile_is_compared(
+    redis_server, capsys, tmp_path
+) -> None:
+    server = redis_server(nofile=4096, maxclients=1000)
+    expect = tmp_path / "e.json"
+    expect.write_text(json.dumps({"nofile": 4096, "config": {"maxclients": 1000}}))
+    _, report = verify(capsys, server, "--expect-file", str(expect))
+    for name in ("open files limit", "open files >= maxclients + 32", "effective maxclients"):
+        assert check(report, name)["ok"], check(report, name)
+    expect.write_text(json.dumps({"nofile": 8192, "config": {"maxclients": 1000}}))
+    code, report = verify(capsys, server, "--expect-file", str(expect))
+    limit = check(report, "open files limit")
+    assert code == 1
+    assert (limit["ok"], limit["observed"]) == (False, 4096)
+
+
+# --- kernel, on the host ---------------------------------------------------------------------
+
+
+def test_kernel_checks_report_this_machine_honestly(redis_server, capsys) -> None:
+    server = redis_server()
+    _, report = verify(capsys, server)
+    live = int(Path("/proc/sys/vm/overcommit_memory").read_text())
+    over = check(report, "sysctl vm.overcommit_memory")
+    assert over["observed"] == live
+    assert over["ok"] == (live == 1 or over["status"] == "warn")
+    somax = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    assert check(report, "sysctl net.core.somaxconn")["observed"] == somax
+
+
+def test_somaxconn_below_tcp_backlog_fails(redis_server, capsys) -> None:
+    somax = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    server = redis_server(tcp_backlog=somax + 1)
+    _, report = verify(capsys, server)
+    c = check(report, "sysctl net.core.somaxconn")
+    assert c["status"] in ("fail", "warn")  # warn only where /proc/sys is read-only
+    assert c["expected"] == f">= {somax + 1}"
+
+
+# --- health ----------------------------------------------------------------------------------
+
+
+def test_aof_expected_but_off_fails(redis_server, capsys) -> None:
+    server = redis_server()
+    code, report = verify(capsys, server, "--mode", "client", "--expect", "appendonly=yes")
+    assert code == 1
+    assert not check(report, "aof enabled")["ok"]
+
+
+def test_rejected_connections_fail(redis_server, capsys) -> None:
+    server = redis_server(maxclients=100)
+    admin = server.client()
+    admin.ping()
+    admin.config_set("maxclients", 1)
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis(port=server.port, socket_timeout=2).ping()
+    admin.config_set("maxclients", 100)
+    code, report = verify(capsys, server, "--mode", "client")
+    assert code == 1
+    assert check(report, "rejected connections")["observed"] >= 1
+
+
+def test_oom_on_a_noeviction_instance_fails(redis_server, capsys) -> None:
+    server = redis_server(maxmemory="2mb", maxmemory_policy="noeviction")
+    client = server.client()
+    with pytest.raises(redis.ResponseError, match="maxmemory"):
+        for i in range(2000):  # bounded: 2000 x 10 kB is ten times maxmemory
+            client.set(f"k{i}", "x" * 10_000)
+    code, report = verify(capsys, server, "--mode", "client")
+    assert code == 1
+    assert not check(report, "no evictions or OOM on noeviction")["ok"]
+
+
+def test_failed_background_save_fails(redis_server, capsys, tmp_path) -> None:
+    server = redis_server(enable_protected_configs="yes")
+    client = server.client()
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    client.config_set("dir", str(gone))
+    gone.rmdir()
+    client.set("k", "v")
+    client.bgsave()
+    for _ in range(200):  # bounded wait for the child to finish
+        if client.info("persistence")["rdb_bgsave_in_progress"] == 0:
+            break
+        time.sleep(0.02)
+    code, report = verify(capsys, server, "--mode", "client")
+    assert code == 1
+    assert check(report, "rdb_last_bgsave_status")["observed"] == "err"
+
+
+# --- latency ---------------------------------------------------------------------------------
+
+
+def test_latency_budget(redis_server, capsys) -> None:
+    server = redis_server()
+    code, report = verify(capsys, server, "--mode", "client", "--latency-p99-ms", "1000")
+    assert code == 0, report
+    lat = report["latency"]
+    assert lat["samples"] == 200
+    assert 0 < lat["p50_ms"] <= lat["p95_ms"] <= lat["p99_ms"] <= lat["max_ms"]
+    assert lat["fresh_over_pooled_p50"] > 0
+    code, report = verify(capsys, server, "--mode", "client", "--latency-p99-ms", "0.000001")
+    assert code == 1
+    assert not check(report, "latency p99")["ok"]
+
+
+# --- errors a user can cause: one line, exit 2 ----------------------------------------------
+
+
+def _one_line_exit_2(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert result.stdout == ""
+    return lines[0]
+
+
+def test_refused_port_is_exit_2() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: connections are refused
+        line = _one_line_exit_2(cli("--port", str(port)))
+    assert "cannot reach" in line and "refused" in line.lower()
+
+
+def test_timeout_is_exit_2() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)  # accepts the TCP handshake, never answers PING
+        line = _one_line_exit_2(cli("--port", str(sock.getsockname()[1]), "--timeout", "0.5"))
+    assert "cannot reach" in line and "timeout" in line.lower()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--latency-samples", "0"], "--latency-samples"),
+        (["--port", "70000"], "--port must be 1-65535"),
+        (["--expect", "maxmemory"], "KEY=VALUE"),
+        (["--password-file", "/nonexistent/pw"], "cannot read --password-file"),
+        (["--password", "hunter2"], "never taken on the command line"),
+        (["--databases", "zero"], "--databases"),
+        (["--expect-file", "/nonexistent.json"], "cannot read expectations"),
+        (["--bogus"], "unrecognized arguments"),
+    ],
+)
+def test_bad_flags_are_exit_2(args: list[str], says: str, redis_server) -> None:
+    server = redis_server()
+    line = _one_line_exit_2(cli("--port", str(server.port), *args))
+    assert says in line
+    assert "hunter2" not in line
+
+
+def test_table_output_and_exit_codes(redis_server) -> None:
+    server = redis_server(maxmemory="1mb")
+    good = cli("--port", str(server.port), "--mode", "client", *FAST)
+    assert good.returncode == 0, good.stdout
+    assert "client mode:" in good.stdout and "0 failed" in good.stdout
+    bad = cli("--port", str(server.port), "--mode", "client", "--expect", "maxmemory=2mb", *FAST)
+    assert bad.returncode == 1
+    assert any(ln.startswith("FAIL") and "config maxmemory" in ln for ln in bad.stdout.splitlines())
