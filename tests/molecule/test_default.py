@@ -195,3 +195,56 @@ def test_invalid_variable_is_refused_before_any_change(host, host_name: str) -> 
     )
     assert "changed=0" in output
     assert ([host.file(p).sha256sum for p in watched], main_pid(host, "main")) == before
+
+
+def verify_json(host, *args: str) -> tuple[int, dict]:  # type: ignore[no-untyped-def]
+    """redis-tuned-verify as the role installed it on the container, with --json."""
+    out = host.run("redis-tuned-verify --json --latency-p99-ms 50 " + " ".join(args))
+    assert out.rc in (0, 1), out.stderr
+    return out.rc, json.loads(out.stdout)
+
+
+@pytest.mark.parametrize(("name", "port"), INSTANCES)
+def test_verification_cli_host_mode(host, name: str, port: int) -> None:
+    rc, report = verify_json(host, "--instance", name, "--mode", "host")
+    assert rc == 0, [c for c in report["checks"] if not c["ok"]]
+    assert report["mode"] == "host"
+    checks = {c["name"]: c for c in report["checks"]}
+    cap = container_nofile_cap(host)
+    assert checks["open files limit"]["observed"] == min(NOFILE, cap)
+    assert checks["effective maxclients"]["observed"] == int(EXPECTED[(name, port)]["maxclients"])
+    # Read-only /proc/sys here: reported as a warning with the reason, never as a pass.
+    over = checks["sysctl vm.overcommit_memory"]
+    live = int(host.file("/proc/sys/vm/overcommit_memory").content_string)
+    assert over["observed"] == live
+    assert over["status"] == ("pass" if live == 1 else "warn")
+    assert report["latency"]["samples"] == 1000
+
+
+@pytest.mark.parametrize(("name", "port"), INSTANCES)
+def test_verification_cli_client_mode(host, name: str, port: int) -> None:
+    rc, report = verify_json(host, "--instance", name, "--mode", "client")
+    assert rc == 0, [c for c in report["checks"] if not c["ok"]]
+    assert report["mode"] == "client"
+    names = {c["name"] for c in report["checks"]}
+    assert "config maxclients" in names and "open files limit" not in names
+
+
+def test_verification_cli_catches_live_drift(host) -> None:
+    """A directive changed at runtime (CONFIG SET) no longer matches what the role asked."""
+    assert redis_cli(host, *CACHE, "CONFIG", "SET", "maxmemory-policy", "noeviction").rc == 0
+    try:
+        rc, report = verify_json(host, "--instance", "cache", "--mode", "client")
+    finally:
+        redis_cli(host, *CACHE, "CONFIG", "SET", "maxmemory-policy", "allkeys-lfu")
+    failed = [c for c in report["checks"] if not c["ok"]]
+    assert rc == 1
+    assert [c["name"] for c in failed] == ["config maxmemory-policy"]
+    assert failed[0]["observed"] == "noeviction"
+
+
+def test_verification_without_password_fails_auth(host) -> None:
+    out = host.run("redis-tuned-verify --port 6379 --mode client --json")
+    assert out.rc == 1
+    report = json.loads(out.stdout)
+    assert report["checks"][0]["name"] == "auth" and not report["checks"][0]["ok"]

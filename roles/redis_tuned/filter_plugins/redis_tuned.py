@@ -141,6 +141,16 @@ def conf_string(secret: str) -> str:
     return _quote(str(secret))
 
 
+def expect_args(directives: dict[str, Any]) -> list[str]:
+    """``--expect KEY=VALUE`` arguments of redis-tuned-verify for a dict of directives."""
+    args = []
+    for key in sorted(directives):
+        value = directives[key]
+        values = value if isinstance(value, list) else [value]
+        args += ["--expect", f"{key}=" + " ".join(conf_value(v) for v in values)]
+    return args
+
+
 class FilterModule:
     """Ansible entry point."""
 
@@ -151,4 +161,5 @@ class FilterModule:
             "redis_tuned_plan": plan,
             "redis_tuned_conf_lines": conf_lines,
             "redis_tuned_conf_string": conf_string,
+            "redis_tuned_expect_args": expect_args,
         }
