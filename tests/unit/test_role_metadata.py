@@ -45,5 +45,9 @@ def test_readme_documents_every_variable_with_its_default() -> None:
         row = next((ln for ln in readme.splitlines() if ln.startswith(f"| `{name}`")), None)
         assert row is not None, f"README has no table row for {name}"
         if not isinstance(value, (list, dict)) or not value:
-            shown = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...")
+            shown = (
+                '""'
+                if value == ""
+                else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...")
+            )
             assert f"`{shown.strip()}`" in row, f"README row for {name} lacks default {shown}"
