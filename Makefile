@@ -10,7 +10,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export REDIS_TUNED_NOFILE_HARD := $(shell ulimit -Hn)
 SYSTEM_PACKAGES := podman runc debootstrap redis-server redis-tools iproute2 util-linux
 
-.PHONY: setup system venv images lint pytest molecule test demo demo-clean clean
+.PHONY: setup system venv images lint pytest molecule test bench demo demo-clean clean
 
 setup: system venv images
 
@@ -50,6 +50,10 @@ molecule: images
 	molecule test
 
 test: setup lint pytest molecule
+
+# Figures, not pass/fail: the verifier against redis-benchmark on a loopback server.
+bench: venv system
+	python benchmarks/verify_latency.py
 
 demo: setup
 	ansible-playbook playbooks/demo-host.yml

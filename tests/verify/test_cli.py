@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import redis
+
 from redis_tuned_tools.verify.cli import main
 
 FAST = ["--latency-samples", "200", "--fresh-samples", "5"]
