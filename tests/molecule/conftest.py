@@ -37,8 +37,10 @@ def config_get(host, name: str, port: int, directive: str) -> str:  # type: igno
     return lines[1] if len(lines) > 1 else ""
 
 
-def run_site(host_name: str, extra_vars: dict[str, object]) -> subprocess.CompletedProcess[str]:
-    """Run playbooks/site.yml on one molecule host with extra variables."""
+def run_site(
+    host_name: str, extra_vars: dict[str, object], playbook: str = "site.yml"
+) -> subprocess.CompletedProcess[str]:
+    """Run a playbook of playbooks/ (site.yml by default) on one molecule host."""
     inventory = os.environ["MOLECULE_INVENTORY_FILE"]
     env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
     return subprocess.run(
@@ -50,7 +52,7 @@ def run_site(host_name: str, extra_vars: dict[str, object]) -> subprocess.Comple
             host_name,
             "-e",
             json.dumps(extra_vars),
-            str(PROJECT / "playbooks" / "site.yml"),
+            str(PROJECT / "playbooks" / playbook),
         ],
         capture_output=True,
         text=True,

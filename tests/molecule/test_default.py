@@ -248,3 +248,43 @@ def test_verification_without_password_fails_auth(host) -> None:
     assert out.rc == 1
     report = json.loads(out.stdout)
     assert report["checks"][0]["name"] == "auth" and not report["checks"][0]["ok"]
+
+
+def test_verify_playbook_passes_and_leaks_no_secret(host, host_name: str) -> None:
+    result = run_site(host_name, {}, playbook="verify.yml")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    for mode in ("host", "client"):
+        for name, _ in INSTANCES:
+            assert f"{name} ({mode} mode): all checks passed" in output
+    assert "molecule-main-secret" not in output
+
+
+# Last on purpose: it changes one instance's config, then puts it back.
+def test_a_config_change_restarts_only_its_instance(host, host_name: str) -> None:
+    def instances(cache_timeout: int) -> dict[str, object]:
+        return {
+            "redis_tuned_instances": [
+                {
+                    "name": "main",
+                    "port": 6379,
+                    "profile": "guide",
+                    "password": "molecule-main-secret",
+                    "config": {"maxmemory": "64mb", "maxclients": 4000},
+                },
+                {
+                    "name": "cache",
+                    "port": 6390,
+                    "profile": "cache",
+                    "config": {"maxmemory-policy": "allkeys-lfu", "timeout": cache_timeout},
+                },
+            ]
+        }
+
+    for timeout in (121, 120):  # change, then restore what molecule.yml set
+        before = {n: main_pid(host, n) for n, _ in INSTANCES}
+        result = run_site(host_name, instances(timeout))
+        assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+        assert main_pid(host, "main") == before["main"]
+        assert main_pid(host, "cache") != before["cache"]
+        assert config_get(host, *CACHE, "timeout") == str(timeout)

@@ -69,6 +69,14 @@ CASES = {
         {"redis_tuned_sysctl": {"net.core.somaxconn": 128}},
         "redis_tuned_sysctl sets net.core.somaxconn to 128, below the largest tcp-backlog (511)",
     ),
+    "bound beyond loopback without a password": (
+        {"redis_tuned_config": {"bind": "0.0.0.0"}},
+        "bind '0.0.0.0' listens beyond loopback but the instance has no password",
+    ),
+    "private address without a password": (
+        {"redis_tuned_instances": [{**ONE, "config": {"bind": "127.0.0.1 10.1.2.3"}}]},
+        "Set redis_tuned_instances[0].password (from a vault), or bind to 127.0.0.1",
+    ),
     "unknown THP mode": (
         {"redis_tuned_transparent_hugepages": "always"},
         "redis_tuned_transparent_hugepages",
