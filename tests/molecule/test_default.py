@@ -15,6 +15,7 @@ from conftest import config_get, redis_cli, run_site
 NOFILE = 12345
 MAIN = ("main", 6379)
 CACHE = ("cache", 6390)
+SHARED = ("shared", 6391)
 
 EXPECTED = {
     MAIN: {
@@ -38,8 +39,45 @@ EXPECTED = {
         "appendonly": "no",
         "dir": "/var/lib/redis/cache",
     },
+    SHARED: {
+        "maxmemory": str(32 * 1024 * 1024),
+        "maxmemory-policy": "noeviction",
+        "bind": "0.0.0.0",
+        "save": "",
+        "appendonly": "no",
+        "maxclients": "10000",
+    },
 }
 INSTANCES = list(EXPECTED)
+
+
+def molecule_instances(**config: dict[str, object]) -> dict[str, object]:
+    """redis_tuned_instances as molecule.yml sets it, with one instance's config replaced."""
+    instances: list[dict[str, object]] = [
+        {
+            "name": "main",
+            "port": 6379,
+            "profile": "guide",
+            "password": "molecule-main-secret",
+            "config": {"maxmemory": "64mb", "maxclients": 4000},
+        },
+        {
+            "name": "cache",
+            "port": 6390,
+            "profile": "cache",
+            "config": {"maxmemory-policy": "allkeys-lfu", "timeout": 120},
+        },
+        {
+            "name": "shared",
+            "port": 6391,
+            "profile": "channels",
+            "password": "molecule-shared-secret",
+            "config": {"bind": "0.0.0.0", "maxmemory": "32mb"},
+        },
+    ]
+    for inst in instances:
+        inst["config"] = config.get(str(inst["name"]), inst["config"])
+    return {"redis_tuned_instances": instances}
 
 
 def main_pid(host, name: str) -> int:  # type: ignore[no-untyped-def]
@@ -60,7 +98,8 @@ def test_unit_enabled_and_running(host, name: str, port: int) -> None:
     unit = host.service(f"redis-server@{name}")
     assert unit.is_enabled
     assert unit.is_running
-    assert host.socket(f"tcp://127.0.0.1:{port}").is_listening
+    address = EXPECTED[(name, port)].get("bind", "127.0.0.1").split()[0]
+    assert host.socket(f"tcp://{address}:{port}").is_listening
 
 
 def test_one_redis_process_per_instance_and_no_default_service(host) -> None:
@@ -81,13 +120,13 @@ def test_live_config_is_what_was_asked(host, name: str, port: int) -> None:
 
 def test_auto_maxmemory_follows_the_documented_rule(host) -> None:
     # cache has maxmemory "auto": 0.75 of RAM in shares, 2 for "main" (it forks
-    # to save: AOF + RDB) and 1 for "cache"; cache gets one share.
+    # to save: AOF + RDB), 1 for "cache" and 1 for "shared"; cache gets one share.
     meminfo = host.file("/proc/meminfo").content_string
     memtotal_kb = int(
         next(ln for ln in meminfo.splitlines() if ln.startswith("MemTotal:")).split()[1]
     )
     memtotal_mb = memtotal_kb // 1024  # as Ansible's memtotal_mb
-    expected = int(memtotal_mb * 1024 * 1024 * 0.75 / 3)
+    expected = int(memtotal_mb * 1024 * 1024 * 0.75 / 4)
     assert int(config_get(host, *CACHE, "maxmemory")) == expected
 
 
@@ -152,21 +191,7 @@ def test_rejected_directive_keeps_the_running_instance(host, host_name: str) -> 
     """A typo Redis rejects fails the run with Redis's own text; nothing live changes."""
     conf = host.file("/etc/redis/redis-cache.conf")
     before = (conf.sha256sum, main_pid(host, "cache"))
-    result = run_site(
-        host_name,
-        {
-            "redis_tuned_instances": [
-                {
-                    "name": "main",
-                    "port": 6379,
-                    "profile": "guide",
-                    "password": "molecule-main-secret",
-                    "config": {"maxmemory": "64mb", "maxclients": 4000},
-                },
-                {"name": "cache", "port": 6390, "profile": "cache", "config": {"maxmemroy": "2gb"}},
-            ]
-        },
-    )
+    result = run_site(host_name, molecule_instances(cache={"maxmemroy": "2gb"}))
     output = result.stdout + result.stderr
     assert result.returncode != 0
     # Redis 7 and Redis 8 word the refusal differently; both quote the line.
@@ -257,34 +282,20 @@ def test_verify_playbook_passes_and_leaks_no_secret(host, host_name: str) -> Non
     for mode in ("host", "client"):
         for name, _ in INSTANCES:
             assert f"{name} ({mode} mode): all checks passed" in output
+    # "shared" is bound beyond loopback: its client-mode run went from the control node.
+    assert "Verify each reachable instance from the control node" in output
     assert "molecule-main-secret" not in output
+    assert "molecule-shared-secret" not in output
 
 
 # Last on purpose: it changes one instance's config, then puts it back.
 def test_a_config_change_restarts_only_its_instance(host, host_name: str) -> None:
-    def instances(cache_timeout: int) -> dict[str, object]:
-        return {
-            "redis_tuned_instances": [
-                {
-                    "name": "main",
-                    "port": 6379,
-                    "profile": "guide",
-                    "password": "molecule-main-secret",
-                    "config": {"maxmemory": "64mb", "maxclients": 4000},
-                },
-                {
-                    "name": "cache",
-                    "port": 6390,
-                    "profile": "cache",
-                    "config": {"maxmemory-policy": "allkeys-lfu", "timeout": cache_timeout},
-                },
-            ]
-        }
-
     for timeout in (121, 120):  # change, then restore what molecule.yml set
         before = {n: main_pid(host, n) for n, _ in INSTANCES}
-        result = run_site(host_name, instances(timeout))
+        cache = {"maxmemory-policy": "allkeys-lfu", "timeout": timeout}
+        result = run_site(host_name, molecule_instances(cache=cache))
         assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
         assert main_pid(host, "main") == before["main"]
+        assert main_pid(host, "shared") == before["shared"]
         assert main_pid(host, "cache") != before["cache"]
         assert config_get(host, *CACHE, "timeout") == str(timeout)

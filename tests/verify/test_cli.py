@@ -29,6 +29,11 @@ def verify(
     return code, json.loads(out)
 
 
+def expects(*pairs: str) -> list[str]:
+    """``--expect`` flags for KEY=VALUE pairs."""
+    return [arg for pair in pairs for arg in ("--expect", pair)]
+
+
 def check(report: dict[str, Any], name: str) -> dict[str, Any]:
     found = [c for c in report["checks"] if c["name"] == name]
     assert found, f"no check {name!r} in {[c['name'] for c in report['checks']]}"
@@ -55,20 +60,10 @@ def test_live_config_matches_with_redis_spellings(redis_server, capsys) -> None:
     server = redis_server(
         maxmemory="2gb", maxmemory_policy="allkeys-lru", appendonly="yes", save="900 1 300 10"
     )
-    code, report = verify(
-        capsys,
-        server,
-        "--mode",
-        "client",
-        "--expect",
-        "maxmemory=2gb",
-        "--expect",
-        "maxmemory-policy=allkeys-lru",
-        "--expect",
-        "appendonly=yes",
-        "--expect",
-        "save=900 1 300 10",
+    wanted = expects(
+        "maxmemory=2gb", "maxmemory-policy=allkeys-lru", "appendonly=yes", "save=900 1 300 10"
     )
+    code, report = verify(capsys, server, "--mode", "client", *wanted)
     assert code == 0, report
     assert check(report, "config maxmemory")["observed"] == str(2 * 1024**3)
     assert check(report, "config save")["ok"]
@@ -78,16 +73,8 @@ def test_live_config_matches_with_redis_spellings(redis_server, capsys) -> None:
 
 def test_live_config_mismatch_fails(redis_server, capsys) -> None:
     server = redis_server(maxmemory="1gb", maxmemory_policy="noeviction")
-    code, report = verify(
-        capsys,
-        server,
-        "--mode",
-        "client",
-        "--expect",
-        "maxmemory=2gb",
-        "--expect",
-        "maxmemory-policy=allkeys-lru",
-    )
+    wanted = expects("maxmemory=2gb", "maxmemory-policy=allkeys-lru")
+    code, report = verify(capsys, server, "--mode", "client", *wanted)
     assert code == 1
     mm = check(report, "config maxmemory")
     assert (mm["ok"], mm["expected"], mm["observed"]) == (False, str(2 * 1024**3), str(1024**3))

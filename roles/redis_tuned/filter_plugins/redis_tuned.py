@@ -5,22 +5,20 @@ Pure functions, so that pytest can check them without a host.
 
 from __future__ import annotations
 
-import re
+import importlib.util
+import sys
+from pathlib import Path
 from typing import Any
 
 DOCUMENTATION = ""
 
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1000,
-    "kb": 1024,
-    "m": 1000**2,
-    "mb": 1024**2,
-    "g": 1000**3,
-    "gb": 1024**3,
-}
-_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?b?)\s*$", re.IGNORECASE)
+# Redis's size spelling is parsed once, by the verification tool the role ships
+# (files/redis_tuned_tools), loaded from its file: it needs only the stdlib.
+_CHECKS_PY = Path(__file__).resolve().parents[1] / "files/redis_tuned_tools/verify/checks.py"
+_spec = importlib.util.spec_from_file_location("_redis_tuned_checks", _CHECKS_PY)
+assert _spec is not None and _spec.loader is not None
+_checks = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(_checks)
 
 
 def redis_bytes(value: Any) -> int:
@@ -28,14 +26,10 @@ def redis_bytes(value: Any) -> int:
 
     Raises ValueError for anything Redis would not read as a size.
     """
-    if isinstance(value, bool):
+    size = None if isinstance(value, bool) or value is None else _checks.to_bytes(value)
+    if size is None:
         raise ValueError(f"not a size: {value!r}")
-    if isinstance(value, int):
-        return value
-    match = _SIZE.match(str(value))
-    if match is None:
-        raise ValueError(f"not a size: {value!r}")
-    return int(match.group(1)) * _UNITS[match.group(2).lower()]
+    return int(size)
 
 
 def is_size(value: Any) -> bool:
