@@ -25,9 +25,69 @@ class Server:
     log: Path
     dir: Path
     password: str | None
+    tls: Path | None = None
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, password=self.password, decode_responses=True)
+        extra: dict[str, object] = {}
+        if self.tls is not None:
+            extra = {"ssl": True, "ssl_ca_certs": str(self.tls / "ca.crt")}
+        return redis.Redis(port=self.port, password=self.password, decode_responses=True, **extra)
+
+
+@pytest.fixture(scope="session")
+def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA of the tests' own and a server certificate for 127.0.0.1 signed by it."""
+    d = tmp_path_factory.mktemp("tls")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=redis-tuned test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    )
+    (d / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.cnf",
+        "-out",
+        "server.crt",
+    )
+    return d
 
 
 def free_port() -> int:
@@ -38,7 +98,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """Factory: ``redis_server(maxclients=..., nofile=1024, conf=PATH, requirepass=...)``.
+    """Factory: ``redis_server(maxclients=..., nofile=1024, conf=PATH, tls=DIR, requirepass=...)``.
 
     Keyword arguments become redis-server options (underscores to dashes);
     ``nofile`` starts it under ``prlimit --nofile=N``. Every server started is
@@ -46,7 +106,12 @@ def redis_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(nofile: int | None = None, conf: Path | None = None, **options: object) -> Server:
+    def start(
+        nofile: int | None = None,
+        conf: Path | None = None,
+        tls: Path | None = None,
+        **options: object,
+    ) -> Server:
         port = free_port()
         workdir = tmp_path / f"redis-{port}"
         workdir.mkdir()
@@ -67,6 +132,21 @@ def redis_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
             "--appendonly",
             "no",
         ]
+        if tls is not None:  # TLS only: no plain port
+            args += [
+                "--port",
+                "0",
+                "--tls-port",
+                str(port),
+                "--tls-auth-clients",
+                "no",
+                "--tls-cert-file",
+                str(tls / "server.crt"),
+                "--tls-key-file",
+                str(tls / "server.key"),
+                "--tls-ca-cert-file",
+                str(tls / "ca.crt"),
+            ]
         for key, value in options.items():
             args += [f"--{key.replace('_', '-')}", str(value)]
         if nofile is not None:
@@ -74,7 +154,7 @@ def redis_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(proc)
         password = str(options["requirepass"]) if "requirepass" in options else None
-        server = Server(port, proc.pid, log, workdir, password)
+        server = Server(port, proc.pid, log, workdir, password, tls)
         deadline = time.monotonic() + 10
         while True:
             try:

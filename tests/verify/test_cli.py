@@ -139,6 +139,60 @@ def test_select_fails_for_a_database_the_server_lacks(redis_server, capsys) -> N
     assert not check(report, "SELECT 1")["ok"]
 
 
+# --- TLS and anonymous access ---------------------------------------------------------------
+
+
+def test_tls_with_the_ca_works_and_without_it_fails(redis_server, tls_dir, capsys) -> None:
+    server = redis_server(tls=tls_dir)
+    ca = str(tls_dir / "ca.crt")
+    code, report = verify(capsys, server, "--mode", "client", "--tls", "--cacert", ca)
+    assert code == 0, report
+    # Plain TCP to a TLS-only port, and TLS without trusting our CA: both refused.
+    plain = _one_line_exit_2(cli("--port", str(server.port), "--timeout", "2"))
+    assert "cannot reach" in plain
+    untrusted = _one_line_exit_2(cli("--port", str(server.port), "--tls"))
+    assert "certificate verify failed" in untrusted
+
+
+def test_anonymous_access_is_checked_when_auth_is_required(
+    redis_server, capsys, monkeypatch
+) -> None:
+    open_server = redis_server()
+    code, report = verify(capsys, open_server, "--mode", "client", "--require-auth")
+    assert code == 1
+    anon = check(report, "anonymous access refused")
+    assert (anon["ok"], anon["observed"]) == (False, "PONG")
+
+    locked = redis_server(requirepass="pw-x")
+    monkeypatch.setenv("REDISCLI_AUTH", "pw-x")
+    code, report = verify(capsys, locked, "--mode", "client", "--require-auth")
+    assert code == 0, report
+    anon = check(report, "anonymous access refused")
+    assert anon["ok"] and anon["observed"] != "PONG"  # NOAUTH, or HELLO refused unauthenticated
+
+
+def test_acl_user_within_its_rights(redis_server, capsys, monkeypatch) -> None:
+    server = redis_server(requirepass="admin-pw")
+    admin = server.client()
+    admin.acl_setuser(
+        "app",
+        enabled=True,
+        passwords=["+app-pw"],
+        keys=["app:*"],
+        commands=["+@all", "-@dangerous"],
+    )
+    monkeypatch.setenv("REDISCLI_AUTH", "app-pw")
+    # The app user may not run CONFIG GET: the live-config checks say so, not a crash.
+    code, report = verify(capsys, server, "--mode", "client", "--user", "app")
+    assert code == 0, report
+    code, report = verify(
+        capsys, server, "--mode", "client", "--user", "app", *expects("maxmemory=0")
+    )
+    assert code == 1
+    assert "may not read the config" in check(report, "config maxmemory")["hint"]
+    assert check(report, "server info readable")["status"] == "warn"
+
+
 # --- open files, on the host ---------------------------------------------------------------
 
 
@@ -313,6 +367,8 @@ def test_timeout_is_exit_2() -> None:
         (["--databases", "zero"], "--databases"),
         (["--expect-file", "/nonexistent.json"], "cannot read expectations"),
         (["--bogus"], "unrecognized arguments"),
+        (["--cacert", "/etc/hostname"], "--cacert and --cert go with --tls"),
+        (["--tls", "--cacert", "/nonexistent.crt"], "no such file"),
     ],
 )
 def test_bad_flags_are_exit_2(args: list[str], says: str, redis_server) -> None:

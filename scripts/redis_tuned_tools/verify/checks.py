@@ -148,6 +148,18 @@ def compare_config(expected: Mapping[str, Any], live: Mapping[str, str | None]) 
     return checks
 
 
+def unreadable_config(expected: Mapping[str, Any], why: str) -> list[Check]:
+    """The user may not run CONFIG GET: each expected directive fails; none expected, a warning."""
+    hint = (
+        f"{why}: this user may not read the config; verify as an admin user or leave out --expect"
+    )
+    if not expected:
+        return [Check("live config readable", WARN, "CONFIG GET", "NOPERM", hint)]
+    return [
+        Check(f"config {d}", FAIL, normalise(d, expected[d]), None, hint) for d in sorted(expected)
+    ]
+
+
 def check_nofile(
     soft_limit: int,
     maxclients_configured: int | None,

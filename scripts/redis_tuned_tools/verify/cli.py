@@ -48,6 +48,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--user", default=None, help="ACL user to log in as (default user if unset)"
     )
     parser.add_argument("--password-file", type=Path, help="file holding the password")
+    parser.add_argument("--tls", action="store_true", help="connect over TLS")
+    parser.add_argument("--cacert", help="CA certificate that signed the server's (with --tls)")
+    parser.add_argument("--cert", help="client certificate, where the server asks for one")
+    parser.add_argument("--key", help="client key, with --cert")
+    parser.add_argument(
+        "--require-auth",
+        action="store_true",
+        help="fail if a client without credentials is served (implied by "
+        "requires_auth in the expectations)",
+    )
     parser.add_argument(
         "--expect",
         action="append",
@@ -91,6 +101,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--latency-samples must be 1-1000000")
     if not 0 <= args.fresh_samples <= 10_000:
         parser.error("--fresh-samples must be 0-10000")
+    if (args.cacert or args.cert) and not args.tls:
+        parser.error("--cacert and --cert go with --tls")
+    if bool(args.cert) != bool(args.key):
+        parser.error("--cert and --key go together")
+    for flag in ("cacert", "cert", "key"):
+        path = getattr(args, flag)
+        if path and not Path(path).is_file():
+            parser.error(f"--{flag} {path}: no such file")
     if args.latency_p99_ms <= 0 or args.timeout <= 0:
         parser.error("--latency-p99-ms and --timeout must be positive")
     return args
@@ -144,7 +162,17 @@ def read_password(args: argparse.Namespace) -> str | None:
 def run(args: argparse.Namespace) -> ck.Report:
     expected = load_expectations(args)
     port = args.port or int(expected.get("port", 6379))
-    target = probe.Target(args.host, port, read_password(args), args.user, args.timeout)
+    target = probe.Target(
+        args.host,
+        port,
+        read_password(args),
+        args.user,
+        args.timeout,
+        tls=args.tls,
+        cacert=args.cacert,
+        cert=args.cert,
+        key=args.key,
+    )
     try:
         databases = [int(d) for d in args.databases.split(",") if d.strip()]
     except ValueError as exc:
@@ -164,6 +192,20 @@ def run(args: argparse.Namespace) -> ck.Report:
         report.checks.append(ck.Check("auth", ck.FAIL, "PONG", str(exc).split("\n")[0], hint))
         return report
     report.checks.append(ck.Check("reachable + auth + PING", ck.PASS, "PONG", "PONG"))
+    if args.require_auth or expected.get("requires_auth"):
+        refused, answer = probe.anonymous_refused(target)
+        report.checks.append(
+            ck.Check(
+                "anonymous access refused",
+                ck.PASS if refused else ck.FAIL,
+                "NOAUTH",
+                answer,
+                ""
+                if refused
+                else "a client without credentials is served: set a password "
+                "(requirepass) or disable the default user (ACL SETUSER default off)",
+            )
+        )
 
     for db in databases:
         try:
@@ -180,20 +222,37 @@ def run(args: argparse.Namespace) -> ck.Report:
                 )
             )
 
-    info = probe.info(client)
+    try:
+        info: dict[str, Any] | None = probe.info(client)
+    except probe.NoPermission as exc:
+        info = None
+        report.checks.append(
+            ck.Check(
+                "server info readable",
+                ck.WARN,
+                "INFO",
+                "NOPERM",
+                f"{exc}: health and host checks need INFO; verify as an admin user for those",
+            )
+        )
     directives = sorted(
         set(expected["config"])
         | {"maxclients", "tcp-backlog", "logfile", "maxmemory-policy", "appendonly"}
     )
-    live = probe.config_get(client, directives)
-    report.checks.extend(ck.compare_config(expected["config"], live))
+    try:
+        live = probe.config_get(client, directives)
+        report.checks.extend(ck.compare_config(expected["config"], live))
+    except probe.NoPermission as exc:
+        live = {}
+        report.checks.extend(ck.unreadable_config(expected["config"], str(exc)))
 
     want_aof = None
     if "appendonly" in expected["config"]:
         want_aof = ck.normalise("appendonly", expected["config"]["appendonly"]) == "yes"
-    report.checks.extend(ck.check_health(info, want_aof, live.get("maxmemory-policy")))
+    if info is not None:
+        report.checks.extend(ck.check_health(info, want_aof, live.get("maxmemory-policy")))
 
-    pid = int(info.get("process_id", 0))
+    pid = int((info or {}).get("process_id", 0))
     host_mode = args.mode == "host" or (
         args.mode == "auto" and probe.same_host(target) and probe.local_redis_process(pid)
     )
@@ -201,7 +260,7 @@ def run(args: argparse.Namespace) -> ck.Report:
         raise UsageError(f"--mode host: no redis-server with pid {pid} on this machine")
     if host_mode:
         report.mode = "host"
-        report.checks.extend(host_checks(pid, info, live, expected))
+        report.checks.extend(host_checks(pid, info or {}, live, expected))
 
     samples = probe.time_pings(client, args.latency_samples, warmup=min(100, args.latency_samples))
     summary: dict[str, Any] = dict(ck.latency_summary(samples))
@@ -303,8 +362,11 @@ def render_table(report: ck.Report) -> str:
                 f"{lat['fresh_over_pooled_p50']:.1f}x pooled"
             )
         lines.append(line)
-    failed = sum(not c.ok for c in report.checks)
-    lines.append(f"{report.mode} mode: {len(report.checks) - failed} passed, {failed} failed")
+    counts = {s: sum(c.status == s for c in report.checks) for s in (ck.PASS, ck.WARN, ck.FAIL)}
+    lines.append(
+        f"{report.mode} mode: {counts[ck.PASS]} passed, {counts[ck.WARN]} warnings, "
+        f"{counts[ck.FAIL]} failed"
+    )
     return "\n".join(ln.rstrip() for ln in lines)
 
 

@@ -31,19 +31,48 @@ class Target:
     password: str | None = None
     username: str | None = None
     timeout: float = 5.0
+    tls: bool = False
+    cacert: str | None = None
+    cert: str | None = None
+    key: str | None = None
 
-    def client(self, db: int = 0) -> redis.Redis:
-        """A client with one connection pool; nothing is sent until the first command."""
+    def client(self, db: int = 0, anonymous: bool = False) -> redis.Redis:
+        """A client with one connection pool; nothing is sent until the first command.
+
+        ``anonymous`` leaves the credentials out (to check that the server refuses that).
+        """
+        tls: dict[str, Any] = {}
+        if self.tls:
+            tls = {
+                "ssl": True,
+                "ssl_ca_certs": self.cacert,
+                "ssl_certfile": self.cert,
+                "ssl_keyfile": self.key,
+                "ssl_cert_reqs": "required",
+            }
         return redis.Redis(
             host=self.host,
             port=self.port,
             db=db,
-            username=self.username,
-            password=self.password,
+            username=None if anonymous else self.username,
+            password=None if anonymous else self.password,
             socket_timeout=self.timeout,
             socket_connect_timeout=self.timeout,
             decode_responses=True,
+            **tls,
         )
+
+
+def anonymous_refused(target: Target) -> tuple[bool, str]:
+    """(refused, what the server answered) for a PING without credentials."""
+    client = target.client(anonymous=True)
+    try:
+        client.ping()
+    except (redis.AuthenticationError, redis.ResponseError) as exc:
+        return is_auth_error(exc), str(exc).split("\n")[0]
+    finally:
+        client.close()
+    return False, "PONG"
 
 
 def is_auth_error(exc: Exception) -> bool:
@@ -63,7 +92,7 @@ def ping(client: redis.Redis) -> None:
     except (redis.AuthenticationError, redis.ResponseError):
         raise
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        raise Unreachable(str(exc) or type(exc).__name__) from exc
+        raise Unreachable(" ".join((str(exc) or type(exc).__name__).split())) from exc
 
 
 def same_host(target: Target) -> bool:
@@ -75,11 +104,20 @@ def same_host(target: Target) -> bool:
         return False
 
 
+class NoPermission(Exception):
+    """The user logged in may not run a command (NOPERM)."""
+
+
 def config_get(client: redis.Redis, directives: list[str]) -> dict[str, str | None]:
     """CONFIG GET of each directive; None where the server has no such directive."""
     live: dict[str, str | None] = {}
     for directive in directives:
-        answer = client.config_get(directive)
+        try:
+            answer = client.config_get(directive)
+        except redis.ResponseError as exc:
+            if _is_noperm(exc):
+                raise NoPermission(str(exc).split("\n")[0]) from exc
+            raise
         live[directive] = answer.get(directive)
     return live
 
@@ -220,7 +258,16 @@ def read_auth_file(path: Path) -> str | None:
 
 def info(client: redis.Redis) -> dict[str, Any]:
     """INFO everything as a flat dict (errorstat_* values stay dicts)."""
-    return dict(client.info("all"))
+    try:
+        return dict(client.info("all"))
+    except redis.ResponseError as exc:
+        if _is_noperm(exc):
+            raise NoPermission(str(exc).split("\n")[0]) from exc
+        raise
+
+
+def _is_noperm(exc: Exception) -> bool:
+    return "NOPERM" in str(exc) or "no permissions" in str(exc)
 
 
 def resolvable(host: str) -> bool:
