@@ -14,12 +14,14 @@ SYSTEM_PACKAGES := podman runc debootstrap redis-server redis-tools iproute2 uti
 
 setup: system venv images
 
-# System packages, installed only when one is missing (apt needs root).
+# System packages, installed only when one is missing (apt needs root). With
+# their recommends: podman's networking (netavark/CNI, iptables, catatonit) comes
+# that way.
 system:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing: $$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@# The host's own redis-server service is not wanted: tests start their own.
 	@if command -v systemctl >/dev/null && systemctl is-active -q redis-server 2>/dev/null; then systemctl disable --now redis-server; fi
