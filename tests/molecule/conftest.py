@@ -12,20 +12,29 @@ import pytest
 import testinfra
 
 PROJECT = Path(__file__).resolve().parents[2]
+ADMIN_SECRET = "/etc/redis/redis_tuned/admin.secret"
 
 
 def redis_cli(host, name: str, port: int, *args: str):  # type: ignore[no-untyped-def]
-    """Run redis-cli on the container, authenticating from the instance's own auth file.
+    """Run redis-cli on the container as the role's own ACL user.
 
-    The password goes through REDISCLI_AUTH, read inside the container, so it
+    Its password goes through REDISCLI_AUTH, read inside the container, so it
     is never on a command line.
     """
-    auth = f"/etc/redis/redis-{name}-auth.conf"
     cmd = (
-        f'REDISCLI_AUTH="$(sed -n \'s/^requirepass "\\(.*\\)"$/\\1/p\' {auth})" '
-        f"redis-cli --no-auth-warning -p {port} " + " ".join(shlex.quote(a) for a in args)
+        f'REDISCLI_AUTH="$(cat {ADMIN_SECRET})" redis-cli --no-auth-warning --user redis-tuned '
+        f"-p {port} " + " ".join(shlex.quote(a) for a in args)
     )
     return host.run(cmd)
+
+
+def app_cli(host, port: int, password: str, *args: str):  # type: ignore[no-untyped-def]
+    """redis-cli as the ACL user "app"; the password is piped in, never on a command line."""
+    cmd = (
+        "read -r REDISCLI_AUTH && export REDISCLI_AUTH && redis-cli --no-auth-warning "
+        f"--user app -p {port} " + " ".join(shlex.quote(a) for a in args)
+    )
+    return host.run(f"printf '%s\\n' {shlex.quote(password)} | sh -c {shlex.quote(cmd)}")
 
 
 def config_get(host, name: str, port: int, directive: str) -> str:  # type: ignore[no-untyped-def]
@@ -38,7 +47,10 @@ def config_get(host, name: str, port: int, directive: str) -> str:  # type: igno
 
 
 def run_site(
-    host_name: str, extra_vars: dict[str, object], playbook: str = "site.yml"
+    host_name: str,
+    extra_vars: dict[str, object],
+    playbook: str = "site.yml",
+    verbosity: str = "",
 ) -> subprocess.CompletedProcess[str]:
     """Run a playbook of playbooks/ (site.yml by default) on one molecule host."""
     inventory = os.environ["MOLECULE_INVENTORY_FILE"]
@@ -46,6 +58,7 @@ def run_site(
     return subprocess.run(
         [
             "ansible-playbook",
+            *([verbosity] if verbosity else []),
             "-i",
             inventory,
             "--limit",

@@ -10,7 +10,7 @@ import json
 import warnings
 
 import pytest
-from conftest import config_get, redis_cli, run_site
+from conftest import ADMIN_SECRET, app_cli, config_get, redis_cli, run_site
 
 NOFILE = 12345
 MAIN = ("main", 6379)
@@ -130,10 +130,24 @@ def test_auto_maxmemory_follows_the_documented_rule(host) -> None:
     assert int(config_get(host, *CACHE, "maxmemory")) == expected
 
 
-def test_password_is_required_where_set(host) -> None:
-    anonymous = host.run("redis-cli -p 6379 PING")
+@pytest.mark.parametrize(("name", "port"), INSTANCES)
+def test_no_anonymous_access(host, name: str, port: int) -> None:
+    # main and shared have a password; cache has none but has ACL users, so
+    # its default user is off.
+    anonymous = host.run(f"redis-cli -p {port} PING")
     assert "NOAUTH" in anonymous.stdout + anonymous.stderr
-    assert redis_cli(host, *MAIN, "PING").stdout.strip() == "PONG"
+    assert redis_cli(host, name, port, "PING").stdout.strip() == "PONG"
+
+
+@pytest.mark.parametrize(("name", "port"), INSTANCES)
+def test_app_user_stays_within_its_rules(host, name: str, port: int) -> None:
+    assert app_cli(host, port, "molecule-app-secret", "SET", "app:k", "v").stdout.strip() == "OK"
+    outside = app_cli(host, port, "molecule-app-secret", "SET", "other:k", "v")
+    assert "NOPERM" in outside.stdout + outside.stderr
+    flush = app_cli(host, port, "molecule-app-secret", "FLUSHALL")
+    assert "NOPERM" in flush.stdout + flush.stderr
+    wrong = app_cli(host, port, "not-the-password", "PING")
+    assert "WRONGPASS" in wrong.stdout + wrong.stderr
 
 
 @pytest.mark.parametrize(("name", "port"), INSTANCES)
@@ -158,10 +172,14 @@ def test_open_files_limit_of_the_running_process(host, name: str, port: int) -> 
 
 @pytest.mark.parametrize("name", [n for n, _ in INSTANCES])
 def test_files_modes_owners_and_header(host, name: str) -> None:
-    for path in (f"/etc/redis/redis-{name}.conf", f"/etc/redis/redis-{name}-auth.conf"):
-        f = host.file(path)
-        assert (f.user, f.group, f.mode) == ("root", "redis", 0o640), path
-        assert f.content_string.startswith("# Ansible managed"), path
+    conf = host.file(f"/etc/redis/redis-{name}.conf")
+    assert (conf.user, conf.group, conf.mode) == ("root", "redis", 0o640)
+    assert conf.content_string.startswith("# Ansible managed")
+    acl = host.file(f"/etc/redis/redis-{name}.acl")  # Redis allows no comment in it
+    assert (acl.user, acl.group, acl.mode) == ("root", "redis", 0o640)
+    assert "molecule-" not in acl.content_string  # hashes only
+    secret = host.file(ADMIN_SECRET)
+    assert (secret.user, secret.group, secret.mode) == ("root", "root", 0o600)
     dropin = host.file(f"/etc/systemd/system/redis-server@{name}.service.d/redis-tuned.conf")
     assert f"LimitNOFILE={NOFILE}" in dropin.content_string.splitlines()
     assert dropin.content_string.startswith("# Ansible managed")
@@ -299,3 +317,53 @@ def test_a_config_change_restarts_only_its_instance(host, host_name: str) -> Non
         assert main_pid(host, "shared") == before["shared"]
         assert main_pid(host, "cache") != before["cache"]
         assert config_get(host, *CACHE, "timeout") == str(timeout)
+
+
+def test_password_rotation_is_live_with_the_same_process(host, host_name: str) -> None:
+    """A new ACL password takes effect through ACL LOAD: no restart, same pids."""
+    for old, new in (
+        ("molecule-app-secret", "molecule-app-rotated"),
+        ("molecule-app-rotated", "molecule-app-secret"),
+    ):
+        before = {n: main_pid(host, n) for n, _ in INSTANCES}
+        users = [{"name": "app", "password": new, "rules": "~app:* &* +@all -@dangerous"}]
+        result = run_site(host_name, {**molecule_instances(), "redis_tuned_acl_users": users})
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-3000:]
+        assert "Load the changed ACL file" in output
+        assert {n: main_pid(host, n) for n, _ in INSTANCES} == before
+        for _, port in INSTANCES:
+            assert app_cli(host, port, new, "PING").stdout.strip() == "PONG"
+            refused = app_cli(host, port, old, "PING")
+            assert "WRONGPASS" in refused.stdout + refused.stderr
+        assert old not in output and new not in output
+
+
+def test_no_secret_in_verbose_output_ps_or_world_readable_files(host, host_name: str) -> None:
+    secrets = [
+        "molecule-main-secret",
+        "molecule-shared-secret",
+        "molecule-app-secret",
+        "molecule-app-leakcheck",
+        host.file(ADMIN_SECRET).content_string.strip(),
+    ]
+    # A rotated app password, so that this run also loads an ACL file live.
+    users = [{"name": "app", "password": "molecule-app-leakcheck", "rules": "~app:* &* +@all"}]
+    result = run_site(host_name, {"redis_tuned_acl_users": users}, verbosity="-vvv")
+    output = result.stdout + result.stderr
+    restored = run_site(host_name, {})
+    assert result.returncode == 0, output[-3000:]
+    assert restored.returncode == 0, restored.stdout[-3000:]
+    assert "Load the changed ACL file" in output
+    assert len(output) > 10_000  # really verbose
+    hits = {s for s in secrets if s in output}
+    assert not hits, "secrets in ansible-playbook -vvv output"
+    ps = host.check_output("ps -eo args")
+    assert not [s for s in secrets if s in ps]
+    readable = host.run(
+        "find /etc /var/lib/redis /var/log/redis /usr/local -xdev -type f -perm -o=r "
+        "-size -2M -print0 | xargs -0 -r grep -l -F -e " + " -e ".join(f"'{s}'" for s in secrets)
+    )
+    assert readable.stdout.strip() == "", (
+        f"world-readable files holding a secret: {readable.stdout}"
+    )

@@ -75,7 +75,24 @@ CASES = {
     ),
     "private address without a password": (
         {"redis_tuned_instances": [{**ONE, "config": {"bind": "127.0.0.1 10.1.2.3"}}]},
-        "Set redis_tuned_instances[0].password (from a vault), or bind to 127.0.0.1",
+        "Set redis_tuned_instances[0].password (from a vault) or redis_tuned_acl_users, or bind",
+    ),
+    "ACL user named default": (
+        {"redis_tuned_acl_users": [{"name": "default", "password": "x"}]},
+        "redis_tuned_acl_users: ACL user names must be unique, match [A-Za-z0-9_.-]+ and not be "
+        '"default"',
+    ),
+    "ACL user with an empty password": (
+        {"redis_tuned_instances": [{**ONE, "acl_users": [{"name": "app", "password": ""}]}]},
+        "redis_tuned_instances[0].acl_users: ACL user names must be unique",
+    ),
+    "ACL user with a space in its name": (
+        {"redis_tuned_acl_users": [{"name": "my app", "password": "x"}]},
+        "(got ['my app'])",
+    ),
+    "ACL user without a password": (
+        {"redis_tuned_acl_users": [{"name": "app"}]},
+        "password",
     ),
     "unknown THP mode": (
         {"redis_tuned_transparent_hugepages": "always"},
@@ -125,6 +142,7 @@ def test_bad_input_is_refused_in_preflight(case: str, inventory: Path) -> None:
     assert result.returncode == 2, output[-2000:]
     assert message in output, output[-2000:]
     assert "changed=0" in output
+    assert "hunter2" not in output and "s3cret" not in output
     # Stopped in preflight (or argument validation), never in a later task file.
     stops = [i for i in (output.find("fatal: ["), output.find("failed: [")) if i >= 0]
     assert stops, output[-2000:]

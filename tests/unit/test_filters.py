@@ -116,3 +116,29 @@ def test_expect_args_for_the_verification_cli() -> None:
         "--expect",
         "save=900 1 300 10",
     ]
+
+
+def test_acl_users_merge_by_name_without_passwords() -> None:
+    plan = f.plan(
+        [
+            {
+                "name": "a",
+                "port": 1,
+                "profile": "cache",
+                "acl_users": [{"name": "app", "password": "inst-pw", "rules": "~a:* +get"}],
+            }
+        ],
+        PROFILES,
+        COMMON,
+        {},
+        1024,
+        0.5,
+        [{"name": "app", "password": "global-pw"}, {"name": "ops", "password": "ops-pw"}],
+        "~* +@all",
+    )
+    assert plan[0]["acl_users"] == [
+        {"name": "app", "rules": "~a:* +get"},  # the instance's own wins
+        {"name": "ops", "rules": "~* +@all"},  # default rules
+    ]
+    assert plan[0]["requires_auth"] is True  # ACL users: the default user is turned off
+    assert "pw" not in repr(plan)

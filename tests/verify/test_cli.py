@@ -40,7 +40,9 @@ def check(report: dict[str, Any], name: str) -> dict[str, Any]:
     return found[0]
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """The installed console script, as an operator runs it."""
     exe = Path(sys.executable).with_name("redis-tuned-verify")
     return subprocess.run(
@@ -49,6 +51,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         text=True,
         timeout=60,
         env={**os.environ, **(env or {})},
+        input=stdin,
         check=False,
     )
 
@@ -129,6 +132,13 @@ def test_password_from_env_or_file_and_wrong_or_missing_password(
     code, report = verify(capsys, server, "--mode", "client", "--password-file", str(pw))
     assert code == 0, report
     assert "s3cret-pw" not in json.dumps(report)
+
+
+def test_password_from_stdin(redis_server) -> None:
+    server = redis_server(requirepass="stdin-pw")
+    args = ("--port", str(server.port), "--mode", "client", "--password-file", "-", *FAST)
+    assert cli(*args, stdin="stdin-pw\n").returncode == 0
+    assert cli(*args, stdin="wrong\n").returncode == 1
 
 
 def test_select_fails_for_a_database_the_server_lacks(redis_server, capsys) -> None:

@@ -56,12 +56,16 @@ def plan(
     config: dict[str, Any],
     memtotal_mb: int,
     share: float,
+    acl_users: list[dict[str, Any]] | None = None,
+    acl_default_rules: str = "~* &* +@all -@dangerous",
 ) -> list[dict[str, Any]]:
     """Merge common -> profile -> role-wide config -> instance config for every instance.
 
     ``maxmemory: auto`` becomes bytes: ``memtotal * share`` is split in equal
     shares, one per instance plus one more per instance that forks to save
     (its copy-on-write headroom), and each instance gets one share.
+    ACL users are the role-wide ones plus the instance's own (same name: the
+    instance's wins), as name and rules only: the plan never holds a secret.
     Anything invalid is left as given: preflight reports it with context.
     """
     merged = []
@@ -84,12 +88,16 @@ def plan(
         directives = {**base, **directives}
         if str(directives.get("maxmemory", "")).lower() == "auto":
             directives["maxmemory"] = auto_bytes
+        users: dict[str, str] = {}
+        for user in [*(acl_users or []), *(inst.get("acl_users") or [])]:
+            users[str(user["name"])] = str(user.get("rules") or acl_default_rules)
         result.append(
             {
                 "name": name,
                 "port": inst["port"],
                 "profile": inst.get("profile", "guide"),
-                "requires_auth": bool(inst.get("password")),
+                "requires_auth": bool(inst.get("password")) or bool(users),
+                "acl_users": [{"name": n, "rules": r} for n, r in sorted(users.items())],
                 "persists": _persists(directives),
                 "config": directives,
             }

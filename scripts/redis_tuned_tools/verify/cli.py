@@ -47,7 +47,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--user", default=None, help="ACL user to log in as (default user if unset)"
     )
-    parser.add_argument("--password-file", type=Path, help="file holding the password")
+    parser.add_argument(
+        "--password-file",
+        type=Path,
+        help="file holding the password; - reads it from standard input",
+    )
     parser.add_argument("--tls", action="store_true", help="connect over TLS")
     parser.add_argument("--cacert", help="CA certificate that signed the server's (with --tls)")
     parser.add_argument("--cert", help="client certificate, where the server asks for one")
@@ -105,7 +109,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--cacert and --cert go with --tls")
     if bool(args.cert) != bool(args.key):
         parser.error("--cert and --key go together")
-    for flag in ("cacert", "cert", "key"):
+    for flag in ("cacert", "cert", "key"):  # --password-file is read later: it may be stdin
         path = getattr(args, flag)
         if path and not Path(path).is_file():
             parser.error(f"--{flag} {path}: no such file")
@@ -138,35 +142,41 @@ def load_expectations(args: argparse.Namespace) -> dict[str, Any]:
     return data
 
 
-def read_password(args: argparse.Namespace) -> str | None:
-    """The password: --password-file, else $REDISCLI_AUTH, else the instance's auth file."""
+ADMIN_USER = "redis-tuned"
+ADMIN_SECRET = EXPECT_DIR / "admin.secret"
+
+
+def read_credentials(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(user, password): --password-file or $REDISCLI_AUTH for --user (or the default
+    user); with --instance and neither, the role's own user and its secret on this host."""
     if args.password_file:
         path: Path = args.password_file
+        if str(path) == "-":
+            return args.user, sys.stdin.readline().rstrip("\r\n")
         try:
-            return path.read_text().rstrip("\r\n")
+            return args.user, path.read_text().rstrip("\r\n")
         except OSError as exc:
             raise UsageError(f"cannot read --password-file: {exc.strerror}") from exc
     env = os.environ.get("REDISCLI_AUTH")
     if env:
-        return env
-    if args.instance:
-        auth = Path(f"/etc/redis/redis-{args.instance}-auth.conf")
-        if auth.is_file():
-            try:
-                return probe.read_auth_file(auth)
-            except OSError:
-                return None
-    return None
+        return args.user, env
+    if args.instance and args.user is None and ADMIN_SECRET.is_file():
+        try:
+            return ADMIN_USER, ADMIN_SECRET.read_text().strip()
+        except OSError as exc:
+            raise UsageError(f"cannot read {ADMIN_SECRET}: {exc.strerror} (run as root)") from exc
+    return args.user, None
 
 
 def run(args: argparse.Namespace) -> ck.Report:
     expected = load_expectations(args)
     port = args.port or int(expected.get("port", 6379))
+    user, password = read_credentials(args)
     target = probe.Target(
         args.host,
         port,
-        read_password(args),
-        args.user,
+        password,
+        user,
         args.timeout,
         tls=args.tls,
         cacert=args.cacert,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -244,18 +243,6 @@ def log_lines(logfile: str, pid: int, max_bytes: int = 256 * 1024) -> list[str] 
     return result.stdout.splitlines() if result.returncode == 0 else None
 
 
-def read_auth_file(path: Path) -> str | None:
-    """The password of a ``requirepass "..."`` line (the role's auth file), unescaped."""
-    for line in path.read_text().splitlines():
-        match = re.match(r'^\s*requirepass\s+"((?:[^"\\]|\\.)*)"\s*$', line)
-        if match:
-            return re.sub(r"\\(.)", lambda m: {"n": "\n", "r": "\r"}.get(m[1], m[1]), match[1])
-        match = re.match(r"^\s*requirepass\s+(\S+)\s*$", line)
-        if match:
-            return match[1]
-    return None
-
-
 def info(client: redis.Redis) -> dict[str, Any]:
     """INFO everything as a flat dict (errorstat_* values stay dicts)."""
     try:
@@ -268,11 +255,3 @@ def info(client: redis.Redis) -> dict[str, Any]:
 
 def _is_noperm(exc: Exception) -> bool:
     return "NOPERM" in str(exc) or "no permissions" in str(exc)
-
-
-def resolvable(host: str) -> bool:
-    try:
-        socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    return True
