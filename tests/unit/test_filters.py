@@ -102,11 +102,6 @@ def test_conf_lines_sorted_lists_and_empty_values() -> None:
     assert f.conf_lines({"save": []}) == ['save ""']
 
 
-def test_secrets_are_quoted_with_redis_escapes() -> None:
-    assert f.conf_string('a"b\\c d') == '"a\\"b\\\\c d"'
-    assert f.conf_string("x\ny") == '"x\\ny"'
-
-
 def test_expect_args_for_the_verification_cli() -> None:
     assert f.expect_args({"save": ["900 1", "300 10"], "appendonly": True, "maxmemory": 1024}) == [
         "--expect",

@@ -105,14 +105,6 @@ def plan(
     return result
 
 
-def _quote(text: str) -> str:
-    """A redis.conf argument, double-quoted with Redis's escapes."""
-    escaped = (
-        text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-    )
-    return f'"{escaped}"'
-
-
 def conf_value(value: Any) -> str:
     """One directive value in redis.conf spelling (booleans as yes/no)."""
     if isinstance(value, bool):
@@ -138,11 +130,6 @@ def conf_lines(directives: dict[str, Any]) -> list[str]:
     return lines
 
 
-def conf_string(secret: str) -> str:
-    """A secret as one quoted redis.conf argument."""
-    return _quote(str(secret))
-
-
 def expect_args(directives: dict[str, Any]) -> list[str]:
     """``--expect KEY=VALUE`` arguments of redis-tuned-verify for a dict of directives."""
     args = []
@@ -162,6 +149,5 @@ class FilterModule:
             "redis_tuned_is_size": is_size,
             "redis_tuned_plan": plan,
             "redis_tuned_conf_lines": conf_lines,
-            "redis_tuned_conf_string": conf_string,
             "redis_tuned_expect_args": expect_args,
         }

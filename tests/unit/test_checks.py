@@ -1,0 +1,47 @@
+"""The verifier's pure evaluation: the paths a live test cannot reach on every machine."""
+
+from __future__ import annotations
+
+from redis_tuned_tools.verify import checks as ck
+
+
+def test_nofile_capped_by_the_container_is_a_warning_not_a_pass() -> None:
+    capped = ck.check_nofile(20000, 10000, 10000, expected_nofile=65535, cap=20000)
+    assert [c.status for c in capped] == [ck.WARN, ck.PASS, ck.PASS]
+    assert "capped at 20000" in capped[0].hint
+    short = ck.check_nofile(1024, 10000, 992, expected_nofile=65535, cap=20000)
+    assert [c.status for c in short] == [ck.FAIL, ck.FAIL, ck.FAIL]
+    assert "silently lowered maxclients from 10000 to 992" in short[2].hint
+
+
+def test_kernel_settings_read_only_warn_writable_fail() -> None:
+    assert ck.check_sysctl("vm.overcommit_memory", 1, 1, False, False).status == ck.PASS
+    assert ck.check_sysctl("vm.overcommit_memory", 1, 0, True, False).status == ck.WARN
+    assert ck.check_sysctl("vm.overcommit_memory", 1, 0, False, False).status == ck.FAIL
+    assert ck.check_sysctl("net.core.somaxconn", 511, 4096, False, True).status == ck.PASS
+    assert ck.check_sysctl("net.core.somaxconn", 511, 128, False, True).status == ck.FAIL
+    assert ck.check_thp("never", "always madvise [never]", False).status == ck.PASS
+    assert ck.check_thp("never", "always [madvise] never", True).status == ck.WARN
+    assert ck.check_thp("never", "[always] madvise never", False).status == ck.FAIL
+
+
+def test_startup_warnings_only_since_the_last_start() -> None:
+    log = [
+        "1:M 01 Jan 2026 00:00:00.000 # WARNING overcommit_memory is set to 0!",
+        "2:C 01 Jan 2026 00:01:00.000 * oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo",
+        "2:M 01 Jan 2026 00:01:00.001 * Ready to accept connections tcp",
+    ]
+    assert ck.check_startup_warnings(ck.startup_warnings(log), False).status == ck.PASS
+    log.append("2:M 01 Jan 2026 00:01:00.002 # WARNING Memory overcommit must be enabled!")
+    found = ck.startup_warnings(log)
+    assert len(found) == 1
+    assert ck.check_startup_warnings(found, kernel_read_only=True).status == ck.WARN
+    assert ck.check_startup_warnings(found, kernel_read_only=False).status == ck.FAIL
+
+
+def test_normalise_uses_redis_spellings() -> None:
+    assert ck.normalise("maxmemory", "2gb") == str(2 * 1024**3)
+    assert ck.normalise("save", ["900 1", "300  10"]) == "900 1 300 10"
+    assert ck.normalise("appendonly", True) == "yes"
+    assert ck.normalise("save", '""') == ""
+    assert ck.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0
