@@ -10,9 +10,20 @@ from pathlib import Path
 
 import pytest
 import testinfra
+import yaml
 
 PROJECT = Path(__file__).resolve().parents[2]
 ADMIN_SECRET = "/etc/redis/redis_tuned/admin.secret"
+CA = "/etc/redis/redis_tuned/tls/ca.crt"
+# Ports where an instance speaks TLS only (molecule.yml: "shared").
+TLS_ONLY_PORTS = {6391}
+
+
+def conn(port: int, peer: str | None = None) -> str:
+    """redis-cli's connection flags for a port: TLS with the CA where the port is
+    TLS-only; ``peer`` connects to another container by its name."""
+    tls = f"--tls --cacert {CA} " if port in TLS_ONLY_PORTS else ""
+    return tls + (f"-h {peer} " if peer else "") + f"-p {port}"
 
 
 def redis_cli(host, name: str, port: int, *args: str):  # type: ignore[no-untyped-def]
@@ -23,16 +34,19 @@ def redis_cli(host, name: str, port: int, *args: str):  # type: ignore[no-untype
     """
     cmd = (
         f'REDISCLI_AUTH="$(cat {ADMIN_SECRET})" redis-cli --no-auth-warning --user redis-tuned '
-        f"-p {port} " + " ".join(shlex.quote(a) for a in args)
+        f"{conn(port)} " + " ".join(shlex.quote(a) for a in args)
     )
     return host.run(cmd)
 
 
-def app_cli(host, port: int, password: str, *args: str):  # type: ignore[no-untyped-def]
-    """redis-cli as the ACL user "app"; the password is piped in, never on a command line."""
+def app_cli(host, port: int, password: str, *args: str, peer: str | None = None):  # type: ignore[no-untyped-def]
+    """redis-cli as the ACL user "app"; the password is piped in, never on a command line.
+
+    ``peer``: run on ``host`` against the container of that name (a second machine).
+    """
     cmd = (
         "read -r REDISCLI_AUTH && export REDISCLI_AUTH && redis-cli --no-auth-warning "
-        f"--user app -p {port} " + " ".join(shlex.quote(a) for a in args)
+        f"--user app {conn(port, peer)} " + " ".join(shlex.quote(a) for a in args)
     )
     return host.run(f"printf '%s\\n' {shlex.quote(password)} | sh -c {shlex.quote(cmd)}")
 
@@ -79,6 +93,21 @@ def run_site(
 def host_name(_testinfra_host) -> str:  # type: ignore[no-untyped-def]
     """The inventory name of the container under test."""
     return str(_testinfra_host.backend.get_hostname())
+
+
+@pytest.fixture
+def peer_name(host_name: str) -> str:
+    """Another container of the scenario: a second machine on the same network."""
+    with open(os.environ["MOLECULE_INVENTORY_FILE"]) as f:
+        inventory = yaml.safe_load(f)
+    names = sorted(inventory["redis"]["hosts"])
+    return next(n for n in names if n != host_name)
+
+
+@pytest.fixture
+def peer(peer_name: str):  # type: ignore[no-untyped-def]
+    """The other container, through podman exec."""
+    return testinfra.get_host(f"podman://{peer_name}")
 
 
 @pytest.fixture

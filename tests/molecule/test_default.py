@@ -7,10 +7,12 @@ role's defaults on purpose, so that a value seen live was put there by the role.
 from __future__ import annotations
 
 import json
+import os
 import warnings
+from pathlib import Path
 
 import pytest
-from conftest import ADMIN_SECRET, app_cli, config_get, redis_cli, run_site
+from conftest import ADMIN_SECRET, CA, app_cli, config_get, conn, redis_cli, run_site
 
 NOFILE = 12345
 MAIN = ("main", 6379)
@@ -29,6 +31,10 @@ EXPECTED = {
         "appendfsync": "everysec",
         "protected-mode": "yes",
         "dir": "/var/lib/redis/main",
+        "port": "6379",
+        "tls-port": "6479",
+        "tls-replication": "yes",
+        "tls-auth-clients": "no",
     },
     CACHE: {
         "maxclients": "10000",
@@ -38,6 +44,8 @@ EXPECTED = {
         "save": "",
         "appendonly": "no",
         "dir": "/var/lib/redis/cache",
+        "port": "6390",
+        "tls-port": "6480",
     },
     SHARED: {
         "maxmemory": str(32 * 1024 * 1024),
@@ -46,8 +54,12 @@ EXPECTED = {
         "save": "",
         "appendonly": "no",
         "maxclients": "10000",
+        "port": "0",  # TLS only
+        "tls-port": "6391",
+        "tls-replication": "yes",
     },
 }
+TLS_PORTS = {MAIN: 6479, CACHE: 6480, SHARED: 6391}
 INSTANCES = list(EXPECTED)
 
 
@@ -70,6 +82,8 @@ def molecule_instances(**config: dict[str, object]) -> dict[str, object]:
         {
             "name": "shared",
             "port": 6391,
+            "tls_port": 6391,
+            "tls_only": True,
             "profile": "channels",
             "password": "molecule-shared-secret",
             "config": {"bind": "0.0.0.0", "maxmemory": "32mb"},
@@ -100,6 +114,7 @@ def test_unit_enabled_and_running(host, name: str, port: int) -> None:
     assert unit.is_running
     address = EXPECTED[(name, port)].get("bind", "127.0.0.1").split()[0]
     assert host.socket(f"tcp://{address}:{port}").is_listening
+    assert host.socket(f"tcp://{address}:{TLS_PORTS[(name, port)]}").is_listening
 
 
 def test_one_redis_process_per_instance_and_no_default_service(host) -> None:
@@ -134,7 +149,7 @@ def test_auto_maxmemory_follows_the_documented_rule(host) -> None:
 def test_no_anonymous_access(host, name: str, port: int) -> None:
     # main and shared have a password; cache has none but has ACL users, so
     # its default user is off.
-    anonymous = host.run(f"redis-cli -p {port} PING")
+    anonymous = host.run(f"redis-cli {conn(port)} PING")
     assert "NOAUTH" in anonymous.stdout + anonymous.stderr
     assert redis_cli(host, name, port, "PING").stdout.strip() == "PONG"
 
@@ -148,6 +163,41 @@ def test_app_user_stays_within_its_rules(host, name: str, port: int) -> None:
     assert "NOPERM" in flush.stdout + flush.stderr
     wrong = app_cli(host, port, "not-the-password", "PING")
     assert "WRONGPASS" in wrong.stdout + wrong.stderr
+
+
+def test_from_a_second_container(peer, host_name: str) -> None:
+    """The scenario's other container, a second machine on the network, reaches the
+    TLS-only "shared" instance of this one by name."""
+    _, port = SHARED
+    secret = "molecule-app-secret"
+    anonymous = peer.run(f"redis-cli {conn(port, host_name)} PING")
+    assert "NOAUTH" in anonymous.stdout + anonymous.stderr
+    ok = app_cli(peer, port, secret, "SET", "app:from-peer", "v", peer=host_name)
+    assert ok.stdout.strip() == "OK", ok.stdout + ok.stderr
+    for refused in (
+        app_cli(peer, port, secret, "SET", "other:from-peer", "v", peer=host_name),
+        app_cli(peer, port, secret, "FLUSHALL", peer=host_name),
+    ):
+        assert "NOPERM" in refused.stdout + refused.stderr
+    # TLS without the CA: the server's certificate is not trusted.
+    no_ca = peer.run(f"redis-cli --tls -h {host_name} -p {port} PING")
+    assert "certificate verify failed" in no_ca.stdout + no_ca.stderr
+    # Plain text to the TLS-only port gets no Redis answer at all.
+    plain = peer.run(f"timeout 10 redis-cli -h {host_name} -p {port} PING")
+    assert not {"PONG", "NOAUTH"} & set((plain.stdout + plain.stderr).split())
+    # Loopback-only instances are not on the network.
+    for _, closed_port in (MAIN, CACHE):
+        closed = peer.run(f"timeout 10 redis-cli -h {host_name} -p {closed_port} PING")
+        assert "Connection refused" in closed.stdout + closed.stderr
+
+
+def test_tls_files_modes_and_owners(host) -> None:
+    tls_dir = host.file("/etc/redis/redis_tuned/tls")
+    assert (tls_dir.user, tls_dir.group, tls_dir.mode) == ("root", "redis", 0o750)
+    for name in ("redis.crt", "redis.key", "ca.crt"):
+        f = host.file(f"/etc/redis/redis_tuned/tls/{name}")
+        assert (f.user, f.group, f.mode) == ("root", "redis", 0o640)
+    assert host.file(CA).content_string.startswith("-----BEGIN CERTIFICATE-----")
 
 
 @pytest.mark.parametrize(("name", "port"), INSTANCES)
@@ -261,6 +311,9 @@ def test_verification_cli_host_mode(host, name: str, port: int) -> None:
     live = int(host.file("/proc/sys/vm/overcommit_memory").content_string)
     assert over["observed"] == live
     assert over["status"] == ("pass" if live == 1 else "warn")
+    # The scenario's certificates are valid for 30 days: verified, not yet due.
+    tls = checks[f"TLS certificate (port {TLS_PORTS[(name, port)]})"]
+    assert tls["status"] == "pass", tls
     assert report["latency"]["samples"] == 1000
 
 
@@ -319,7 +372,7 @@ def test_a_config_change_restarts_only_its_instance(host, host_name: str) -> Non
         assert config_get(host, *CACHE, "timeout") == str(timeout)
 
 
-def test_password_rotation_is_live_with_the_same_process(host, host_name: str) -> None:
+def test_password_rotation_is_live_with_the_same_process(host, host_name: str, peer) -> None:
     """A new ACL password takes effect through ACL LOAD: no restart, same pids."""
     for old, new in (
         ("molecule-app-secret", "molecule-app-rotated"),
@@ -336,7 +389,16 @@ def test_password_rotation_is_live_with_the_same_process(host, host_name: str) -
             assert app_cli(host, port, new, "PING").stdout.strip() == "PONG"
             refused = app_cli(host, port, old, "PING")
             assert "WRONGPASS" in refused.stdout + refused.stderr
+        # and seen from the second container, over TLS
+        assert app_cli(peer, SHARED[1], new, "PING", peer=host_name).stdout.strip() == "PONG"
         assert old not in output and new not in output
+
+
+def tls_key_line(host_name: str) -> str:
+    """A base64 line from the middle of the container's private key (control node copy)."""
+    path = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "tls" / f"{host_name}.key"
+    lines = path.read_text().splitlines()
+    return lines[len(lines) // 2]
 
 
 def test_no_secret_in_verbose_output_ps_or_world_readable_files(host, host_name: str) -> None:
@@ -346,6 +408,8 @@ def test_no_secret_in_verbose_output_ps_or_world_readable_files(host, host_name:
         "molecule-app-secret",
         "molecule-app-leakcheck",
         host.file(ADMIN_SECRET).content_string.strip(),
+        # A line from the middle of this host's TLS private key.
+        tls_key_line(host_name),
     ]
     # A rotated app password, so that this run also loads an ACL file live.
     users = [{"name": "app", "password": "molecule-app-leakcheck", "rules": "~app:* &* +@all"}]

@@ -20,6 +20,15 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 ONE = {"name": "default", "port": 6379, "profile": "guide"}
 
+# Files that exist: preflight checks that the paths are there; Redis itself
+# checks the PEM content when it validates the config.
+TLS_FILES = {
+    "redis_tuned_tls_enabled": True,
+    "redis_tuned_tls_cert_file": str(PROJECT / "README.md"),
+    "redis_tuned_tls_key_file": str(PROJECT / "README.md"),
+    "redis_tuned_tls_ca_file": str(PROJECT / "README.md"),
+}
+
 CASES = {
     "unknown eviction policy": (
         {"redis_tuned_config": {"maxmemory-policy": "allkeys-lru-typo"}},
@@ -35,7 +44,7 @@ CASES = {
     ),
     "duplicate ports": (
         {"redis_tuned_instances": [ONE, {**ONE, "name": "other"}]},
-        "unique ports (got [6379, 6379])",
+        "unique listening ports, plain and TLS (got [6379, 6379])",
     ),
     "duplicate names": (
         {"redis_tuned_instances": [ONE, {**ONE, "port": 6380}]},
@@ -59,7 +68,7 @@ CASES = {
     ),
     "requirepass in a config dict": (
         {"redis_tuned_config": {"requirepass": "x"}},
-        "config may not set requirepass (use the instance's port and password fields)",
+        "config may not set requirepass (use the instance's port and password fields",
     ),
     "memory share above 1": (
         {"redis_tuned_memory_share": 1.5},
@@ -93,6 +102,31 @@ CASES = {
     "ACL user without a password": (
         {"redis_tuned_acl_users": [{"name": "app"}]},
         "password",
+    ),
+    "TLS without its files": (
+        {"redis_tuned_tls_enabled": True},
+        "redis_tuned_tls_cert_file, redis_tuned_tls_key_file, redis_tuned_tls_ca_file must name a "
+        "readable PEM file",
+    ),
+    "TLS with a missing key file": (
+        {**TLS_FILES, "redis_tuned_tls_key_file": "/nonexistent/redis.key"},
+        "redis_tuned_tls_key_file must name a readable PEM file",
+    ),
+    "TLS port taken by a plain port": (
+        {**TLS_FILES, "redis_tuned_tls_only": False, "redis_tuned_tls_port": 6379},
+        "unique listening ports, plain and TLS (got [6379, 6379])",
+    ),
+    "TLS port out of range": (
+        {**TLS_FILES, "redis_tuned_tls_port": 0},
+        "TLS ports must be 1-65535 (got [0]",
+    ),
+    "tls-port in a config dict": (
+        {"redis_tuned_config": {"tls-port": 6380}},
+        "config may not set tls-port (use the instance's port",
+    ),
+    "unknown tls-auth-clients value": (
+        {"redis_tuned_tls_auth_clients": "maybe"},
+        "redis_tuned_tls_auth_clients",
     ),
     "unknown THP mode": (
         {"redis_tuned_transparent_hugepages": "always"},

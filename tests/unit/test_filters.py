@@ -137,3 +137,52 @@ def test_acl_users_merge_by_name_without_passwords() -> None:
     ]
     assert plan[0]["requires_auth"] is True  # ACL users: the default user is turned off
     assert "pw" not in repr(plan)
+
+
+TLS = {
+    "enabled": True,
+    "port": 6380,
+    "only": True,
+    "auth_clients": "no",
+    "cert_file": "/etc/redis/redis_tuned/tls/redis.crt",
+    "key_file": "/etc/redis/redis_tuned/tls/redis.key",
+    "ca_file": "/etc/redis/redis_tuned/tls/ca.crt",
+}
+
+
+def test_tls_off_keeps_the_plain_port_and_adds_no_directive() -> None:
+    plan = f.plan([{"name": "a", "port": 6379}], PROFILES, COMMON, {}, 1024, 0.5)
+    assert plan[0]["plain_port"] == 6379
+    assert plan[0]["tls"] is None
+    assert not [k for k in plan[0]["config"] if k.startswith("tls-")]
+
+
+def test_tls_ports_follow_the_instance_order_and_tls_only_closes_the_plain_port() -> None:
+    instances = [
+        {"name": "a", "port": 6379},
+        {"name": "b", "port": 6390, "tls_only": False},
+        {"name": "c", "port": 6391, "tls_port": 7000},
+    ]
+    plan = f.plan(instances, PROFILES, COMMON, {}, 1024, 0.5, tls=TLS)
+    assert [(p["plain_port"], p["tls"]["port"]) for p in plan] == [
+        (0, 6380),
+        (6390, 6381),
+        (0, 7000),
+    ]
+    conf = plan[0]["config"]
+    assert conf["tls-port"] == 6380
+    assert conf["tls-replication"] == "yes"  # a replica of a TLS-only primary needs it
+    assert conf["tls-auth-clients"] == "no"
+    assert conf["tls-ca-cert-file"] == TLS["ca_file"]
+    assert "tls-port 6380" in f.conf_lines(conf)
+
+
+def test_cli_args_use_tls_only_where_there_is_no_plain_port() -> None:
+    instances = [{"name": "a", "port": 6379}, {"name": "b", "port": 6390, "tls_only": False}]
+    tls_only, both = f.plan(instances, PROFILES, COMMON, {}, 1024, 0.5, tls=TLS)
+    assert f.cli_args(both) == ["-p", "6390"]
+    assert f.cli_args(tls_only) == ["--tls", "--cacert", TLS["ca_file"], "-p", "6380"]
+    mutual = f.plan(instances, PROFILES, COMMON, {}, 1024, 0.5, tls={**TLS, "auth_clients": "yes"})
+    assert f.cli_args(mutual[0])[3:7] == ["--cert", TLS["cert_file"], "--key", TLS["key_file"]]
+    plain = f.plan(instances, PROFILES, COMMON, {}, 1024, 0.5)
+    assert f.cli_args(plain[0]) == ["-p", "6379"]

@@ -26,6 +26,7 @@ class Server:
     dir: Path
     password: str | None
     tls: Path | None = None
+    tls_port: int | None = None
 
     def client(self) -> redis.Redis:
         extra: dict[str, object] = {}
@@ -48,6 +49,8 @@ def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "-newkey",
         "rsa:2048",
         "-nodes",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
         "-days",
         "2",
         "-subj",
@@ -57,37 +60,28 @@ def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "-out",
         "ca.crt",
     )
-    openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    )
-    (d / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "san.cnf",
-        "-out",
-        "server.crt",
-    )
+    server_cert(d, "server", days=2)
     return d
+
+
+def server_cert(d: Path, name: str, days: int) -> None:
+    """``d/NAME.crt`` and ``d/NAME.key`` for 127.0.0.1, valid ``days``, signed by ``d/ca.crt``."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
+
+    openssl(
+        "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", f"{name}.key", "-out", f"{name}.csr",
+    )  # fmt: skip
+    (d / "san.cnf").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        "authorityKeyIdentifier=keyid,issuer\nextendedKeyUsage=serverAuth,clientAuth\n"
+    )
+    openssl(
+        "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", str(days), "-extfile", "san.cnf", "-out", f"{name}.crt",
+    )  # fmt: skip
 
 
 def free_port() -> int:
@@ -110,9 +104,14 @@ def redis_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         nofile: int | None = None,
         conf: Path | None = None,
         tls: Path | None = None,
+        tls_cert: str = "server",
+        tls_and_plain: bool = False,
         **options: object,
     ) -> Server:
+        """``tls``: TLS only on the port, or with ``tls_and_plain`` plain on
+        the port and TLS on ``Server.tls_port``; ``tls_cert`` names the pair."""
         port = free_port()
+        tls_port = free_port() if tls_and_plain else None
         workdir = tmp_path / f"redis-{port}"
         workdir.mkdir()
         log = workdir / "redis.log"
@@ -132,18 +131,18 @@ def redis_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
             "--appendonly",
             "no",
         ]
-        if tls is not None:  # TLS only: no plain port
+        if tls is not None:
             args += [
                 "--port",
-                "0",
+                str(port) if tls_and_plain else "0",
                 "--tls-port",
-                str(port),
+                str(tls_port or port),
                 "--tls-auth-clients",
                 "no",
                 "--tls-cert-file",
-                str(tls / "server.crt"),
+                str(tls / f"{tls_cert}.crt"),
                 "--tls-key-file",
-                str(tls / "server.key"),
+                str(tls / f"{tls_cert}.key"),
                 "--tls-ca-cert-file",
                 str(tls / "ca.crt"),
             ]
@@ -154,7 +153,9 @@ def redis_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(proc)
         password = str(options["requirepass"]) if "requirepass" in options else None
-        server = Server(port, proc.pid, log, workdir, password, tls)
+        server = Server(
+            port, proc.pid, log, workdir, password, None if tls_and_plain else tls, tls_port
+        )
         deadline = time.monotonic() + 10
         while True:
             try:

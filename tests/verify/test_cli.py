@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import redis
+from conftest import server_cert
 
 from redis_tuned_tools.verify.cli import main
 
@@ -97,7 +98,7 @@ def test_expectations_file_written_by_the_role(redis_server, capsys, tmp_path) -
         )
     )
     code, report = verify(capsys, server, "--mode", "client", "--expect-file", str(expect))
-    assert code == 0, report
+    assert code == 0, [c for c in report["checks"] if not c["ok"]]
     expect.write_text(json.dumps({"config": {"maxclients": 10000}}))
     code, report = verify(capsys, server, "--mode", "client", "--expect-file", str(expect))
     assert code == 1
@@ -156,12 +157,51 @@ def test_tls_with_the_ca_works_and_without_it_fails(redis_server, tls_dir, capsy
     server = redis_server(tls=tls_dir)
     ca = str(tls_dir / "ca.crt")
     code, report = verify(capsys, server, "--mode", "client", "--tls", "--cacert", ca)
-    assert code == 0, report
+    assert code == 0, [c for c in report["checks"] if not c["ok"]]
+    # The test certificate is valid for 2 days: verified, and flagged for renewal.
+    cert = check(report, f"TLS certificate (port {server.port})")
+    assert cert["status"] == "warn" and cert["observed"].startswith("verified, expires in")
     # Plain TCP to a TLS-only port, and TLS without trusting our CA: both refused.
     plain = _one_line_exit_2(cli("--port", str(server.port), "--timeout", "2"))
     assert "cannot reach" in plain
     untrusted = _one_line_exit_2(cli("--port", str(server.port), "--tls"))
     assert "certificate verify failed" in untrusted
+
+
+def test_tls_only_instance_is_reached_over_tls_from_the_expectations(
+    redis_server, tls_dir, tmp_path, capsys
+) -> None:
+    """Expectations with port 0 and a TLS block (what the role writes for a TLS-only
+    instance): the CLI connects over TLS with the CA it names, no TLS flag needed."""
+    server_cert(tls_dir, "long", days=400)
+    server = redis_server(tls=tls_dir, tls_cert="long")
+    expect = tmp_path / "tls-only.json"
+    tls = {"port": server.port, "ca_file": str(tls_dir / "ca.crt"), "auth_clients": "no"}
+    expect.write_text(json.dumps({"port": 0, "tls": tls, "config": {"port": "0"}}))
+    code, report = verify(capsys, server, "--mode", "client", "--expect-file", str(expect))
+    assert code == 0, [c for c in report["checks"] if not c["ok"]]
+    cert = check(report, f"TLS certificate (port {server.port})")
+    assert cert["status"] == "pass", cert
+    # No --port: the port comes from the TLS block too.
+    out = cli("--expect-file", str(expect), "--mode", "client", "--json", *FAST)
+    assert out.returncode == 0, (out.stderr, out.stdout[-2000:])
+    assert check(json.loads(out.stdout), "config port")["observed"] == "0"
+
+
+def test_tls_port_beside_a_plain_port_fails_with_the_wrong_ca(
+    redis_server, tls_dir, tmp_path, capsys
+) -> None:
+    server = redis_server(tls=tls_dir, tls_and_plain=True)
+    expect = tmp_path / "both.json"
+    for ca, status in ((tls_dir / "ca.crt", "warn"), (tls_dir / "server.crt", "fail")):
+        # server.crt is not a CA: nothing it "signed" verifies.
+        tls = {"port": server.tls_port, "ca_file": str(ca)}
+        expect.write_text(json.dumps({"port": server.port, "tls": tls}))
+        code, report = verify(capsys, server, "--mode", "client", "--expect-file", str(expect))
+        cert = check(report, f"TLS certificate (port {server.tls_port})")
+        assert cert["status"] == status, cert
+        assert code == (1 if status == "fail" else 0)
+    assert "certificate verify failed" in cert["observed"]
 
 
 def test_anonymous_access_is_checked_when_auth_is_required(

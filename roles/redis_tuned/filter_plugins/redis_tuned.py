@@ -58,6 +58,7 @@ def plan(
     share: float,
     acl_users: list[dict[str, Any]] | None = None,
     acl_default_rules: str = "~* &* +@all -@dangerous",
+    tls: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Merge common -> profile -> role-wide config -> instance config for every instance.
 
@@ -66,6 +67,10 @@ def plan(
     (its copy-on-write headroom), and each instance gets one share.
     ACL users are the role-wide ones plus the instance's own (same name: the
     instance's wins), as name and rules only: the plan never holds a secret.
+    With ``tls`` (enabled, port, only, auth_clients and the cert_file, key_file
+    and ca_file paths on the host), instance i gets TLS on its own ``tls_port``
+    or on ``port + i``, replication over TLS too, and with ``only`` (or the
+    instance's ``tls_only``) no plain port at all (``port 0``).
     Anything invalid is left as given: preflight reports it with context.
     """
     merged = []
@@ -76,7 +81,7 @@ def plan(
     shares = sum(2 if _persists(d) else 1 for _, d in merged) or 1
     auto_bytes = int(memtotal_mb * 1024 * 1024 * share / shares)
     result = []
-    for inst, directives in merged:
+    for index, (inst, directives) in enumerate(merged):
         name = inst["name"]
         base = {
             "bind": "127.0.0.1 -::1",
@@ -88,6 +93,8 @@ def plan(
         directives = {**base, **directives}
         if str(directives.get("maxmemory", "")).lower() == "auto":
             directives["maxmemory"] = auto_bytes
+        tls_plan = _tls_plan(inst, index, tls)
+        directives.update(tls_plan.pop("directives"))
         users: dict[str, str] = {}
         for user in [*(acl_users or []), *(inst.get("acl_users") or [])]:
             users[str(user["name"])] = str(user.get("rules") or acl_default_rules)
@@ -95,6 +102,7 @@ def plan(
             {
                 "name": name,
                 "port": inst["port"],
+                **tls_plan,
                 "profile": inst.get("profile", "guide"),
                 "requires_auth": bool(inst.get("password")) or bool(users),
                 "acl_users": [{"name": n, "rules": r} for n, r in sorted(users.items())],
@@ -103,6 +111,40 @@ def plan(
             }
         )
     return result
+
+
+def _truthy(value: Any) -> bool:
+    """A boolean however Ansible handed it over (True, "true", "yes", 1...)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _tls_plan(inst: dict[str, Any], index: int, tls: dict[str, Any] | None) -> dict[str, Any]:
+    """Ports and TLS directives of one instance: plain_port is 0 when it is TLS-only."""
+    if not tls or not _truthy(tls.get("enabled")):
+        return {"plain_port": inst["port"], "tls": None, "directives": {}}
+    tls_port = inst.get("tls_port") or int(tls["port"]) + index
+    only = _truthy(inst.get("tls_only", tls.get("only", True)))
+    return {
+        "plain_port": 0 if only else inst["port"],
+        "tls": {
+            "port": tls_port,
+            "only": only,
+            "auth_clients": tls.get("auth_clients", "no"),
+            "ca_file": tls["ca_file"],
+            "cert_file": tls["cert_file"],
+            "key_file": tls["key_file"],
+        },
+        "directives": {
+            "tls-port": tls_port,
+            "tls-cert-file": tls["cert_file"],
+            "tls-key-file": tls["key_file"],
+            "tls-ca-cert-file": tls["ca_file"],
+            "tls-auth-clients": tls.get("auth_clients", "no"),
+            "tls-replication": "yes",
+        },
+    }
 
 
 def conf_value(value: Any) -> str:
@@ -140,6 +182,19 @@ def expect_args(directives: dict[str, Any]) -> list[str]:
     return args
 
 
+def cli_args(instance: dict[str, Any]) -> list[str]:
+    """redis-cli/redis-tuned-verify connection flags for a planned instance, on its host:
+    the plain port where there is one, else TLS with the CA (and the server's own
+    certificate as the client's where the server asks clients for one)."""
+    tls = instance.get("tls")
+    if instance.get("plain_port") or not tls:
+        return ["-p", str(instance.get("plain_port") or instance["port"])]
+    args = ["--tls", "--cacert", tls["ca_file"]]
+    if tls.get("auth_clients", "no") != "no":
+        args += ["--cert", tls["cert_file"], "--key", tls["key_file"]]
+    return [*args, "-p", str(tls["port"])]
+
+
 class FilterModule:
     """Ansible entry point."""
 
@@ -150,4 +205,5 @@ class FilterModule:
             "redis_tuned_plan": plan,
             "redis_tuned_conf_lines": conf_lines,
             "redis_tuned_expect_args": expect_args,
+            "redis_tuned_cli_args": cli_args,
         }

@@ -412,3 +412,31 @@ def _short(line: str) -> str:
     """A log line without Redis's pid/role/timestamp prefix, cut to a readable length."""
     text = re.sub(r"^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ [#*.-] ", "", line)
     return text if len(text) <= 160 else text[:157] + "..."
+
+
+TLS_WARN_DAYS = 14
+
+
+def check_tls(where: str, days_left: float | None, error: str | None) -> Check:
+    """The server's TLS certificate: verified against the CA, and how long it has left."""
+    name = f"TLS certificate ({where})"
+    if error is not None:
+        return Check(
+            name,
+            FAIL,
+            "verified by the CA",
+            error,
+            "the handshake failed: is the port TLS, is the certificate signed by this CA, "
+            "does it name the host and is it still valid?",
+        )
+    assert days_left is not None
+    observed = f"verified, expires in {days_left:.0f} days"
+    if days_left < TLS_WARN_DAYS:
+        return Check(
+            name,
+            WARN,
+            f">= {TLS_WARN_DAYS} days left",
+            observed,
+            "renew the certificate: clients refuse it once it expires",
+        )
+    return Check(name, PASS, f">= {TLS_WARN_DAYS} days left", observed)

@@ -7,6 +7,8 @@ connection error (one line on stderr).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import ipaddress
 import json
 import os
 import statistics
@@ -168,21 +170,49 @@ def read_credentials(args: argparse.Namespace) -> tuple[str | None, str | None]:
     return args.user, None
 
 
-def run(args: argparse.Namespace) -> ck.Report:
-    expected = load_expectations(args)
-    port = args.port or int(expected.get("port", 6379))
-    user, password = read_credentials(args)
-    target = probe.Target(
+def connection(
+    args: argparse.Namespace, expected: dict[str, Any], user: str | None, password: str | None
+) -> probe.Target:
+    """Where and how to connect: the flags, else the expectations (an instance
+    that is TLS-only, plain port 0, is reached over TLS with its CA)."""
+    tls_exp = expected.get("tls") or {}
+    tls, cacert, cert, key = args.tls, args.cacert, args.cert, args.key
+    port = int(args.port or expected.get("port") or 6379)
+    if tls_exp and not expected.get("port"):
+        port, tls = int(args.port or tls_exp["port"]), True
+        cacert = cacert or tls_exp.get("ca_file")
+        if not cert and tls_exp.get("auth_clients", "no") != "no":
+            cert, key = tls_exp.get("cert_file"), tls_exp.get("key_file")
+    return probe.Target(
         args.host,
         port,
         password,
         user,
         args.timeout,
-        tls=args.tls,
-        cacert=args.cacert,
-        cert=args.cert,
-        key=args.key,
+        tls=tls,
+        cacert=cacert,
+        cert=cert,
+        key=key,
+        # Over loopback the chain is verified but not the name: a server
+        # certificate names the host as clients on the network address it.
+        check_hostname=not _is_loopback(args.host),
     )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run(args: argparse.Namespace) -> ck.Report:
+    expected = load_expectations(args)
+    user, password = read_credentials(args)
+    target = connection(args, expected, user, password)
+    args.port = target.port  # for the error line, should it come to that
     try:
         databases = [int(d) for d in args.databases.split(",") if d.strip()]
     except ValueError as exc:
@@ -202,6 +232,13 @@ def run(args: argparse.Namespace) -> ck.Report:
         report.checks.append(ck.Check("auth", ck.FAIL, "PONG", str(exc).split("\n")[0], hint))
         return report
     report.checks.append(ck.Check("reachable + auth + PING", ck.PASS, "PONG", "PONG"))
+    tls_port = (expected.get("tls") or {}).get("port") or (target.port if target.tls else None)
+    if tls_port:
+        tls_target = dataclasses.replace(
+            target, tls=True, cacert=target.cacert or (expected.get("tls") or {}).get("ca_file")
+        )
+        days, error = probe.tls_certificate(tls_target, int(tls_port))
+        report.checks.append(ck.check_tls(f"port {tls_port}", days, error))
     if args.require_auth or expected.get("requires_auth"):
         refused, answer = probe.anonymous_refused(target)
         report.checks.append(
@@ -397,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except probe.Unreachable as exc:
         print(
-            f"redis-tuned-verify: cannot reach {args.host}:{args.port or 'default port'}: {exc}",
+            f"redis-tuned-verify: cannot reach {args.host}:{args.port}: {exc}",
             file=sys.stderr,
         )
         return 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass
@@ -34,6 +35,16 @@ class Target:
     cacert: str | None = None
     cert: str | None = None
     key: str | None = None
+    check_hostname: bool = True
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context a client of this target uses: the CA, the client
+        certificate where there is one, and the host name check."""
+        ctx = ssl.create_default_context(cafile=self.cacert)
+        ctx.check_hostname = self.check_hostname
+        if self.cert:
+            ctx.load_cert_chain(self.cert, self.key)
+        return ctx
 
     def client(self, db: int = 0, anonymous: bool = False) -> redis.Redis:
         """A client with one connection pool; nothing is sent until the first command.
@@ -48,6 +59,7 @@ class Target:
                 "ssl_certfile": self.cert,
                 "ssl_keyfile": self.key,
                 "ssl_cert_reqs": "required",
+                "ssl_check_hostname": self.check_hostname,
             }
         return redis.Redis(
             host=self.host,
@@ -101,6 +113,27 @@ def same_host(target: Target) -> bool:
             return bool(sock.getsockname()[0] == sock.getpeername()[0])
     except OSError:
         return False
+
+
+def tls_certificate(target: Target, port: int) -> tuple[float | None, str | None]:
+    """(days until the server's certificate expires, None) after a verified
+    handshake on ``port``, or (None, why the handshake failed)."""
+    try:
+        ctx = target.ssl_context()
+        with (
+            socket.create_connection((target.host, port), timeout=target.timeout) as raw,
+            ctx.wrap_socket(raw, server_hostname=target.host) as sock,
+        ):
+            cert = sock.getpeercert()
+            # One round trip, so the server sees a finished handshake: a client
+            # that hangs up right after its side of TLS 1.3 counts as a
+            # rejected connection in the server's INFO.
+            sock.sendall(b"PING\r\n")
+            sock.recv(256)
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        return None, " ".join(str(exc).split()) or type(exc).__name__
+    not_after = ssl.cert_time_to_seconds(str((cert or {}).get("notAfter")))
+    return (not_after - time.time()) / 86400, None
 
 
 class NoPermission(Exception):
