@@ -8,7 +8,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export CONTAINERS_CONF := $(CURDIR)/.config/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export REDIS_TUNED_NOFILE_HARD := $(shell ulimit -Hn)
-SYSTEM_PACKAGES := podman runc debootstrap redis-server redis-tools iproute2 util-linux
+# prometheus-redis-exporter and prometheus (promtool): the monitoring tests.
+SYSTEM_PACKAGES := podman runc debootstrap redis-server redis-tools iproute2 util-linux \
+	prometheus-redis-exporter prometheus
 
 .PHONY: setup system venv images lint pytest molecule test bench demo demo-clean clean
 
@@ -23,8 +25,10 @@ system:
 	  echo "installing: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
-	@# The host's own redis-server service is not wanted: tests start their own.
-	@if command -v systemctl >/dev/null && systemctl is-active -q redis-server 2>/dev/null; then systemctl disable --now redis-server; fi
+	@# The host's own services of these packages are not wanted: tests start their own.
+	@for s in redis-server prometheus-redis-exporter prometheus; do \
+	  if command -v systemctl >/dev/null && systemctl is-active -q $$s 2>/dev/null; then systemctl disable --now $$s; fi; \
+	done
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)

@@ -51,6 +51,17 @@ def app_cli(host, port: int, password: str, *args: str, peer: str | None = None)
     return host.run(f"printf '%s\\n' {shlex.quote(password)} | sh -c {shlex.quote(cmd)}")
 
 
+def scrape(host, url: str) -> str:  # type: ignore[no-untyped-def]
+    """GET a metrics page from inside a container (python3 is in every image)."""
+    code = (
+        "import sys, urllib.request; "
+        "sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+    )
+    out = host.run(f"python3 -c {shlex.quote(code)} {shlex.quote(url)}")
+    assert out.rc == 0, out.stderr
+    return str(out.stdout)
+
+
 def config_get(host, name: str, port: int, directive: str) -> str:  # type: ignore[no-untyped-def]
     """The live value of one directive, from CONFIG GET."""
     out = redis_cli(host, name, port, "--raw", "CONFIG", "GET", directive)

@@ -6,13 +6,19 @@ role's defaults on purpose, so that a value seen live was put there by the role.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import subprocess
+import tarfile
 import warnings
 from pathlib import Path
 
 import pytest
-from conftest import ADMIN_SECRET, CA, app_cli, config_get, conn, redis_cli, run_site
+from conftest import ADMIN_SECRET, CA, app_cli, config_get, conn, redis_cli, run_site, scrape
+
+from redis_tuned_tools import monitoring
+from redis_tuned_tools.verify.checks import parse_metrics
 
 NOFILE = 12345
 MAIN = ("main", 6379)
@@ -60,6 +66,9 @@ EXPECTED = {
     },
 }
 TLS_PORTS = {MAIN: 6479, CACHE: 6480, SHARED: 6391}
+EXPORTER_PORTS = {MAIN: 9121, CACHE: 9122, SHARED: 9123}  # 9121 + position
+EXPORTER_SECRET = "/etc/redis/redis_tuned/exporter.secret"
+PROJECT = Path(__file__).resolve().parents[2]
 INSTANCES = list(EXPECTED)
 
 
@@ -191,6 +200,127 @@ def test_from_a_second_container(peer, host_name: str) -> None:
         assert "Connection refused" in closed.stdout + closed.stderr
 
 
+def run_id(host, name: str, port: int) -> str:  # type: ignore[no-untyped-def]
+    info = redis_cli(host, name, port, "INFO", "server").stdout
+    return next(ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("run_id:"))
+
+
+@pytest.mark.parametrize(("name", "port"), INSTANCES)
+def test_each_instance_has_its_exporter_reporting_redis_up(host, name: str, port: int) -> None:
+    unit = host.service(f"redis-tuned-exporter@{name}")
+    assert unit.is_enabled and unit.is_running
+    exporter_port = EXPORTER_PORTS[(name, port)]
+    assert host.socket(f"tcp://0.0.0.0:{exporter_port}").is_listening
+    metrics = parse_metrics(scrape(host, f"http://127.0.0.1:{exporter_port}/metrics"))
+    assert [v for _, v in metrics["redis_up"]] == [1.0]
+    assert [v for _, v in metrics["redis_exporter_last_scrape_error"]] == [0.0]
+    # For this instance, not another one: the same run_id as the instance's INFO.
+    ids = [labels["run_id"] for labels, _ in metrics["redis_instance_info"]]
+    assert ids == [run_id(host, name, port)]
+    # It asked for nothing its ACL user may not do.
+    log = redis_cli(host, name, port, "ACL", "LOG")
+    assert "redis-tuned-exporter" not in log.stdout
+
+
+def test_rules_and_dashboard_metrics_are_in_the_live_scrape(host) -> None:
+    scraped = parse_metrics(scrape(host, f"http://127.0.0.1:{EXPORTER_PORTS[MAIN]}/metrics"))
+    rules = monitoring.metric_names(
+        monitoring.rule_exprs(PROJECT / "monitoring/prometheus/redis-tuned.rules.yml")
+    )
+    panels = monitoring.metric_names(
+        monitoring.dashboard_exprs(PROJECT / "monitoring/grafana/redis-tuned.json")
+    )
+    assert len(rules) >= 15 and len(panels) >= 20
+    assert (rules | panels) - set(scraped) == set()
+
+
+@pytest.mark.parametrize(("name", "port"), INSTANCES)
+def test_the_exporter_user_cannot_set_or_flushall(host, name: str, port: int) -> None:
+    def as_exporter(*args: str):  # type: ignore[no-untyped-def]
+        return host.run(
+            f'REDISCLI_AUTH="$(cat {EXPORTER_SECRET})" redis-cli --no-auth-warning '
+            f"--user redis-tuned-exporter {conn(port)} " + " ".join(args)
+        )
+
+    assert "redis_version" in as_exporter("INFO", "server").stdout
+    for command in ("SET exporter:k v", "FLUSHALL", "GET app:k", "CONFIG SET timeout 1"):
+        out = as_exporter(command)
+        assert "NOPERM" in out.stdout + out.stderr, command
+
+
+def test_exporter_files_hold_the_secret_for_its_user_only(host) -> None:
+    for name, _ in INSTANCES:
+        pw = host.file(f"/etc/redis-tuned-exporter/{name}.json")
+        assert (pw.user, pw.group, pw.mode) == (
+            "redis-tuned-exporter",
+            "redis-tuned-exporter",
+            0o600,
+        )
+        env = host.file(f"/etc/redis-tuned-exporter/{name}.env").content_string
+        assert "--redis.password-file=" in env and "password=" not in env.replace("-file=", "")
+    unit = host.file("/etc/systemd/system/redis-tuned-exporter@.service").content_string
+    assert "User=redis-tuned-exporter" in unit and "Environment=" not in unit
+
+
+def exporter_exe(host, name: str) -> str:  # type: ignore[no-untyped-def]
+    pid = host.check_output(f"systemctl show -p MainPID --value redis-tuned-exporter@{name}")
+    return str(host.check_output(f"readlink /proc/{pid}/exe"))
+
+
+def test_upstream_exporter_is_installed_only_with_its_checksum(
+    host, host_name: str, tmp_path: Path
+) -> None:
+    """A release tarball (here: made from the distro binary, served as file://):
+    a wrong SHA-256 fails the run with nothing unpacked and the exporters as they
+    were; the right one puts every exporter on the upstream binary."""
+    release = tmp_path / "redis_exporter-v0.0.0.linux-amd64"
+    release.mkdir()
+    subprocess.run(
+        ["podman", "cp", f"{host_name}:/usr/bin/prometheus-redis-exporter",
+         str(release / "redis_exporter")],
+        check=True, timeout=60,
+    )  # fmt: skip
+    tarball = tmp_path / "redis_exporter.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(release, arcname=release.name)
+    sha = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    subprocess.run(["podman", "cp", str(tarball), f"{host_name}:/tmp/"], check=True, timeout=60)
+    upstream = {
+        "redis_tuned_exporter_source": "upstream",
+        "redis_tuned_exporter_url": "file:///tmp/redis_exporter.tar.gz",
+    }
+    before = exporter_exe(host, "main")
+    assert before == "/usr/bin/prometheus-redis-exporter"
+    try:
+        wrong = run_site(host_name, {**upstream, "redis_tuned_exporter_sha256": "0" * 64})
+        assert wrong.returncode != 0
+        assert "did not match sha256:" + "0" * 64 in wrong.stdout + wrong.stderr
+        refused = f"/usr/local/lib/redis_tuned/redis_exporter/{'0' * 64}"
+        assert not host.file(f"{refused}/redis_exporter.tar.gz").exists
+        assert not host.file(f"{refused}/redis_exporter").exists
+        assert exporter_exe(host, "main") == before
+        right = run_site(host_name, {**upstream, "redis_tuned_exporter_sha256": sha})
+        assert right.returncode == 0, (right.stdout + right.stderr)[-3000:]
+        for name, port in INSTANCES:
+            assert (
+                exporter_exe(host, name)
+                == f"/usr/local/lib/redis_tuned/redis_exporter/{sha}/redis_exporter"
+            )
+            metrics = parse_metrics(
+                scrape(host, f"http://127.0.0.1:{EXPORTER_PORTS[(name, port)]}/metrics")
+            )
+            assert [v for _, v in metrics["redis_up"]] == [1.0]
+    finally:
+        restored = run_site(host_name, {})
+    assert restored.returncode == 0, (restored.stdout + restored.stderr)[-3000:]
+    assert exporter_exe(host, "main") == before
+
+
+def test_prometheus_on_a_second_machine_can_scrape(peer, host_name: str) -> None:
+    metrics = parse_metrics(scrape(peer, f"http://{host_name}:{EXPORTER_PORTS[SHARED]}/metrics"))
+    assert [v for _, v in metrics["redis_up"]] == [1.0]
+
+
 def test_tls_files_modes_and_owners(host) -> None:
     tls_dir = host.file("/etc/redis/redis_tuned/tls")
     assert (tls_dir.user, tls_dir.group, tls_dir.mode) == ("root", "redis", 0o750)
@@ -314,6 +444,7 @@ def test_verification_cli_host_mode(host, name: str, port: int) -> None:
     # The scenario's certificates are valid for 30 days: verified, not yet due.
     tls = checks[f"TLS certificate (port {TLS_PORTS[(name, port)]})"]
     assert tls["status"] == "pass", tls
+    assert checks["exporter"]["status"] == "pass", checks["exporter"]
     assert report["latency"]["samples"] == 1000
 
 
@@ -408,6 +539,7 @@ def test_no_secret_in_verbose_output_ps_or_world_readable_files(host, host_name:
         "molecule-app-secret",
         "molecule-app-leakcheck",
         host.file(ADMIN_SECRET).content_string.strip(),
+        host.file(EXPORTER_SECRET).content_string.strip(),
         # A line from the middle of this host's TLS private key.
         tls_key_line(host_name),
     ]
@@ -425,7 +557,7 @@ def test_no_secret_in_verbose_output_ps_or_world_readable_files(host, host_name:
     ps = host.check_output("ps -eo args")
     assert not [s for s in secrets if s in ps]
     readable = host.run(
-        "find /etc /var/lib/redis /var/log/redis /usr/local -xdev -type f -perm -o=r "
+        "find /etc /var/lib/redis /var/log/redis /usr/local /run -xdev -type f -perm -o=r "
         "-size -2M -print0 | xargs -0 -r grep -l -F -e " + " -e ".join(f"'{s}'" for s in secrets)
     )
     assert readable.stdout.strip() == "", (

@@ -44,7 +44,7 @@ CASES = {
     ),
     "duplicate ports": (
         {"redis_tuned_instances": [ONE, {**ONE, "name": "other"}]},
-        "unique listening ports, plain and TLS (got [6379, 6379])",
+        "unique listening ports, plain, TLS and exporter (got [6379, 6379",
     ),
     "duplicate names": (
         {"redis_tuned_instances": [ONE, {**ONE, "port": 6380}]},
@@ -114,7 +114,7 @@ CASES = {
     ),
     "TLS port taken by a plain port": (
         {**TLS_FILES, "redis_tuned_tls_only": False, "redis_tuned_tls_port": 6379},
-        "unique listening ports, plain and TLS (got [6379, 6379])",
+        "unique listening ports, plain, TLS and exporter (got [6379, 6379",
     ),
     "TLS port out of range": (
         {**TLS_FILES, "redis_tuned_tls_port": 0},
@@ -127,6 +127,33 @@ CASES = {
     "unknown tls-auth-clients value": (
         {"redis_tuned_tls_auth_clients": "maybe"},
         "redis_tuned_tls_auth_clients",
+    ),
+    "exporter port taken by a Redis port": (
+        {"redis_tuned_exporter_port": 6379},
+        "unique listening ports, plain, TLS and exporter (got [6379, 6379])",
+    ),
+    "exporter port out of range": (
+        {"redis_tuned_instances": [{**ONE, "exporter_port": 70000}]},
+        "exporter ports must be 1-65535 (got [70000]",
+    ),
+    "upstream exporter without a checksum": (
+        {
+            "redis_tuned_exporter_source": "upstream",
+            "redis_tuned_exporter_url": "https://example.invalid/redis_exporter.tar.gz",
+        },
+        "redis_tuned_exporter_sha256 (its SHA-256, 64 hex digits, got '')",
+    ),
+    "upstream exporter with a malformed checksum": (
+        {
+            "redis_tuned_exporter_source": "upstream",
+            "redis_tuned_exporter_url": "https://example.invalid/redis_exporter.tar.gz",
+            "redis_tuned_exporter_sha256": "abc123",
+        },
+        "got 'abc123'): nothing downloaded is installed unchecked",
+    ),
+    "ACL user named like the exporter's": (
+        {"redis_tuned_acl_users": [{"name": "redis-tuned-exporter", "password": "x"}]},
+        '"redis-tuned" or "redis-tuned-exporter" (got [\'redis-tuned-exporter\'])',
     ),
     "unknown THP mode": (
         {"redis_tuned_transparent_hugepages": "always"},

@@ -186,3 +186,22 @@ def test_cli_args_use_tls_only_where_there_is_no_plain_port() -> None:
     assert f.cli_args(mutual[0])[3:7] == ["--cert", TLS["cert_file"], "--key", TLS["key_file"]]
     plain = f.plan(instances, PROFILES, COMMON, {}, 1024, 0.5)
     assert f.cli_args(plain[0]) == ["-p", "6379"]
+
+
+def test_exporter_ports_and_the_address_it_scrapes() -> None:
+    instances = [
+        {"name": "a", "port": 6379},
+        {"name": "b", "port": 6390, "tls_only": False, "exporter_port": 9200},
+        {"name": "c", "port": 6391},
+    ]
+    exporter = {"enabled": True, "port": 9121}
+    plan = f.plan(instances, PROFILES, COMMON, {}, 1024, 0.5, tls=TLS, exporter=exporter)
+    assert [(p["exporter"]["port"], p["exporter"]["addr"]) for p in plan] == [
+        (9121, "rediss://127.0.0.1:6380"),  # TLS only: scraped over TLS
+        (9200, "redis://127.0.0.1:6390"),
+        (9123, "rediss://127.0.0.1:6382"),
+    ]
+    off = f.plan(
+        instances, PROFILES, COMMON, {}, 1024, 0.5, exporter={**exporter, "enabled": False}
+    )
+    assert [p["exporter"] for p in off] == [None, None, None]

@@ -59,6 +59,7 @@ def plan(
     acl_users: list[dict[str, Any]] | None = None,
     acl_default_rules: str = "~* &* +@all -@dangerous",
     tls: dict[str, Any] | None = None,
+    exporter: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Merge common -> profile -> role-wide config -> instance config for every instance.
 
@@ -71,6 +72,8 @@ def plan(
     and ca_file paths on the host), instance i gets TLS on its own ``tls_port``
     or on ``port + i``, replication over TLS too, and with ``only`` (or the
     instance's ``tls_only``) no plain port at all (``port 0``).
+    With ``exporter`` (enabled, port), instance i gets a redis_exporter on its
+    own ``exporter_port`` or on ``port + i``, scraping it over loopback.
     Anything invalid is left as given: preflight reports it with context.
     """
     merged = []
@@ -95,6 +98,7 @@ def plan(
             directives["maxmemory"] = auto_bytes
         tls_plan = _tls_plan(inst, index, tls)
         directives.update(tls_plan.pop("directives"))
+        exporter_plan = _exporter_plan(inst, index, exporter, tls_plan)
         users: dict[str, str] = {}
         for user in [*(acl_users or []), *(inst.get("acl_users") or [])]:
             users[str(user["name"])] = str(user.get("rules") or acl_default_rules)
@@ -103,6 +107,7 @@ def plan(
                 "name": name,
                 "port": inst["port"],
                 **tls_plan,
+                "exporter": exporter_plan,
                 "profile": inst.get("profile", "guide"),
                 "requires_auth": bool(inst.get("password")) or bool(users),
                 "acl_users": [{"name": n, "rules": r} for n, r in sorted(users.items())],
@@ -144,6 +149,26 @@ def _tls_plan(inst: dict[str, Any], index: int, tls: dict[str, Any] | None) -> d
             "tls-auth-clients": tls.get("auth_clients", "no"),
             "tls-replication": "yes",
         },
+    }
+
+
+def _exporter_plan(
+    inst: dict[str, Any], index: int, exporter: dict[str, Any] | None, tls_plan: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The exporter of one instance: its port and the address it scrapes (the
+    plain port over loopback, else the TLS port: rediss://)."""
+    if not exporter or not _truthy(exporter.get("enabled")):
+        return None
+    tls = tls_plan["tls"]
+    if tls_plan["plain_port"]:
+        addr = f"redis://127.0.0.1:{tls_plan['plain_port']}"
+    else:
+        addr = f"rediss://127.0.0.1:{tls['port']}"
+    return {
+        "port": inst.get("exporter_port") or int(exporter["port"]) + index,
+        "addr": addr,
+        "tls": addr.startswith("rediss://"),
+        "client_cert": bool(tls) and tls["auth_clients"] != "no",
     }
 
 

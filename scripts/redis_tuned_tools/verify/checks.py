@@ -440,3 +440,55 @@ def check_tls(where: str, days_left: float | None, error: str | None) -> Check:
             "renew the certificate: clients refuse it once it expires",
         )
     return Check(name, PASS, f">= {TLS_WARN_DAYS} days left", observed)
+
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Prometheus text exposition: metric name -> [(labels, value)]; comments skipped."""
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if not match or line.startswith("#"):
+            continue
+        name, labels, value = match.groups()
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        out.setdefault(name, []).append((dict(_LABEL.findall(labels or "")), number))
+    return out
+
+
+def check_exporter(url: str, text: str | None, error: str | None, run_id: str | None) -> Check:
+    """The instance's exporter answers, reaches Redis (redis_up 1, no scrape error)
+    and scrapes this instance (its run_id), not some other one."""
+    name = "exporter"
+    if text is None:
+        return Check(
+            name,
+            FAIL,
+            "redis_up 1",
+            error,
+            f"nothing answers at {url}: systemctl status 'redis-tuned-exporter@*'",
+        )
+    metrics = parse_metrics(text)
+    up = [v for _, v in metrics.get("redis_up", [])]
+    scrape_error = [v for _, v in metrics.get("redis_exporter_last_scrape_error", [])]
+    ids = {labels.get("run_id") for labels, _ in metrics.get("redis_instance_info", [])}
+    duration = [v for _, v in metrics.get("redis_exporter_last_scrape_duration_seconds", [])]
+    observed = f"redis_up {up[0]:g}" if up else "no redis_up"
+    if duration:
+        observed += f", scrape {duration[0] * 1000:.1f} ms"
+    if up != [1.0]:
+        hint = "the exporter cannot log in to Redis: check its password file and ACL user"
+        return Check(name, FAIL, "redis_up 1", observed, hint)
+    if scrape_error and scrape_error[0] != 0:
+        hint = "the exporter reports a scrape error: journalctl -u 'redis-tuned-exporter@*'"
+        return Check(name, FAIL, "redis_up 1", observed + ", scrape error", hint)
+    if run_id is not None and run_id not in ids:
+        hint = "this exporter scrapes another Redis instance than the one verified"
+        return Check(name, FAIL, f"run_id {run_id}", f"run_id {sorted(map(str, ids))}", hint)
+    return Check(name, PASS, "redis_up 1", observed)

@@ -74,6 +74,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--expect-file", type=Path, help="expectations JSON written by the role")
     parser.add_argument("--instance", help=f"read {EXPECT_DIR}/NAME.json (on the Redis host)")
     parser.add_argument(
+        "--exporter-url",
+        help="the instance's redis_exporter metrics URL (default: from the expectations)",
+    )
+    parser.add_argument(
         "--databases",
         default=DEFAULT_DATABASES,
         help="databases that must accept SELECT (default %(default)s)",
@@ -199,6 +203,17 @@ def connection(
     )
 
 
+def exporter_url(exporter: dict[str, Any] | None, host: str) -> str | None:
+    """The metrics URL of the exporter the expectations name: on its listen
+    address, or on the verified host's address where it listens on all."""
+    if not exporter:
+        return None
+    listen = str(exporter.get("listen") or "0.0.0.0")
+    where = host if listen in ("0.0.0.0", "::", "") else listen
+    where = f"[{where}]" if ":" in where else where
+    return f"http://{where}:{int(exporter['port'])}/metrics"
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -298,6 +313,12 @@ def run(args: argparse.Namespace) -> ck.Report:
         want_aof = ck.normalise("appendonly", expected["config"]["appendonly"]) == "yes"
     if info is not None:
         report.checks.extend(ck.check_health(info, want_aof, live.get("maxmemory-policy")))
+
+    url = args.exporter_url or exporter_url(expected.get("exporter"), target.host)
+    if url:
+        text, error = probe.scrape(url, args.timeout)
+        run_id = str(info["run_id"]) if info and "run_id" in info else None
+        report.checks.append(ck.check_exporter(url, text, error, run_id))
 
     pid = int((info or {}).get("process_id", 0))
     host_mode = args.mode == "host" or (

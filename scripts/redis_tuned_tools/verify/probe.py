@@ -8,6 +8,7 @@ import socket
 import ssl
 import subprocess
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,15 @@ def tls_certificate(target: Target, port: int) -> tuple[float | None, str | None
         return None, " ".join(str(exc).split()) or type(exc).__name__
     not_after = ssl.cert_time_to_seconds(str((cert or {}).get("notAfter")))
     return (not_after - time.time()) / 86400, None
+
+
+def scrape(url: str, timeout: float) -> tuple[str | None, str | None]:
+    """(the metrics page, None), or (None, why it could not be fetched)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.read().decode("utf-8", "replace"), None
+    except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
+        return None, " ".join(str(exc).split()) or type(exc).__name__
 
 
 class NoPermission(Exception):
