@@ -60,6 +60,7 @@ test: setup lint pytest molecule
 # Figures, not pass/fail: the verifier against redis-benchmark on a loopback server.
 bench: venv system
 	python benchmarks/verify_latency.py
+	python benchmarks/exporter_scrape.py
 
 demo: setup
 	ansible-playbook playbooks/demo-host.yml

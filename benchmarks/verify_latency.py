@@ -19,24 +19,17 @@ import io
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 import redis
+from _loopback import redis_server
 
 from redis_tuned_tools.verify.cli import main as verify_main
 
 USER, PASSWORD = "bench", "bench-pw"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def redis_benchmark_p50(port: int) -> float:
@@ -82,52 +75,25 @@ def main() -> int:
     if shutil.which("redis-server") is None or shutil.which("redis-benchmark") is None:
         print("needs redis-server and redis-benchmark (apt-get install redis-server)")
         return 2
-    port = free_port()
     walls, cli_p50, bench_p50, fresh, ratio = [], [], [], [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        server = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                tmp,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--logfile",
-                f"{tmp}/redis.log",
-            ],
+    with redis_server() as port:
+        admin = redis.Redis(port=port)
+        # The verifier logs in as an ACL user with a password (connect + AUTH +
+        # PING); redis-benchmark, which takes a password only in its argv, uses the
+        # password-less default user of this throwaway loopback server.
+        admin.acl_setuser(
+            USER, enabled=True, passwords=[f"+{PASSWORD}"], keys=["*"], commands=["+@all"]
         )
-        try:
-            admin = redis.Redis(port=port)
-            for _ in range(100):  # bounded wait for the server
-                with contextlib.suppress(redis.ConnectionError):
-                    admin.ping()
-                    break
-                time.sleep(0.05)
-            # The verifier logs in as an ACL user with a password (connect + AUTH +
-            # PING); redis-benchmark, which takes a password only in its argv, uses the
-            # password-less default user of this throwaway loopback server.
-            admin.acl_setuser(
-                USER, enabled=True, passwords=[f"+{PASSWORD}"], keys=["*"], commands=["+@all"]
-            )
-            os.environ["REDISCLI_AUTH"] = PASSWORD
-            for _ in range(args.runs):
-                wall, lat = verify_once(port)
-                walls.append(wall)
-                cli_p50.append(lat["p50_ms"])
-                fresh.append(lat["fresh_connection_p50_ms"])
-                ratio.append(lat["fresh_over_pooled_p50"])
-                bench_p50.append(redis_benchmark_p50(port))
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+        os.environ["REDISCLI_AUTH"] = PASSWORD
+        for _ in range(args.runs):
+            wall, lat = verify_once(port)
+            walls.append(wall)
+            cli_p50.append(lat["p50_ms"])
+            fresh.append(lat["fresh_connection_p50_ms"])
+            ratio.append(lat["fresh_over_pooled_p50"])
+            bench_p50.append(redis_benchmark_p50(port))
     med = statistics.median
-    print(f"runs: {args.runs} (medians; redis-server {port} on loopback)")
+    print(f"runs: {args.runs} (medians; redis-server on loopback)")
     print(f"full verification, 1000 samples + 50 fresh connections: {med(walls):.3f} s wall")
     print(
         f"pooled PING p50: redis-tuned-verify {med(cli_p50):.4f} ms, "

@@ -419,6 +419,7 @@ def test_timeout_is_exit_2() -> None:
         (["--bogus"], "unrecognized arguments"),
         (["--cacert", "/etc/hostname"], "--cacert and --cert go with --tls"),
         (["--tls", "--cacert", "/nonexistent.crt"], "no such file"),
+        (["--exporter-url", "localhost:9121"], "--exporter-url takes an http:// or https:// URL"),
     ],
 )
 def test_bad_flags_are_exit_2(args: list[str], says: str, redis_server) -> None:

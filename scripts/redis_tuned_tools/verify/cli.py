@@ -119,6 +119,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         path = getattr(args, flag)
         if path and not Path(path).is_file():
             parser.error(f"--{flag} {path}: no such file")
+    if args.exporter_url and not args.exporter_url.startswith(("http://", "https://")):
+        parser.error(f"--exporter-url takes an http:// or https:// URL, got {args.exporter_url}")
     if args.latency_p99_ms <= 0 or args.timeout <= 0:
         parser.error("--latency-p99-ms and --timeout must be positive")
     return args
