@@ -67,7 +67,8 @@ def main() -> int:
         )  # fmt: skip
         addr = f"redis://127.0.0.1:{port}"
         pw_file = Path(tmp) / "pw.json"
-        pw_file.write_text(json.dumps({addr: PASSWORD}))
+        with_user = addr.replace("://", f"://{USER}@", 1)  # as the role writes it
+        pw_file.write_text(json.dumps({addr: PASSWORD, with_user: PASSWORD}))
         pw_file.chmod(0o600)
         web = free_port()
         exporter = subprocess.Popen(

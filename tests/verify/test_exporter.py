@@ -56,7 +56,10 @@ def exporter(tmp_path: Path) -> Iterator[Callable[..., str]]:
     def start(redis_port: int, password: str = SECRET) -> str:
         addr = f"redis://127.0.0.1:{redis_port}"
         pw_file = tmp_path / f"exporter-{redis_port}.json"
-        pw_file.write_text(json.dumps({addr: password}))
+        # Both keys, as the role writes them: exporter 1.45 looks up the address,
+        # newer ones the address with the user in it.
+        with_user = addr.replace("://", f"://{USER}@", 1)
+        pw_file.write_text(json.dumps({addr: password, with_user: password}))
         pw_file.chmod(0o600)
         port = free_port()
         proc = subprocess.Popen(
