@@ -8,9 +8,10 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export CONTAINERS_CONF := $(CURDIR)/.config/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export REDIS_TUNED_NOFILE_HARD := $(shell ulimit -Hn)
-# prometheus-redis-exporter and prometheus (promtool): the monitoring tests.
+# prometheus-redis-exporter and prometheus (promtool): the monitoring tests;
+# openssl: the tests' own certificate authorities (pytest and molecule).
 SYSTEM_PACKAGES := podman runc debootstrap redis-server redis-tools iproute2 util-linux \
-	prometheus-redis-exporter prometheus
+	prometheus-redis-exporter prometheus openssl
 
 .PHONY: setup system venv images lint pytest molecule test bench demo demo-clean clean
 
