@@ -12,12 +12,26 @@ import os
 import subprocess
 import tarfile
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import ADMIN_SECRET, CA, app_cli, config_get, conn, redis_cli, run_site, scrape
+import testinfra
+from conftest import (
+    ADMIN_SECRET,
+    CA,
+    app_cli,
+    config_get,
+    conn,
+    host_names,
+    peer_of,
+    redis_cli,
+    run_site,
+    scrape,
+)
 
-from redis_tuned_tools import monitoring
+from redis_tuned_dev import monitoring
 from redis_tuned_tools.verify.checks import parse_metrics
 
 NOFILE = 12345
@@ -51,7 +65,7 @@ EXPECTED = {
         "appendonly": "no",
         "dir": "/var/lib/redis/cache",
         "port": "6390",
-        "tls-port": "6480",
+        "tls-port": "6490",
     },
     SHARED: {
         "maxmemory": str(32 * 1024 * 1024),
@@ -65,8 +79,10 @@ EXPECTED = {
         "tls-replication": "yes",
     },
 }
-TLS_PORTS = {MAIN: 6479, CACHE: 6480, SHARED: 6391}
-EXPORTER_PORTS = {MAIN: 9121, CACHE: 9122, SHARED: 9123}  # 9121 + position
+# Derived from each instance's own port (base + port - 6379), so they do not
+# move when instances are inserted or reordered; "shared" sets its tls_port.
+TLS_PORTS = {MAIN: 6479, CACHE: 6490, SHARED: 6391}
+EXPORTER_PORTS = {MAIN: 9121, CACHE: 9132, SHARED: 9133}
 EXPORTER_SECRET = "/etc/redis/redis_tuned/exporter.secret"
 PROJECT = Path(__file__).resolve().parents[2]
 INSTANCES = list(EXPECTED)
@@ -262,63 +278,6 @@ def test_exporter_files_hold_the_secret_for_its_user_only(host) -> None:
     assert "User=redis-tuned-exporter" in unit and "Environment=" not in unit
 
 
-def exporter_exe(host, name: str) -> str:  # type: ignore[no-untyped-def]
-    pid = host.check_output(f"systemctl show -p MainPID --value redis-tuned-exporter@{name}")
-    return str(host.check_output(f"readlink /proc/{pid}/exe"))
-
-
-def test_upstream_exporter_is_installed_only_with_its_checksum(
-    host, host_name: str, tmp_path: Path
-) -> None:
-    """A release tarball (here: made from the distro binary, served as file://):
-    a wrong SHA-256 fails the run with nothing unpacked and the exporters as they
-    were; the right one puts every exporter on the upstream binary."""
-    release = tmp_path / "redis_exporter-v0.0.0.linux-amd64"
-    release.mkdir()
-    subprocess.run(
-        ["podman", "cp", f"{host_name}:/usr/bin/prometheus-redis-exporter",
-         str(release / "redis_exporter")],
-        check=True, timeout=60,
-    )  # fmt: skip
-    tarball = tmp_path / "redis_exporter.tar.gz"
-    with tarfile.open(tarball, "w:gz") as tar:
-        tar.add(release, arcname=release.name)
-    sha = hashlib.sha256(tarball.read_bytes()).hexdigest()
-    subprocess.run(["podman", "cp", str(tarball), f"{host_name}:/tmp/"], check=True, timeout=60)
-    upstream = {
-        "redis_tuned_exporter_source": "upstream",
-        "redis_tuned_exporter_url": "file:///tmp/redis_exporter.tar.gz",
-    }
-    before = exporter_exe(host, "main")
-    assert before == "/usr/bin/prometheus-redis-exporter"
-    try:
-        wrong = run_site(host_name, {**upstream, "redis_tuned_exporter_sha256": "0" * 64})
-        assert wrong.returncode != 0
-        # get_url's own words: "The checksum for ... did not match <sha>; it was <sha>."
-        assert f"did not match {'0' * 64}; it was" in " ".join(
-            (wrong.stdout + wrong.stderr).split()
-        )
-        refused = f"/usr/local/lib/redis_tuned/redis_exporter/{'0' * 64}"
-        assert not host.file(f"{refused}/redis_exporter.tar.gz").exists
-        assert not host.file(f"{refused}/redis_exporter").exists
-        assert exporter_exe(host, "main") == before
-        right = run_site(host_name, {**upstream, "redis_tuned_exporter_sha256": sha})
-        assert right.returncode == 0, (right.stdout + right.stderr)[-3000:]
-        for name, port in INSTANCES:
-            assert (
-                exporter_exe(host, name)
-                == f"/usr/local/lib/redis_tuned/redis_exporter/{sha}/redis_exporter"
-            )
-            metrics = parse_metrics(
-                scrape(host, f"http://127.0.0.1:{EXPORTER_PORTS[(name, port)]}/metrics")
-            )
-            assert [v for _, v in metrics["redis_up"]] == [1.0]
-    finally:
-        restored = run_site(host_name, {})
-    assert restored.returncode == 0, (restored.stdout + restored.stderr)[-3000:]
-    assert exporter_exe(host, "main") == before
-
-
 def test_prometheus_on_a_second_machine_can_scrape(peer, host_name: str) -> None:
     metrics = parse_metrics(scrape(peer, f"http://{host_name}:{EXPORTER_PORTS[SHARED]}/metrics"))
     assert [v for _, v in metrics["redis_up"]] == [1.0]
@@ -388,41 +347,6 @@ def test_kernel_settings_are_persistent(host) -> None:
     assert f"redis hard nofile {NOFILE}" in limits
 
 
-def test_rejected_directive_keeps_the_running_instance(host, host_name: str) -> None:
-    """A typo Redis rejects fails the run with Redis's own text; nothing live changes."""
-    conf = host.file("/etc/redis/redis-cache.conf")
-    before = (conf.sha256sum, main_pid(host, "cache"))
-    result = run_site(host_name, molecule_instances(cache={"maxmemroy": "2gb"}))
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    # Redis 7 and Redis 8 word the refusal differently; both quote the line.
-    assert (
-        "Bad directive or wrong number of arguments" in output
-        or "Unresolved Configuration(s) Detected" in output
-    )
-    assert "maxmemroy" in output
-    assert (conf.sha256sum, main_pid(host, "cache")) == before
-    assert config_get(host, *CACHE, "maxmemory-policy") == "allkeys-lfu"
-
-
-def test_invalid_variable_is_refused_before_any_change(host, host_name: str) -> None:
-    """Preflight refuses a bad value on a real host: no file and no process changes."""
-    watched = [
-        "/etc/redis/redis-main.conf",
-        "/etc/redis/redis-cache.conf",
-        "/etc/systemd/system/redis-server@main.service.d/redis-tuned.conf",
-    ]
-    before = ([host.file(p).sha256sum for p in watched], main_pid(host, "main"))
-    result = run_site(host_name, {"redis_tuned_nofile": 2000})
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    assert "needs maxclients + 32 = 4032 open files but redis_tuned_nofile is 2000" in " ".join(
-        output.split()
-    )
-    assert "changed=0" in output
-    assert ([host.file(p).sha256sum for p in watched], main_pid(host, "main")) == before
-
-
 def verify_json(host, *args: str) -> tuple[int, dict]:  # type: ignore[no-untyped-def]
     """redis-tuned-verify as the role installed it on the container, with --json."""
     out = host.run("redis-tuned-verify --json --latency-p99-ms 50 " + " ".join(args))
@@ -480,52 +404,261 @@ def test_verification_without_password_fails_auth(host) -> None:
     assert report["checks"][0]["name"] == "auth" and not report["checks"][0]["ok"]
 
 
-def test_verify_playbook_passes_and_leaks_no_secret(host, host_name: str) -> None:
-    result = run_site(host_name, {}, playbook="verify.yml")
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-3000:]
-    for mode in ("host", "client"):
-        for name, _ in INSTANCES:
-            assert f"{name} ({mode} mode): all checks passed" in output
-    # "shared" is bound beyond loopback: its client-mode run went from the control node.
-    assert "Verify each reachable instance from the control node" in output
-    assert "molecule-main-secret" not in output
-    assert "molecule-shared-secret" not in output
+# --- Changes: each playbook run goes to both containers at once, so one run
+# proves a change on Debian 12 and 13; what every test needs of a run is
+# observed on every container around it (session fixtures below), and each
+# test asserts it for its own container.
 
 
-# Last on purpose: it changes one instance's config, then puts it back.
-def test_a_config_change_restarts_only_its_instance(host, host_name: str) -> None:
-    for timeout in (121, 120):  # change, then restore what molecule.yml set
-        before = {n: main_pid(host, n) for n, _ in INSTANCES}
-        cache = {"maxmemory-policy": "allkeys-lfu", "timeout": timeout}
-        result = run_site(host_name, molecule_instances(cache=cache))
-        assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-        assert main_pid(host, "main") == before["main"]
-        assert main_pid(host, "shared") == before["shared"]
-        assert main_pid(host, "cache") != before["cache"]
-        assert config_get(host, *CACHE, "timeout") == str(timeout)
+@dataclass
+class Observed:
+    """One shared run: its result, and per container what was seen before and after."""
+
+    result: subprocess.CompletedProcess[str]
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def output(self) -> str:
+        return self.result.stdout + self.result.stderr
 
 
-def test_password_rotation_is_live_with_the_same_process(host, host_name: str, peer) -> None:
+def containers() -> dict[str, Any]:
+    return {n: testinfra.get_host(f"podman://{n}") for n in host_names()}
+
+
+def observe(extra_vars: dict[str, object], look, **run: str) -> Observed:  # type: ignore[no-untyped-def]
+    """Run site.yml (or ``playbook=``) on all containers; ``look(name, host)`` before
+    and after."""
+    hosts = containers()
+    before = {n: look(n, h) for n, h in hosts.items()}
+    result = run_site(None, extra_vars, **run)
+    return Observed(result, before, {n: look(n, h) for n, h in hosts.items()})
+
+
+def pids(host) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    return {n: main_pid(host, n) for n, _ in INSTANCES}
+
+
+def failed_hosts(output: str) -> set[str]:
+    """Containers whose PLAY RECAP line has failed > 0."""
+    return {
+        ln.split()[0]
+        for ln in output.splitlines()
+        if "failed=" in ln and " : " in ln and "failed=0" not in ln
+    }
+
+
+WATCHED = [
+    "/etc/redis/redis-main.conf",
+    "/etc/redis/redis-cache.conf",
+    "/etc/systemd/system/redis-server@main.service.d/redis-tuned.conf",
+]
+
+
+def files_and_pids(_name: str, host) -> tuple[list[str], dict[str, int]]:  # type: ignore[no-untyped-def]
+    return [host.file(p).sha256sum for p in WATCHED], pids(host)
+
+
+@pytest.fixture(scope="session")
+def refused_variable() -> Observed:
+    return observe({"redis_tuned_nofile": 2000}, files_and_pids)
+
+
+@pytest.fixture(scope="session")
+def refused_directive() -> Observed:
+    return observe(molecule_instances(cache={"maxmemroy": "2gb"}), files_and_pids)
+
+
+def test_invalid_variable_is_refused_before_any_change(
+    host_name: str, refused_variable: Observed
+) -> None:
+    """Preflight refuses a bad value on a real host: no file and no process changes."""
+    output = " ".join(refused_variable.output.split())
+    assert refused_variable.result.returncode != 0
+    assert host_name in failed_hosts(refused_variable.output)
+    assert "needs maxclients + 32 = 4032 open files but redis_tuned_nofile is 2000" in output
+    assert f"{host_name} : ok=" in output and "changed=0" in output
+    assert refused_variable.after[host_name] == refused_variable.before[host_name]
+
+
+def test_rejected_directive_keeps_the_running_instance(
+    host, host_name: str, refused_directive: Observed
+) -> None:
+    """A typo Redis rejects fails the run with Redis's own text; nothing live changes."""
+    output = refused_directive.output
+    assert refused_directive.result.returncode != 0
+    assert host_name in failed_hosts(output)
+    # Redis 7 and Redis 8 word the refusal differently; both quote the line.
+    assert (
+        "Bad directive or wrong number of arguments" in output
+        or "Unresolved Configuration(s) Detected" in output
+    )
+    assert "maxmemroy" in output
+    assert refused_directive.after[host_name] == refused_directive.before[host_name]
+    assert config_get(host, *CACHE, "maxmemory-policy") == "allkeys-lfu"
+
+
+def exporter_exe(host, name: str) -> str:  # type: ignore[no-untyped-def]
+    pid = host.check_output(f"systemctl show -p MainPID --value redis-tuned-exporter@{name}")
+    return str(host.check_output(f"readlink /proc/{pid}/exe"))
+
+
+def exporters(host) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Each exporter's binary and its redis_up."""
+    seen = {}
+    for name, port in INSTANCES:
+        url = f"http://127.0.0.1:{EXPORTER_PORTS[(name, port)]}/metrics"
+        up = [v for _, v in parse_metrics(scrape(host, url))["redis_up"]]
+        seen[name] = (exporter_exe(host, name), up)
+    return seen
+
+
+def no_refused_download(host) -> bool:  # type: ignore[no-untyped-def]
+    refused = f"/usr/local/lib/redis_tuned/redis_exporter/{'0' * 64}"
+    return not host.file(refused).exists
+
+
+@pytest.fixture(scope="session")
+def upstream_exporter(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A release tarball per container (made from its distro binary, served as
+    file://): a wrong SHA-256 fails the run with nothing unpacked and the
+    exporters as they were; the right one puts every exporter on the upstream
+    binary; then back to the distro's, which also changes cache's timeout (the
+    first half of the config-change test below)."""
+    tmp = tmp_path_factory.mktemp("upstream")
+    shas = {}
+    for name in host_names():
+        release = tmp / name / "redis_exporter-v0.0.0.linux-amd64"
+        release.mkdir(parents=True)
+        subprocess.run(
+            ["podman", "cp", f"{name}:/usr/bin/prometheus-redis-exporter",
+             str(release / "redis_exporter")],
+            check=True, timeout=60,
+        )  # fmt: skip
+        tarball = tmp / name / "redis_exporter.tar.gz"
+        with tarfile.open(tarball, "w:gz") as tar:
+            tar.add(release, arcname=release.name)
+        shas[name] = hashlib.sha256(tarball.read_bytes()).hexdigest()
+        (tmp / f"{name}.sha256").write_text(shas[name])
+        subprocess.run(["podman", "cp", str(tarball), f"{name}:/tmp/"], check=True, timeout=60)
+    upstream = {
+        "redis_tuned_exporter_source": "upstream",
+        "redis_tuned_exporter_url": "file:///tmp/redis_exporter.tar.gz",
+    }
+    look = lambda _n, h: (exporters(h), no_refused_download(h), pids(h))  # noqa: E731
+    wrong = observe({**upstream, "redis_tuned_exporter_sha256": "0" * 64}, look)
+    # Each container's own checksum, looked up per host by the run itself.
+    own_sha = (
+        "{{ lookup('ansible.builtin.file', '" + str(tmp) + "/' ~ inventory_hostname ~ '.sha256') }}"
+    )
+    right = observe({**upstream, "redis_tuned_exporter_sha256": own_sha}, look)
+    cache = {"maxmemory-policy": "allkeys-lfu", "timeout": 121}
+    back = observe(molecule_instances(cache=cache), look)
+    return {"shas": shas, "wrong": wrong, "right": right, "back": back}
+
+
+def test_upstream_exporter_is_installed_only_with_its_checksum(
+    host_name: str, upstream_exporter: dict[str, Any]
+) -> None:
+    wrong, right = upstream_exporter["wrong"], upstream_exporter["right"]
+    distro = "/usr/bin/prometheus-redis-exporter"
+    assert all(exe == distro for exe, _ in wrong.before[host_name][0].values())
+    assert wrong.result.returncode != 0 and host_name in failed_hosts(wrong.output)
+    # get_url's own words: "The checksum for ... did not match <sha>; it was <sha>."
+    assert f"did not match {'0' * 64}; it was" in " ".join(wrong.output.split())
+    assert wrong.after[host_name][1], "a tarball with the wrong checksum was kept or unpacked"
+    assert wrong.after[host_name][0] == wrong.before[host_name][0]
+    assert right.result.returncode == 0, right.output[-3000:]
+    sha = upstream_exporter["shas"][host_name]
+    for exe, up in right.after[host_name][0].values():
+        assert exe == f"/usr/local/lib/redis_tuned/redis_exporter/{sha}/redis_exporter"
+        assert up == [1.0]
+    # Exporter changes never restart Redis.
+    assert right.after[host_name][2] == right.before[host_name][2]
+
+
+def test_a_config_change_restarts_only_its_instance(
+    host, host_name: str, upstream_exporter: dict[str, Any], restored: Observed
+) -> None:
+    """cache's timeout 120 -> 121 (with the exporters back on the distro's binary),
+    then back to 120: each time only cache restarts."""
+    back = upstream_exporter["back"]
+    assert back.result.returncode == 0, back.output[-3000:]
+    assert all(
+        exe == "/usr/bin/prometheus-redis-exporter" for exe, _ in back.after[host_name][0].values()
+    )
+    changed = (
+        (back.before[host_name][2], back.after[host_name][2]),
+        (restored.before[host_name]["pids"], restored.after[host_name]["pids"]),
+    )
+    for before, after in changed:
+        assert after["main"] == before["main"]
+        assert after["shared"] == before["shared"]
+        assert after["cache"] != before["cache"]
+    assert restored.before[host_name]["cache timeout"] == "121"
+    assert restored.after[host_name]["cache timeout"] == "120"
+    assert config_get(host, *CACHE, "timeout") == "120"
+
+
+ROTATED = "molecule-app-rotated"
+APP_RULES = "~app:* &* +@all -@dangerous"
+
+
+def app_logins(host, host_name: str, password: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """PING as app with ``password`` on every instance, and on "shared" from the peer over TLS."""
+    seen = {}
+    for name, port in INSTANCES:
+        out = app_cli(host, port, password, "PING")
+        seen[name] = (out.stdout + out.stderr).strip()
+    peer = testinfra.get_host(f"podman://{peer_of(host_name)}")
+    out = app_cli(peer, SHARED[1], password, "PING", peer=host_name)
+    seen["shared from the peer"] = (out.stdout + out.stderr).strip()
+    return seen
+
+
+def logins_and_pids(name: str, host) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return {
+        "pids": pids(host),
+        "cache timeout": config_get(host, *CACHE, "timeout"),
+        "old": app_logins(host, name, "molecule-app-secret"),
+        "new": app_logins(host, name, ROTATED),
+        "ps": host.check_output("ps -eo args"),
+    }
+
+
+@pytest.fixture(scope="session")
+def rotated(upstream_exporter: dict[str, Any]) -> Observed:
+    """The app password rotated, at -vvv (the leak test reads this output); cache
+    keeps the timeout the config-change test gave it."""
+    cache = {"maxmemory-policy": "allkeys-lfu", "timeout": 121}
+    users = [{"name": "app", "password": ROTATED, "rules": APP_RULES}]
+    extra = {**molecule_instances(cache=cache), "redis_tuned_acl_users": users}
+    return observe(extra, logins_and_pids, verbosity="-vvv")
+
+
+@pytest.fixture(scope="session")
+def restored(rotated: Observed) -> Observed:
+    """Back to molecule.yml's settings: the old password (live again, same pids on
+    main and shared) and cache's timeout 120 (cache restarts)."""
+    return observe({}, logins_and_pids)
+
+
+def test_password_rotation_is_live_with_the_same_process(
+    host_name: str, rotated: Observed, restored: Observed
+) -> None:
     """A new ACL password takes effect through ACL LOAD: no restart, same pids."""
-    for old, new in (
-        ("molecule-app-secret", "molecule-app-rotated"),
-        ("molecule-app-rotated", "molecule-app-secret"),
-    ):
-        before = {n: main_pid(host, n) for n, _ in INSTANCES}
-        users = [{"name": "app", "password": new, "rules": "~app:* &* +@all -@dangerous"}]
-        result = run_site(host_name, {**molecule_instances(), "redis_tuned_acl_users": users})
-        output = result.stdout + result.stderr
-        assert result.returncode == 0, output[-3000:]
-        assert "Load the changed ACL file" in output
-        assert {n: main_pid(host, n) for n, _ in INSTANCES} == before
-        for _, port in INSTANCES:
-            assert app_cli(host, port, new, "PING").stdout.strip() == "PONG"
-            refused = app_cli(host, port, old, "PING")
-            assert "WRONGPASS" in refused.stdout + refused.stderr
-        # and seen from the second container, over TLS
-        assert app_cli(peer, SHARED[1], new, "PING", peer=host_name).stdout.strip() == "PONG"
-        assert old not in output and new not in output
+    assert rotated.result.returncode == 0, rotated.output[-3000:]
+    assert "Load the changed ACL files live" in rotated.output
+    assert rotated.after[host_name]["pids"] == rotated.before[host_name]["pids"]
+    assert set(rotated.after[host_name]["new"].values()) == {"PONG"}
+    assert all("WRONGPASS" in v for v in rotated.after[host_name]["old"].values())
+    # and back: the old password works again, the rotated one is refused
+    assert restored.result.returncode == 0, restored.output[-3000:]
+    assert set(restored.after[host_name]["old"].values()) == {"PONG"}
+    assert all("WRONGPASS" in v for v in restored.after[host_name]["new"].values())
+    before, after = restored.before[host_name]["pids"], restored.after[host_name]["pids"]
+    assert (after["main"], after["shared"]) == (before["main"], before["shared"])
 
 
 def tls_key_line(host_name: str) -> str:
@@ -535,30 +668,27 @@ def tls_key_line(host_name: str) -> str:
     return lines[len(lines) // 2]
 
 
-def test_no_secret_in_verbose_output_ps_or_world_readable_files(host, host_name: str) -> None:
+def test_no_secret_in_verbose_output_ps_or_world_readable_files(
+    host, host_name: str, rotated: Observed
+) -> None:
     secrets = [
         "molecule-main-secret",
         "molecule-shared-secret",
         "molecule-app-secret",
-        "molecule-app-leakcheck",
+        ROTATED,
         host.file(ADMIN_SECRET).content_string.strip(),
         host.file(EXPORTER_SECRET).content_string.strip(),
         # A line from the middle of this host's TLS private key.
         tls_key_line(host_name),
     ]
-    # A rotated app password, so that this run also loads an ACL file live.
-    users = [{"name": "app", "password": "molecule-app-leakcheck", "rules": "~app:* &* +@all"}]
-    result = run_site(host_name, {"redis_tuned_acl_users": users}, verbosity="-vvv")
-    output = result.stdout + result.stderr
-    restored = run_site(host_name, {})
-    assert result.returncode == 0, output[-3000:]
-    assert restored.returncode == 0, restored.stdout[-3000:]
-    assert "Load the changed ACL file" in output
+    output = rotated.output
+    assert rotated.result.returncode == 0, output[-3000:]
+    assert "Load the changed ACL files live" in output  # the run handled a secret
     assert len(output) > 10_000  # really verbose
     hits = {s for s in secrets if s in output}
     assert not hits, "secrets in ansible-playbook -vvv output"
-    ps = host.check_output("ps -eo args")
-    assert not [s for s in secrets if s in ps]
+    for seen in (rotated.before[host_name], rotated.after[host_name]):
+        assert not [s for s in secrets if s in seen["ps"]]
     readable = host.run(
         "find /etc /var/lib/redis /var/log/redis /usr/local /run -xdev -type f -perm -o=r "
         "-size -2M -print0 | xargs -0 -r grep -l -F -e " + " -e ".join(f"'{s}'" for s in secrets)
@@ -566,3 +696,23 @@ def test_no_secret_in_verbose_output_ps_or_world_readable_files(host, host_name:
     assert readable.stdout.strip() == "", (
         f"world-readable files holding a secret: {readable.stdout}"
     )
+
+
+@pytest.fixture(scope="session")
+def verify_playbook(restored: Observed) -> Observed:
+    return observe({}, lambda _n, _h: None, playbook="verify.yml")
+
+
+def test_verify_playbook_passes_and_leaks_no_secret(
+    host_name: str, verify_playbook: Observed
+) -> None:
+    output = verify_playbook.output
+    assert verify_playbook.result.returncode == 0, output[-3000:]
+    for mode in ("host", "client"):
+        for name, _ in INSTANCES:
+            assert f"{name} ({mode} mode): all checks passed" in output
+    # "shared" is bound beyond loopback: its client-mode run went from the control node.
+    assert "Verify each instance reachable from the network, from the control node" in output
+    assert f"{host_name} : ok=" in output
+    assert "molecule-main-secret" not in output
+    assert "molecule-shared-secret" not in output

@@ -29,135 +29,38 @@ TLS_FILES = {
     "redis_tuned_tls_ca_file": str(PROJECT / "README.md"),
 }
 
+# The decisions themselves are unit-tested against the planning core
+# (tests/unit/test_plan.py, one case per problem); these few cases prove the
+# wiring: argument_specs, the plan's problems and the TLS file check on the
+# control node all stop a real run before anything changes.
 CASES = {
     "unknown eviction policy": (
         {"redis_tuned_config": {"maxmemory-policy": "allkeys-lru-typo"}},
         "redis_tuned_instances[0] (default): maxmemory-policy 'allkeys-lru-typo' is not one of",
     ),
-    "maxclients over the fd budget": (
-        {"redis_tuned_nofile": 5000},
+    "maxclients over the fd budget, with a secret elsewhere": (
+        {
+            "redis_tuned_nofile": 5000,
+            "redis_tuned_instances": [{**ONE, "password": "hunter2"}],
+            "redis_tuned_acl_users": [{"name": "app", "password": "s3cret"}],
+        },
         "maxclients 10000 needs maxclients + 32 = 10032 open files but redis_tuned_nofile is 5000",
     ),
-    "port out of range": (
-        {"redis_tuned_instances": [{**ONE, "port": 70000}]},
-        "redis_tuned_instances[0] (default): port must be 1-65535, got 70000",
-    ),
-    "duplicate ports": (
-        {"redis_tuned_instances": [ONE, {**ONE, "name": "other"}]},
-        "unique listening ports, plain, TLS and exporter (got [6379, 6379",
-    ),
-    "duplicate names": (
-        {"redis_tuned_instances": [ONE, {**ONE, "port": 6380}]},
-        "unique names (got ['default', 'default'])",
-    ),
-    "bad instance name": (
-        {"redis_tuned_instances": [{**ONE, "name": "Bad Name"}]},
-        "redis_tuned_instances[0] (Bad Name): name must match [a-z0-9_-]+",
-    ),
-    "unknown profile": (
-        {"redis_tuned_instances": [{**ONE, "profile": "fast"}]},
-        "profile",
-    ),
-    "maxmemory above the host's RAM": (
-        {"redis_tuned_config": {"maxmemory": "100000gb"}},
-        "exceeds this host's",
-    ),
-    "maxmemory that is not a size": (
-        {"redis_tuned_config": {"maxmemory": "lots"}},
-        "maxmemory 'lots' is not a size",
-    ),
-    "requirepass in a config dict": (
-        {"redis_tuned_config": {"requirepass": "x"}},
-        "config may not set requirepass (use the instance's port and password fields",
-    ),
-    "memory share above 1": (
-        {"redis_tuned_memory_share": 1.5},
-        "redis_tuned_memory_share must be in (0, 1] (got 1.5)",
-    ),
-    "somaxconn below tcp-backlog": (
-        {"redis_tuned_sysctl": {"net.core.somaxconn": 128}},
-        "redis_tuned_sysctl sets net.core.somaxconn to 128, below the largest tcp-backlog (511)",
-    ),
-    "bound beyond loopback without a password": (
-        {"redis_tuned_config": {"bind": "0.0.0.0"}},
-        "bind '0.0.0.0' listens beyond loopback but the instance has no password",
-    ),
-    "private address without a password": (
-        {"redis_tuned_instances": [{**ONE, "config": {"bind": "127.0.0.1 10.1.2.3"}}]},
-        "Set redis_tuned_instances[0].password (from a vault) or redis_tuned_acl_users, or bind",
-    ),
-    "ACL user named default": (
-        {"redis_tuned_acl_users": [{"name": "default", "password": "x"}]},
-        "redis_tuned_acl_users: ACL user names must be unique, match [A-Za-z0-9_.-]+ and not be "
-        '"default"',
-    ),
-    "ACL user with an empty password": (
-        {"redis_tuned_instances": [{**ONE, "acl_users": [{"name": "app", "password": ""}]}]},
-        "redis_tuned_instances[0].acl_users: ACL user names must be unique",
-    ),
-    "ACL user with a space in its name": (
-        {"redis_tuned_acl_users": [{"name": "my app", "password": "x"}]},
-        "(got ['my app'])",
-    ),
-    "ACL user without a password": (
-        {"redis_tuned_acl_users": [{"name": "app"}]},
-        "password",
-    ),
-    "TLS without its files": (
-        {"redis_tuned_tls_enabled": True},
-        "redis_tuned_tls_cert_file, redis_tuned_tls_key_file, redis_tuned_tls_ca_file must name a "
-        "readable PEM file",
+    "a secret directive in a config dict": (
+        {"redis_tuned_config": {"MasterAuth": "hunter2"}},
+        "config may not set masterauth",
     ),
     "TLS with a missing key file": (
         {**TLS_FILES, "redis_tuned_tls_key_file": "/nonexistent/redis.key"},
         "redis_tuned_tls_key_file must name a readable PEM file",
     ),
-    "TLS port taken by a plain port": (
-        {**TLS_FILES, "redis_tuned_tls_only": False, "redis_tuned_tls_port": 6379},
-        "unique listening ports, plain, TLS and exporter (got [6379, 6379",
-    ),
-    "TLS port out of range": (
-        {**TLS_FILES, "redis_tuned_tls_port": 0},
-        "TLS ports must be 1-65535 (got [0]",
-    ),
-    "tls-port in a config dict": (
-        {"redis_tuned_config": {"tls-port": 6380}},
-        "config may not set tls-port (use the instance's port",
-    ),
-    "unknown tls-auth-clients value": (
-        {"redis_tuned_tls_auth_clients": "maybe"},
-        "redis_tuned_tls_auth_clients",
-    ),
-    "exporter port taken by a Redis port": (
-        {"redis_tuned_exporter_port": 6379},
-        "unique listening ports, plain, TLS and exporter (got [6379, 6379])",
-    ),
-    "exporter port out of range": (
-        {"redis_tuned_instances": [{**ONE, "exporter_port": 70000}]},
-        "exporter ports must be 1-65535 (got [70000]",
-    ),
-    "upstream exporter without a checksum": (
-        {
-            "redis_tuned_exporter_source": "upstream",
-            "redis_tuned_exporter_url": "https://example.invalid/redis_exporter.tar.gz",
-        },
-        "redis_tuned_exporter_sha256 (its SHA-256, 64 hex digits, got '')",
-    ),
-    "upstream exporter with a malformed checksum": (
-        {
-            "redis_tuned_exporter_source": "upstream",
-            "redis_tuned_exporter_url": "https://example.invalid/redis_exporter.tar.gz",
-            "redis_tuned_exporter_sha256": "abc123",
-        },
-        "got 'abc123'): nothing downloaded is installed unchecked",
-    ),
-    "ACL user named like the exporter's": (
-        {"redis_tuned_acl_users": [{"name": "redis-tuned-exporter", "password": "x"}]},
-        '"redis-tuned" or "redis-tuned-exporter" (got [\'redis-tuned-exporter\'])',
-    ),
-    "unknown THP mode": (
+    "unknown THP mode (argument_specs)": (
         {"redis_tuned_transparent_hugepages": "always"},
         "redis_tuned_transparent_hugepages",
+    ),
+    "ACL user without a password (argument_specs)": (
+        {"redis_tuned_acl_users": [{"name": "app"}]},
+        "password",
     ),
 }
 

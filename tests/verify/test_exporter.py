@@ -18,7 +18,7 @@ import redis
 import yaml
 from conftest import free_port
 
-from redis_tuned_tools import monitoring
+from redis_tuned_dev import monitoring
 from redis_tuned_tools.verify.checks import parse_metrics
 from redis_tuned_tools.verify.cli import main
 

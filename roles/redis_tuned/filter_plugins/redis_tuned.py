@@ -1,11 +1,24 @@
-"""Filters of the redis_tuned role: the per-instance plan and redis.conf rendering.
+"""The planning core of the redis_tuned role.
 
-Pure functions, so that pytest can check them without a host.
+``plan(inputs, memtotal_mb)`` is the one place that decides, from the role's
+variables and the host's facts: each instance's merged config, its ports, the
+address the role itself connects to on the host, the address clients (and the
+control node's check) connect to, its TLS and exporter settings and what the
+verification expects of it; the kernel settings; and the list of problems
+(each naming the variable and what to change). Preflight asserts that the
+list is empty, tasks apply the plan, templates render it.
+
+Pure functions, no Ansible import: pytest calls them directly. The plan never
+holds a secret: passwords only decide ``requires_auth`` and which credential
+the control node's check uses.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
+import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +32,18 @@ _spec = importlib.util.spec_from_file_location("_redis_tuned_checks", _CHECKS_PY
 assert _spec is not None and _spec.loader is not None
 _checks = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
 _spec.loader.exec_module(_checks)
+
+# Default ports are derived from the instance's own port, so that inserting or
+# reordering instances moves nobody: an instance on port P gets its TLS port at
+# redis_tuned_tls_port + (P - BASE_PORT) and its exporter at
+# redis_tuned_exporter_port + (P - BASE_PORT).
+BASE_PORT = 6379
+WILDCARDS = ("0.0.0.0", "*", "::", "::*")
+NAME = re.compile(r"^[a-z0-9_-]+$")
+USER_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+THP_MODES = ("never", "madvise", "unchanged")
+AUTH_CLIENTS = ("no", "optional", "yes")
 
 
 def redis_bytes(value: Any) -> int:
@@ -41,6 +66,23 @@ def is_size(value: Any) -> bool:
     return True
 
 
+def _truthy(value: Any) -> bool:
+    """A boolean however Ansible handed it over (True, "true", "yes", 1...)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _int(value: Any) -> int | None:
+    """An integer, or None for anything that is not one (booleans included)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
 def _persists(config: dict[str, Any]) -> bool:
     """True when the instance forks to save (RDB save points or AOF rewrites)."""
     save = config.get("save", "")
@@ -49,103 +91,338 @@ def _persists(config: dict[str, Any]) -> bool:
     return has_save or aof
 
 
-def plan(
-    instances: list[dict[str, Any]],
-    profiles: dict[str, dict[str, Any]],
-    common: dict[str, Any],
-    config: dict[str, Any],
-    memtotal_mb: int,
-    share: float,
-    acl_users: list[dict[str, Any]] | None = None,
-    acl_default_rules: str = "~* &* +@all -@dangerous",
-    tls: dict[str, Any] | None = None,
-    exporter: dict[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """Merge common -> profile -> role-wide config -> instance config for every instance.
+def _lower_keys(config: Any) -> dict[str, Any]:
+    """Directive names as Redis reads them: case-insensitive, so lower-cased."""
+    return {str(k).lower(): v for k, v in (config or {}).items()}
 
-    ``maxmemory: auto`` becomes bytes: ``memtotal * share`` is split in equal
-    shares, one per instance plus one more per instance that forks to save
-    (its copy-on-write headroom), and each instance gets one share.
-    ACL users are the role-wide ones plus the instance's own (same name: the
-    instance's wins), as name and rules only: the plan never holds a secret.
-    With ``tls`` (enabled, port, only, auth_clients and the cert_file, key_file
-    and ca_file paths on the host), instance i gets TLS on its own ``tls_port``
-    or on ``port + i``, replication over TLS too, and with ``only`` (or the
-    instance's ``tls_only``) no plain port at all (``port 0``).
-    With ``exporter`` (enabled, port), instance i gets a redis_exporter on its
-    own ``exporter_port`` or on ``port + i``, scraping it over loopback.
-    Anything invalid is left as given: preflight reports it with context.
+
+def bind_addresses(bind: Any) -> list[str]:
+    """The addresses of a bind value ("127.0.0.1 -::1" -> ["127.0.0.1", "::1"])."""
+    return [a.lstrip("-") for a in str(bind or "").split()]
+
+
+def _is_loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def local_host(bind: Any) -> str:
+    """The address the role itself dials on the host: loopback where the instance
+    listens there (a wildcard includes it), else the first bound address."""
+    addresses = bind_addresses(bind) or ["127.0.0.1"]
+    if any(a in ("0.0.0.0", "*") for a in addresses):
+        return "127.0.0.1"
+    loopback = [a for a in addresses if _is_loopback(a)]
+    if loopback:
+        return "127.0.0.1" if "127.0.0.1" in loopback else loopback[0]
+    if any(a in ("::", "::*") for a in addresses):
+        return "::1"
+    return addresses[0]
+
+
+def remote_host(bind: Any, client_address: str) -> str | None:
+    """The address a client on another machine dials: None when the instance
+    listens on loopback only; ``client_address`` (the inventory's address) where
+    it listens on all; else its first non-loopback bound address."""
+    addresses = bind_addresses(bind)
+    if any(a in WILDCARDS for a in addresses):
+        return client_address
+    outside = [a for a in addresses if not _is_loopback(a)]
+    return outside[0] if outside else None
+
+
+def url_host(address: str) -> str:
+    """An address as it goes into a URL (IPv6 in brackets)."""
+    return f"[{address}]" if ":" in address else address
+
+
+def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
+    """The whole plan of the role for one host; see the module's docstring.
+
+    ``inputs`` holds the role's variables under short names (vars/main.yml,
+    ``__redis_tuned_inputs``) and its constants (profiles, owned and sensitive
+    directives, user names). ``maxmemory: auto`` becomes bytes: ``memtotal *
+    memory_share`` is split in equal shares, one per instance plus one more per
+    instance that forks to save (its copy-on-write headroom), and each instance
+    gets one share.
     """
-    merged = []
-    for inst in instances:
-        profile = profiles.get(inst.get("profile", "guide"), {})
-        directives = {**common, **profile, **(config or {}), **(inst.get("config") or {})}
-        merged.append((inst, directives))
-    shares = sum(2 if _persists(d) else 1 for _, d in merged) or 1
-    auto_bytes = int(memtotal_mb * 1024 * 1024 * share / shares)
-    result = []
-    for index, (inst, directives) in enumerate(merged):
-        name = inst["name"]
-        base = {
-            "bind": "127.0.0.1 -::1",
-            "protected-mode": "yes",
-            "dir": f"/var/lib/redis/{name}",
-            "logfile": f"/var/log/redis/redis-server-{name}.log",
-            "dbfilename": "dump.rdb",
-        }
-        directives = {**base, **directives}
-        if str(directives.get("maxmemory", "")).lower() == "auto":
-            directives["maxmemory"] = auto_bytes
-        tls_plan = _tls_plan(inst, index, tls)
-        directives.update(tls_plan.pop("directives"))
-        exporter_plan = _exporter_plan(inst, index, exporter, tls_plan)
-        users: dict[str, str] = {}
-        for user in [*(acl_users or []), *(inst.get("acl_users") or [])]:
-            users[str(user["name"])] = str(user.get("rules") or acl_default_rules)
-        result.append(
-            {
-                "name": name,
-                "port": inst["port"],
-                **tls_plan,
-                "exporter": exporter_plan,
-                "profile": inst.get("profile", "guide"),
-                "requires_auth": bool(inst.get("password")) or bool(users),
-                "acl_users": [{"name": n, "rules": r} for n, r in sorted(users.items())],
-                "persists": _persists(directives),
-                "config": directives,
-            }
+    problems: list[str] = []
+    raw = list(inputs.get("instances") or [])
+    memtotal = _int(memtotal_mb) or 0
+    share = _float(inputs.get("memory_share"))
+    if share is None or not 0 < share <= 1:
+        problems.append(
+            f"redis_tuned_memory_share must be in (0, 1] (got {inputs.get('memory_share')})"
         )
-    return result
+        share = 0.75
+    nofile = _int(inputs.get("nofile")) or 0
+    if nofile < 1024:
+        problems.append(f"redis_tuned_nofile must be at least 1024 (got {inputs.get('nofile')})")
+    if not raw:
+        problems.append("redis_tuned_instances must list at least one instance")
+    thp = str(inputs.get("transparent_hugepages"))
+    if thp not in THP_MODES:
+        problems.append(
+            f"redis_tuned_transparent_hugepages must be one of {', '.join(THP_MODES)} (got {thp})"
+        )
 
+    role_config = _lower_keys(inputs.get("config"))
+    merged = []
+    for inst in raw:
+        profile = inputs["profiles"].get(inst.get("profile", "guide"), {})
+        directives = {
+            **_lower_keys(inputs["common"]),
+            **_lower_keys(profile),
+            **role_config,
+            **_lower_keys(inst.get("config")),
+        }
+        merged.append(directives)
+    shares = sum(2 if _persists(d) else 1 for d in merged) or 1
+    auto_bytes = int(memtotal * 1024 * 1024 * share / shares)
 
-def _truthy(value: Any) -> bool:
-    """A boolean however Ansible handed it over (True, "true", "yes", 1...)."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
+    tls_in = inputs.get("tls") or {}
+    exporter_in = inputs.get("exporter") or {}
+    tls_on = _truthy(tls_in.get("enabled"))
+    exporter_on = _truthy(exporter_in.get("enabled"))
+    instances = []
+    for index, (inst, directives) in enumerate(zip(raw, merged, strict=True)):
+        where = f"redis_tuned_instances[{index}] ({inst.get('name')})"
+        instances.append(
+            _instance(
+                inputs, index, inst, directives, auto_bytes, nofile, memtotal, problems, where
+            )
+        )
+    problems += _list_problems(raw, instances)
+    if tls_on:
+        problems += _tls_problems(tls_in)
+    if exporter_on:
+        problems += _exporter_problems(exporter_in)
+    problems += _acl_problems(inputs)
+    total = sum(
+        redis_bytes(i["config"]["maxmemory"])
+        for i in instances
+        if is_size(i["config"].get("maxmemory"))
+    )
+    if memtotal and total > memtotal * 1024 * 1024:
+        problems.append(
+            f"all instances together ask for {total} bytes of maxmemory, more than this host's "
+            f'{memtotal} MB of RAM: set smaller sizes or "auto"'
+        )
 
-
-def _tls_plan(inst: dict[str, Any], index: int, tls: dict[str, Any] | None) -> dict[str, Any]:
-    """Ports and TLS directives of one instance: plain_port is 0 when it is TLS-only."""
-    if not tls or not _truthy(tls.get("enabled")):
-        return {"plain_port": inst["port"], "tls": None, "directives": {}}
-    tls_port = inst.get("tls_port") or int(tls["port"]) + index
-    only = _truthy(inst.get("tls_only", tls.get("only", True)))
+    backlog = max([_int(i["config"].get("tcp-backlog", 511)) or 511 for i in instances] or [511])
+    sysctls = {"vm.overcommit_memory": 1, "net.core.somaxconn": max(4096, backlog)}
+    sysctls.update(inputs.get("sysctl") or {})
+    somaxconn = _int(sysctls["net.core.somaxconn"])
+    if somaxconn is None or somaxconn < backlog:
+        problems.append(
+            f"redis_tuned_sysctl sets net.core.somaxconn to {sysctls['net.core.somaxconn']}, "
+            f"below the largest tcp-backlog ({backlog}): the kernel would silently cut Redis's "
+            "backlog. Raise it or drop it from redis_tuned_sysctl."
+        )
+    for inst in instances:
+        inst["expectations"]["sysctl"] = sysctls
+    directories = [
+        {"path": i["config"]["dir"], "owner": "redis", "mode": "0750"} for i in instances
+    ]
+    directories += [
+        {
+            "path": f"/etc/systemd/system/redis-server@{i['name']}.service.d",
+            "owner": "root",
+            "mode": "0755",
+        }
+        for i in instances
+    ]
     return {
-        "plain_port": 0 if only else inst["port"],
+        "instances": instances,
+        "directories": directories,
+        "sysctls": sysctls,
+        "backlog": backlog,
+        "problems": problems,
+    }
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _instance(
+    inputs: dict[str, Any],
+    index: int,
+    inst: dict[str, Any],
+    directives: dict[str, Any],
+    auto_bytes: int,
+    nofile: int,
+    memtotal: int,
+    problems: list[str],
+    where: str,
+) -> dict[str, Any]:
+    """The plan of one instance; its problems are appended to ``problems``."""
+    name = str(inst.get("name"))
+    port = _int(inst.get("port"))
+    if not NAME.match(name):
+        problems.append(f"{where}: name must match [a-z0-9_-]+")
+    if port is None or not 1 <= port <= 65535:
+        problems.append(f"{where}: port must be 1-65535, got {inst.get('port')}")
+        port = port if port is not None else 0
+    if inst.get("profile", "guide") not in inputs["profiles"]:
+        problems.append(
+            f"{where}: profile '{inst.get('profile')}' is not one of "
+            f"{', '.join(sorted(inputs['profiles']))}"
+        )
+    given = set(_lower_keys(inputs.get("config"))) | set(_lower_keys(inst.get("config")))
+    owned = sorted(given & set(inputs["owned_directives"]))
+    if owned:
+        problems.append(
+            f"{where}: config may not set {', '.join(owned)} (use the instance's port and "
+            "password fields, and redis_tuned_tls_*)"
+        )
+    sensitive = sorted(given & set(inputs["sensitive_directives"]))
+    if sensitive:
+        problems.append(
+            f"{where}: config may not set {', '.join(sensitive)}: a secret in a config dict would "
+            "be shown in diffs and written to the expectations file; the role does not manage it"
+        )
+    base = {
+        "bind": "127.0.0.1 -::1",
+        "protected-mode": "yes",
+        "dir": f"/var/lib/redis/{name}",
+        "logfile": f"/var/log/redis/redis-server-{name}.log",
+        "dbfilename": "dump.rdb",
+    }
+    config = {**base, **directives}
+    if str(config.get("maxmemory", "")).lower() == "auto":
+        config["maxmemory"] = auto_bytes
+    policy = config.get("maxmemory-policy", "noeviction")
+    if policy not in inputs["policies"]:
+        problems.append(
+            f"{where}: maxmemory-policy '{policy}' is not one of {', '.join(inputs['policies'])}"
+        )
+    maxclients = _int(config.get("maxclients"))
+    if maxclients is None or maxclients < 1:
+        problems.append(
+            f"{where}: maxclients must be a positive number, got {config.get('maxclients')}"
+        )
+    elif maxclients + 32 > nofile:
+        problems.append(
+            f"{where}: maxclients {maxclients} needs maxclients + 32 = {maxclients + 32} open "
+            f"files but redis_tuned_nofile is {nofile}: raise redis_tuned_nofile or lower "
+            "maxclients (Redis would silently lower maxclients)"
+        )
+    if not is_size(config.get("maxmemory")):
+        problems.append(
+            f"{where}: maxmemory '{config.get('maxmemory')}' is not a size "
+            "(auto, 0, 512mb, 2gb, ...)"
+        )
+    else:
+        size = redis_bytes(config["maxmemory"])
+        if memtotal and size > memtotal * 1024 * 1024:
+            problems.append(
+                f"{where}: maxmemory {config['maxmemory']} ({size} bytes) "
+                f'exceeds this host\'s {memtotal} MB of RAM: set a smaller size or "auto"'
+            )
+
+    users: dict[str, str] = {}
+    for user in [*(inputs.get("acl_users") or []), *(inst.get("acl_users") or [])]:
+        users[str(user.get("name"))] = str(user.get("rules") or inputs["acl_default_rules"])
+    requires_auth = bool(inst.get("password")) or bool(users)
+
+    tls_plan = _tls_plan(inputs, inst, port, where, problems)
+    config.update(tls_plan.pop("directives"))
+    plain_port = tls_plan["plain_port"]
+    local = local_host(config.get("bind"))
+    remote = remote_host(config.get("bind"), str(inputs.get("client_address") or ""))
+    if remote is not None and not requires_auth:
+        problems.append(
+            f"{where}: bind '{config.get('bind')}' listens beyond loopback but the instance has no "
+            "password and no ACL users: anyone on the network could read, write and flush it. Set "
+            f"redis_tuned_instances[{index}].password (from a vault) or redis_tuned_acl_users, or "
+            "bind to 127.0.0.1."
+        )
+    exporter = _exporter_plan(inputs, inst, port, local, tls_plan, where, problems)
+    tls = tls_plan["tls"]
+    local_port = plain_port or (tls["port"] if tls else port)
+    return {
+        "name": name,
+        "port": port,
+        "plain_port": plain_port,
+        "tls": tls,
+        "exporter": exporter,
+        "profile": inst.get("profile", "guide"),
+        "requires_auth": requires_auth,
+        "acl_users": [{"name": n, "rules": r} for n, r in sorted(users.items())],
+        "persists": _persists(config),
+        "config": config,
+        # Where the role itself connects on the host (ACL LOAD, exporter, host check).
+        "local": {"host": local, "port": local_port, "tls": not plain_port and bool(tls)},
+        # Where a client on another machine connects; None: loopback only.
+        "remote": _remote_plan(inputs, inst, remote, plain_port, tls, users),
+        "cli_args": _cli_args(local, local_port, plain_port, tls),
+        "expectations": {
+            "managed_by": "redis_tuned",
+            "name": name,
+            "host": local,
+            "port": plain_port,
+            "tls": tls,
+            "exporter": (
+                {"port": exporter["port"], "listen": exporter["listen"]} if exporter else None
+            ),
+            "profile": inst.get("profile", "guide"),
+            "requires_auth": requires_auth,
+            "nofile": nofile,
+            "config": config,
+            "transparent_hugepages": str(inputs.get("transparent_hugepages")),
+        },
+    }
+
+
+def _derived_port(given: Any, base: Any, port: int) -> int | None:
+    """An explicit port, else ``base`` shifted by the instance port's offset from 6379."""
+    if given not in (None, ""):
+        return _int(given)
+    start = _int(base)
+    return None if start is None else start + port - BASE_PORT
+
+
+def _tls_plan(
+    inputs: dict[str, Any], inst: dict[str, Any], port: int, where: str, problems: list[str]
+) -> dict[str, Any]:
+    """Ports and TLS directives of one instance: plain_port is 0 when it is TLS-only."""
+    tls = inputs.get("tls") or {}
+    if not _truthy(tls.get("enabled")):
+        return {"plain_port": port, "tls": None, "directives": {}}
+    tls_port = _derived_port(inst.get("tls_port"), tls.get("port"), port)
+    if tls_port is None or not 1 <= tls_port <= 65535:
+        problems.append(
+            f"{where}: TLS port must be 1-65535 (got {tls_port}: set redis_tuned_tls_port or the "
+            "instance's tls_port)"
+        )
+        tls_port = tls_port or 0
+    only = _truthy(inst.get("tls_only", tls.get("only", True)))
+    files = tls.get("host_files") or {}
+    return {
+        "plain_port": 0 if only else port,
         "tls": {
             "port": tls_port,
             "only": only,
             "auth_clients": tls.get("auth_clients", "no"),
-            "ca_file": tls["ca_file"],
-            "cert_file": tls["cert_file"],
-            "key_file": tls["key_file"],
+            "ca_file": files.get("ca_file"),
+            "cert_file": files.get("cert_file"),
+            "key_file": files.get("key_file"),
         },
         "directives": {
             "tls-port": tls_port,
-            "tls-cert-file": tls["cert_file"],
-            "tls-key-file": tls["key_file"],
-            "tls-ca-cert-file": tls["ca_file"],
+            "tls-cert-file": files.get("cert_file"),
+            "tls-key-file": files.get("key_file"),
+            "tls-ca-cert-file": files.get("ca_file"),
             "tls-auth-clients": tls.get("auth_clients", "no"),
             "tls-replication": "yes",
         },
@@ -153,23 +430,178 @@ def _tls_plan(inst: dict[str, Any], index: int, tls: dict[str, Any] | None) -> d
 
 
 def _exporter_plan(
-    inst: dict[str, Any], index: int, exporter: dict[str, Any] | None, tls_plan: dict[str, Any]
+    inputs: dict[str, Any],
+    inst: dict[str, Any],
+    port: int,
+    local: str,
+    tls_plan: dict[str, Any],
+    where: str,
+    problems: list[str],
 ) -> dict[str, Any] | None:
-    """The exporter of one instance: its port and the address it scrapes (the
-    plain port over loopback, else the TLS port: rediss://)."""
-    if not exporter or not _truthy(exporter.get("enabled")):
+    """The exporter of one instance: its port, where it listens, and the address it
+    scrapes (the instance's plain port on the host, else its TLS port: rediss://)."""
+    exporter = inputs.get("exporter") or {}
+    if not _truthy(exporter.get("enabled")):
         return None
+    exporter_port = _derived_port(inst.get("exporter_port"), exporter.get("port"), port)
+    if exporter_port is None or not 1 <= exporter_port <= 65535:
+        problems.append(
+            f"{where}: exporter port must be 1-65535 (got {exporter_port}: set "
+            "redis_tuned_exporter_port or the instance's exporter_port)"
+        )
+        exporter_port = exporter_port or 0
     tls = tls_plan["tls"]
     if tls_plan["plain_port"]:
-        addr = f"redis://127.0.0.1:{tls_plan['plain_port']}"
+        addr = f"redis://{url_host(local)}:{tls_plan['plain_port']}"
     else:
-        addr = f"rediss://127.0.0.1:{tls['port']}"
+        addr = f"rediss://{url_host(local)}:{tls['port']}"
+    listen = str(exporter.get("listen_address") or "")
     return {
-        "port": inst.get("exporter_port") or int(exporter["port"]) + index,
+        "port": exporter_port,
+        "listen": listen,
         "addr": addr,
         "tls": addr.startswith("rediss://"),
         "client_cert": bool(tls) and tls["auth_clients"] != "no",
+        # Where the role waits for it to answer.
+        "probe_host": local if listen in WILDCARDS else listen,
     }
+
+
+def _remote_plan(
+    inputs: dict[str, Any],
+    inst: dict[str, Any],
+    remote: str | None,
+    plain_port: int,
+    tls: dict[str, Any] | None,
+    users: dict[str, str],
+) -> dict[str, Any] | None:
+    """How the control node's check reaches an instance bound beyond loopback:
+    over TLS where the instance has it; as the default user where the instance
+    has a password, else as its first ACL user (by name; the task looks the
+    password up, the plan holds none)."""
+    if remote is None:
+        return None
+    exporter = inputs.get("exporter") or {}
+    return {
+        "host": remote,
+        "port": tls["port"] if tls else plain_port,
+        "tls": bool(tls),
+        "user": None if inst.get("password") or not users else sorted(users)[0],
+        "address_variable": (
+            "redis_tuned_verify_client_address (default: ansible_host)"
+            if remote == inputs.get("client_address")
+            else f"the bind address of instance {inst.get('name')}"
+        ),
+        "exporter_url": _exporter_url(exporter, remote, inst),
+    }
+
+
+def _exporter_url(exporter: dict[str, Any], remote: str, inst: dict[str, Any]) -> str | None:
+    """The exporter as Prometheus reaches it: where it listens, or at the
+    instance's address when it listens on all; not at all on loopback only."""
+    if not _truthy(exporter.get("enabled")):
+        return None
+    listen = str(exporter.get("listen_address") or "")
+    if listen in WILDCARDS:
+        host = remote
+    elif all(_is_loopback(a) for a in bind_addresses(listen)):
+        return None
+    else:
+        host = listen
+    port = _derived_port(
+        inst.get("exporter_port"), exporter.get("port"), _int(inst.get("port")) or 0
+    )
+    return f"http://{url_host(host)}:{port}/metrics"
+
+
+def _cli_args(host: str, port: int, plain_port: int, tls: dict[str, Any] | None) -> list[str]:
+    """redis-cli/redis-tuned-verify connection flags for the instance on its host:
+    the plain port where there is one, else TLS with the CA (and the server's own
+    certificate as the client's where the server asks clients for one)."""
+    args = ["-h", host]
+    if not plain_port and tls:
+        args += ["--tls", "--cacert", str(tls["ca_file"])]
+        if tls.get("auth_clients", "no") != "no":
+            args += ["--cert", str(tls["cert_file"]), "--key", str(tls["key_file"])]
+    return [*args, "-p", str(port)]
+
+
+def _list_problems(raw: list[dict[str, Any]], instances: list[dict[str, Any]]) -> list[str]:
+    """Names unique; every port something listens on (plain, TLS, exporter) unique."""
+    problems = []
+    names = [str(i.get("name")) for i in raw]
+    if len(set(names)) != len(names):
+        problems.append(f"redis_tuned_instances must have unique names (got {names})")
+    ports: list[int] = []
+    for inst in instances:
+        ports += [inst["plain_port"]] if inst["plain_port"] else []
+        ports += [inst["tls"]["port"]] if inst["tls"] else []
+        ports += [inst["exporter"]["port"]] if inst["exporter"] else []
+    if len(set(ports)) != len(ports):
+        taken = sorted({p for p in ports if ports.count(p) > 1})
+        problems.append(
+            f"redis_tuned_instances must have unique listening ports, plain, TLS and exporter "
+            f"(got {ports}; taken twice: {taken})"
+        )
+    return problems
+
+
+def _tls_problems(tls: dict[str, Any]) -> list[str]:
+    problems = []
+    missing = [var for var, ok in (tls.get("files_ok") or {}).items() if not ok]
+    if missing:
+        problems.append(
+            f"redis_tuned_tls_enabled is true: {', '.join(sorted(missing))} must name a readable "
+            "PEM file on the control node (the role copies it to the host)"
+        )
+    if tls.get("auth_clients") not in AUTH_CLIENTS:
+        problems.append(
+            'redis_tuned_tls_auth_clients must be "no", "optional" or "yes" '
+            f"(got {tls.get('auth_clients')})"
+        )
+    return problems
+
+
+def _exporter_problems(exporter: dict[str, Any]) -> list[str]:
+    problems = []
+    if not str(exporter.get("listen_address") or ""):
+        problems.append("redis_tuned_exporter_listen_address must be an address (0.0.0.0 for all)")
+    if exporter.get("source") == "upstream":
+        url = str(exporter.get("url") or "")
+        sha = str(exporter.get("sha256") or "")
+        if not re.match(r"^(https?|file)://", url) or not SHA256.match(sha):
+            problems.append(
+                "redis_tuned_exporter_source upstream needs redis_tuned_exporter_url (an "
+                f"http(s):// or file:// URL of the release tarball, got '{url}') and "
+                f"redis_tuned_exporter_sha256 (its SHA-256, 64 hex digits, got '{sha}'): nothing "
+                "downloaded is installed unchecked."
+            )
+    return problems
+
+
+def _acl_problems(inputs: dict[str, Any]) -> list[str]:
+    """User names unique per scope, well-formed, not the role's own; every user has a
+    password. Counts and names only: no password is ever put in a message."""
+    problems = []
+    reserved = {"default", inputs["admin_user"], inputs["exporter_user"]}
+    scopes = [("redis_tuned_acl_users", inputs.get("acl_users") or [])]
+    for index, inst in enumerate(inputs.get("instances") or []):
+        scopes.append((f"redis_tuned_instances[{index}].acl_users", inst.get("acl_users") or []))
+    for where, users in scopes:
+        names = [str(u.get("name")) for u in users]
+        without = sum(1 for u in users if not u.get("password"))
+        if (
+            len(set(names)) != len(names)
+            or any(not USER_NAME.match(n) for n in names)
+            or reserved & set(names)
+            or without
+        ):
+            problems.append(
+                f"{where}: ACL user names must be unique, match [A-Za-z0-9_.-]+ and not be "
+                f'"default", "{inputs["admin_user"]}" or "{inputs["exporter_user"]}" (got '
+                f"{names}), and every user needs a non-empty password ({without} without)."
+            )
+    return problems
 
 
 def conf_value(value: Any) -> str:
@@ -207,17 +639,51 @@ def expect_args(directives: dict[str, Any]) -> list[str]:
     return args
 
 
-def cli_args(instance: dict[str, Any]) -> list[str]:
-    """redis-cli/redis-tuned-verify connection flags for a planned instance, on its host:
-    the plain port where there is one, else TLS with the CA (and the server's own
-    certificate as the client's where the server asks clients for one)."""
-    tls = instance.get("tls")
-    if instance.get("plain_port") or not tls:
-        return ["-p", str(instance.get("plain_port") or instance["port"])]
-    args = ["--tls", "--cacert", tls["ca_file"]]
-    if tls.get("auth_clients", "no") != "no":
-        args += ["--cert", tls["cert_file"], "--key", tls["key_file"]]
-    return [*args, "-p", str(tls["port"])]
+def verify_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One line per registered redis-tuned-verify run (``--json``): all passed, the
+    checks that failed or warned with their hints, or (exit 2, or no report) why it
+    could not verify, with the address it tried and the variable that sets it.
+    ``ok`` is false when any run did not pass."""
+    lines, ok = [], True
+    for result in results:
+        if "rc" not in result:  # skipped
+            continue
+        inst = result.get("__redis_tuned_instance") or {}
+        name = inst.get("name", "?")
+        try:
+            report = json.loads(result.get("stdout") or "")
+        except ValueError:
+            report = None
+        if result["rc"] not in (0, 1) or not isinstance(report, dict):
+            ok = False
+            err = (result.get("stderr") or result.get("stdout") or "").strip().splitlines()
+            remote = inst.get("remote") or {}
+            where = (
+                f" at {remote['host']}:{remote['port']} (address from {remote['address_variable']})"
+                if remote
+                else ""
+            )
+            reason = err[-1] if err else f"exit code {result['rc']}"
+            lines.append(f"{name}: could not verify{where}: {reason}")
+            continue
+        ok = ok and result["rc"] == 0
+        line = [
+            f"{name} ({report.get('mode')} mode): "
+            + ("all checks passed" if result["rc"] == 0 else "FAILED")
+        ]
+        for c in report.get("checks", []):
+            if c.get("status") != "pass":
+                hint = f" ({c['hint']})" if c.get("hint") else ""
+                status = str(c.get("status")).upper()
+                line.append(
+                    f"{status} {c.get('name')}: expected {c.get('expected')}, "
+                    f"observed {c.get('observed')}{hint}"
+                )
+        latency = report.get("latency") or {}
+        p50, p99 = latency.get("p50_ms") or 0, latency.get("p99_ms") or 0
+        line.append(f"latency p50 {p50:.3f} ms, p99 {p99:.3f} ms")
+        lines.append("; ".join(line))
+    return {"ok": ok, "lines": lines}
 
 
 class FilterModule:
@@ -226,9 +692,8 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "redis_tuned_bytes": redis_bytes,
-            "redis_tuned_is_size": is_size,
             "redis_tuned_plan": plan,
             "redis_tuned_conf_lines": conf_lines,
             "redis_tuned_expect_args": expect_args,
-            "redis_tuned_cli_args": cli_args,
+            "redis_tuned_verify_summary": verify_summary,
         }

@@ -44,7 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--password-file or $REDISCLI_AUTH, never from the command line.",
         allow_abbrev=False,
     )
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--host", help="default: the address in the expectations (--instance), or 127.0.0.1"
+    )
     parser.add_argument("--port", type=int, default=None, help="default: from --instance, or 6379")
     parser.add_argument(
         "--user", default=None, help="ACL user to log in as (default user if unset)"
@@ -182,6 +184,9 @@ def connection(
     """Where and how to connect: the flags, else the expectations (an instance
     that is TLS-only, plain port 0, is reached over TLS with its CA)."""
     tls_exp = expected.get("tls") or {}
+    # The role writes the address it reaches the instance at on its host: an
+    # instance bound to a private address only is not on 127.0.0.1.
+    args.host = args.host or str(expected.get("host") or "127.0.0.1")
     tls, cacert, cert, key = args.tls, args.cacert, args.cert, args.key
     port = int(args.port or expected.get("port") or 6379)
     if tls_exp and not expected.get("port"):

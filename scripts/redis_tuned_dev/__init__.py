@@ -1,0 +1,1 @@
+"""Development helpers of redis_tuned (image builds, monitoring files); not shipped to hosts."""

@@ -1,0 +1,531 @@
+"""The role's planning core (roles/redis_tuned/filter_plugins/redis_tuned.py): every
+decision the role makes, from the variables and facts to the plan and its problems."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis_tuned as f  # roles/redis_tuned/filter_plugins/redis_tuned.py
+import yaml
+
+ROLE = Path(__file__).resolve().parents[2] / "roles" / "redis_tuned"
+GIB = 1024**3
+ONE = {"name": "default", "port": 6379, "profile": "guide"}
+TLS_DIR = "/etc/redis/redis_tuned/tls"
+
+
+def role_inputs(**overrides: Any) -> dict[str, Any]:
+    """__redis_tuned_inputs as vars/main.yml builds it from defaults/main.yml, the
+    role's own constants included (the guide's save points resolved)."""
+    d = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    v = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
+    profiles = copy.deepcopy(v["__redis_tuned_profiles"])
+    for profile in profiles.values():
+        if profile.get("save") == "{{ __redis_tuned_guide_save }}":
+            profile["save"] = v["__redis_tuned_guide_save"]
+    inputs = {
+        "instances": d["redis_tuned_instances"],
+        "config": d["redis_tuned_config"],
+        "nofile": d["redis_tuned_nofile"],
+        "sysctl": d["redis_tuned_sysctl"],
+        "transparent_hugepages": d["redis_tuned_transparent_hugepages"],
+        "memory_share": d["redis_tuned_memory_share"],
+        "acl_users": d["redis_tuned_acl_users"],
+        "client_address": "redis-1.example.internal",
+        "tls": {
+            "enabled": False,
+            "port": d["redis_tuned_tls_port"],
+            "only": d["redis_tuned_tls_only"],
+            "auth_clients": d["redis_tuned_tls_auth_clients"],
+            "host_files": {
+                "cert_file": f"{TLS_DIR}/redis.crt",
+                "key_file": f"{TLS_DIR}/redis.key",
+                "ca_file": f"{TLS_DIR}/ca.crt",
+            },
+            "files_ok": {
+                "redis_tuned_tls_cert_file": True,
+                "redis_tuned_tls_key_file": True,
+                "redis_tuned_tls_ca_file": True,
+            },
+        },
+        "exporter": {
+            "enabled": d["redis_tuned_exporter_enabled"],
+            "port": d["redis_tuned_exporter_port"],
+            "listen_address": d["redis_tuned_exporter_listen_address"],
+            "source": d["redis_tuned_exporter_source"],
+            "url": d["redis_tuned_exporter_url"],
+            "sha256": d["redis_tuned_exporter_sha256"],
+        },
+        "profiles": profiles,
+        "common": v["__redis_tuned_common"],
+        "policies": v["__redis_tuned_policies"],
+        "owned_directives": v["__redis_tuned_owned_directives"],
+        "sensitive_directives": v["__redis_tuned_sensitive_directives"],
+        "acl_default_rules": v["__redis_tuned_acl_default_rules"],
+        "admin_user": v["__redis_tuned_admin_user"],
+        "exporter_user": v["__redis_tuned_exporter_user"],
+    }
+    for key, value in overrides.items():
+        if key in ("tls", "exporter"):
+            inputs[key] = {**inputs[key], **value}
+        else:
+            inputs[key] = value
+    return inputs
+
+
+def plan(memtotal_mb: int = 4096, **overrides: Any) -> dict[str, Any]:
+    return f.plan(role_inputs(**overrides), memtotal_mb)
+
+
+def by_name(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {i["name"]: i for i in result["instances"]}
+
+
+TLS_ON = {"enabled": True, "port": 6380}
+
+
+# --- sizes ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2gb", 2 * GIB),
+        ("2GB", 2 * GIB),
+        ("2g", 2 * 10**9),
+        ("512mb", 512 * 1024**2),
+        ("100k", 100_000),
+        ("1kb", 1024),
+        ("0", 0),
+        (1048576, 1048576),
+        ("7", 7),
+    ],
+)
+def test_sizes_use_redis_units(value: object, expected: int) -> None:
+    assert f.redis_bytes(value) == expected
+
+
+@pytest.mark.parametrize("value", ["auto", "2 gigs", "", "-1", "1.5gb", True, None])
+def test_non_sizes_are_refused(value: object) -> None:
+    assert not f.is_size(value)
+    with pytest.raises(ValueError):
+        f.redis_bytes(value)
+
+
+# --- merged config ----------------------------------------------------------
+
+
+def test_the_defaults_plan_cleanly_with_the_guides_settings() -> None:
+    result = plan()
+    assert result["problems"] == []
+    (inst,) = result["instances"]
+    cfg = inst["config"]
+    assert (cfg["maxclients"], cfg["timeout"], cfg["tcp-keepalive"]) == (10000, 300, 60)
+    assert cfg["maxmemory-policy"] == "allkeys-lru"
+    assert cfg["save"] == ["900 1", "300 10", "60 10000"]
+    assert cfg["appendonly"] == "yes"
+    assert inst["exporter"]["port"] == 9121  # the guide's exporter port
+
+
+def test_merge_order_profile_then_role_wide_then_instance() -> None:
+    result = plan(
+        instances=[{**ONE, "config": {"timeout": 7}}],
+        config={"timeout": 100, "maxmemory-policy": "volatile-lru"},
+    )
+    cfg = result["instances"][0]["config"]
+    assert cfg["timeout"] == 7  # instance wins
+    assert cfg["maxmemory-policy"] == "volatile-lru"  # role-wide wins over profile
+    assert cfg["save"] == ["900 1", "300 10", "60 10000"]  # profile wins over common
+    assert cfg["dir"] == "/var/lib/redis/default"
+
+
+def test_directive_names_are_case_insensitive_as_in_redis() -> None:
+    result = plan(instances=[{**ONE, "config": {"Timeout": 7, "MAXMEMORY-POLICY": "noeviction"}}])
+    cfg = result["instances"][0]["config"]
+    assert (cfg["timeout"], cfg["maxmemory-policy"]) == (7, "noeviction")
+    assert "Timeout" not in cfg  # one line per directive in redis.conf, not two
+
+
+def test_auto_maxmemory_gives_forking_instances_copy_on_write_headroom() -> None:
+    instances = [
+        {"name": "p", "port": 6379, "profile": "guide"},
+        {"name": "c", "port": 6380, "profile": "cache"},
+        {"name": "x", "port": 6381, "profile": "cache", "config": {"maxmemory": "1mb"}},
+    ]
+    result = plan(instances=instances, exporter={"enabled": False})
+    share = int(4096 * 1024 * 1024 * 0.75 / 4)  # p counts twice, c and x once each
+    assert [i["config"]["maxmemory"] for i in result["instances"]] == [share, share, "1mb"]
+    assert [i["persists"] for i in result["instances"]] == [True, False, False]
+
+
+def test_plan_carries_no_password() -> None:
+    result = plan(
+        instances=[{**ONE, "password": "s3cret", "acl_users": [{"name": "a", "password": "pw2"}]}],
+        acl_users=[{"name": "app", "password": "hunter2"}],
+    )
+    assert result["instances"][0]["requires_auth"] is True
+    text = json.dumps(result)
+    assert "s3cret" not in text and "hunter2" not in text and "pw2" not in text
+
+
+def test_acl_users_merge_by_name() -> None:
+    result = plan(
+        instances=[{**ONE, "acl_users": [{"name": "app", "password": "i", "rules": "~a:* +get"}]}],
+        acl_users=[{"name": "app", "password": "g"}, {"name": "ops", "password": "o"}],
+    )
+    assert result["instances"][0]["acl_users"] == [
+        {"name": "app", "rules": "~a:* +get"},  # the instance's own wins
+        {"name": "ops", "rules": "~* &* +@all -@dangerous"},  # default rules
+    ]
+
+
+# --- ports ------------------------------------------------------------------
+
+
+def ports(result: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+    return {
+        i["name"]: (i["plain_port"], i["tls"] and i["tls"]["port"], i["exporter"]["port"])
+        for i in result["instances"]
+    }
+
+
+def test_ports_stay_put_when_instances_are_inserted_or_reordered() -> None:
+    a = {"name": "a", "port": 6379}
+    b = {"name": "b", "port": 6390}
+    new = {"name": "n", "port": 6385}
+    before = ports(plan(instances=[a, b], tls={**TLS_ON, "only": False}))
+    after = ports(plan(instances=[new, b, a], tls={**TLS_ON, "only": False}))
+    assert before == {"a": (6379, 6380, 9121), "b": (6390, 6391, 9132)}
+    assert {k: after[k] for k in before} == before
+    assert after["n"] == (6385, 6386, 9127)
+
+
+def test_explicit_ports_win_and_tls_only_closes_the_plain_port() -> None:
+    instances = [
+        {"name": "a", "port": 6379},
+        {"name": "b", "port": 6390, "tls_only": False, "exporter_port": 9200},
+        {"name": "c", "port": 6400, "tls_port": 7000},
+    ]
+    result = plan(instances=instances, tls=TLS_ON)
+    assert result["problems"] == []
+    assert ports(result) == {"a": (0, 6380, 9121), "b": (6390, 6391, 9200), "c": (0, 7000, 9142)}
+    conf = by_name(result)["a"]["config"]
+    assert conf["tls-port"] == 6380
+    assert conf["tls-replication"] == "yes"  # a replica of a TLS-only primary needs it
+    assert conf["tls-ca-cert-file"] == f"{TLS_DIR}/ca.crt"
+    assert "tls-port 6380" in f.conf_lines(conf)
+
+
+def test_tls_off_keeps_the_plain_port_and_adds_no_directive() -> None:
+    inst = plan()["instances"][0]
+    assert (inst["plain_port"], inst["tls"]) == (6379, None)
+    assert not [k for k in inst["config"] if k.startswith("tls-")]
+
+
+# --- addresses --------------------------------------------------------------
+
+
+def test_loopback_instance_is_reached_on_loopback_and_not_from_the_network() -> None:
+    inst = plan()["instances"][0]
+    assert inst["local"] == {"host": "127.0.0.1", "port": 6379, "tls": False}
+    assert inst["remote"] is None
+    assert inst["cli_args"] == ["-h", "127.0.0.1", "-p", "6379"]
+    assert inst["exporter"]["addr"] == "redis://127.0.0.1:6379"
+    assert inst["expectations"]["host"] == "127.0.0.1"
+
+
+def test_instance_bound_to_a_private_address_only_is_reached_there() -> None:
+    """No loopback in bind: the role's ACL LOAD, the exporter and the host check
+    must dial the private address, not 127.0.0.1."""
+    inst = plan(instances=[{**ONE, "password": "x", "config": {"bind": "10.1.2.3"}}])["instances"][
+        0
+    ]
+    assert inst["local"]["host"] == "10.1.2.3"
+    assert inst["cli_args"][:2] == ["-h", "10.1.2.3"]
+    assert inst["exporter"]["addr"] == "redis://10.1.2.3:6379"
+    assert inst["exporter"]["probe_host"] == "10.1.2.3"  # exporter listens on all
+    assert inst["expectations"]["host"] == "10.1.2.3"
+    assert inst["remote"]["host"] == "10.1.2.3"
+    assert inst["remote"]["address_variable"] == "the bind address of instance default"
+
+
+def test_wildcard_bind_is_reached_at_the_inventory_address_from_outside() -> None:
+    inst = plan(instances=[{**ONE, "password": "x", "config": {"bind": "0.0.0.0"}}])["instances"][0]
+    assert inst["local"]["host"] == "127.0.0.1"
+    assert inst["remote"]["host"] == "redis-1.example.internal"
+    assert inst["remote"]["address_variable"].startswith("redis_tuned_verify_client_address")
+    assert inst["remote"]["exporter_url"] == "http://redis-1.example.internal:9121/metrics"
+    ipv6 = plan(instances=[{**ONE, "password": "x", "config": {"bind": "fd00::5"}}])
+    inst6 = ipv6["instances"][0]
+    assert inst6["exporter"]["addr"] == "redis://[fd00::5]:6379"
+
+
+def test_network_check_of_an_instance_with_acl_users_only_logs_in_as_one() -> None:
+    """No password but ACL users: the default user is off, so the control node's
+    check logs in as an ACL user (the first by name), never as default."""
+    result = plan(
+        instances=[{**ONE, "config": {"bind": "0.0.0.0"}}],
+        acl_users=[{"name": "zed", "password": "z"}, {"name": "app", "password": "a"}],
+    )
+    assert result["problems"] == []
+    assert result["instances"][0]["remote"]["user"] == "app"
+    with_password = plan(instances=[{**ONE, "password": "p", "config": {"bind": "0.0.0.0"}}])
+    assert with_password["instances"][0]["remote"]["user"] is None
+
+
+def test_tls_only_instance_is_reached_over_tls_with_the_ca() -> None:
+    inst = plan(tls={**TLS_ON, "auth_clients": "yes"})["instances"][0]
+    assert inst["local"] == {"host": "127.0.0.1", "port": 6380, "tls": True}
+    assert inst["cli_args"] == [
+        "-h", "127.0.0.1", "--tls", "--cacert", f"{TLS_DIR}/ca.crt",
+        "--cert", f"{TLS_DIR}/redis.crt", "--key", f"{TLS_DIR}/redis.key", "-p", "6380",
+    ]  # fmt: skip
+    assert inst["exporter"]["addr"] == "rediss://127.0.0.1:6380"
+    assert inst["exporter"]["client_cert"] is True
+
+
+# --- sysctls ----------------------------------------------------------------
+
+
+def test_sysctls_cover_the_largest_backlog_and_user_values_win() -> None:
+    result = plan(instances=[{**ONE, "config": {"tcp-backlog": 8192}}])
+    assert result["sysctls"] == {"vm.overcommit_memory": 1, "net.core.somaxconn": 8192}
+    custom = plan(sysctl={"vm.swappiness": 1})
+    assert custom["sysctls"]["vm.swappiness"] == 1
+    assert custom["instances"][0]["expectations"]["sysctl"] == custom["sysctls"]
+
+
+# --- problems: each names the variable and what to change -------------------
+
+PROBLEMS: dict[str, tuple[dict[str, Any], str]] = {
+    "unknown eviction policy": (
+        {"config": {"maxmemory-policy": "allkeys-lru-typo"}},
+        "redis_tuned_instances[0] (default): maxmemory-policy 'allkeys-lru-typo' is not one of",
+    ),
+    "maxclients over the fd budget": (
+        {"nofile": 5000},
+        "maxclients 10000 needs maxclients + 32 = 10032 open files but redis_tuned_nofile is 5000",
+    ),
+    "nofile too small": ({"nofile": 100}, "redis_tuned_nofile must be at least 1024 (got 100)"),
+    "port out of range": (
+        {"instances": [{**ONE, "port": 70000}]},
+        "redis_tuned_instances[0] (default): port must be 1-65535, got 70000",
+    ),
+    "duplicate ports": (
+        {"instances": [ONE, {**ONE, "name": "other"}]},
+        "unique listening ports, plain, TLS and exporter (got [6379, 9121, 6379, 9121]; "
+        "taken twice: [6379, 9121])",
+    ),
+    "duplicate names": (
+        {"instances": [ONE, {**ONE, "port": 6390}]},
+        "unique names (got ['default', 'default'])",
+    ),
+    "no instance": ({"instances": []}, "redis_tuned_instances must list at least one instance"),
+    "bad instance name": (
+        {"instances": [{**ONE, "name": "Bad Name"}]},
+        "redis_tuned_instances[0] (Bad Name): name must match [a-z0-9_-]+",
+    ),
+    "unknown profile": (
+        {"instances": [{**ONE, "profile": "fast"}]},
+        "profile 'fast' is not one of cache, channels, guide, persistent",
+    ),
+    "maxmemory above the host's RAM": (
+        {"config": {"maxmemory": "100000gb"}},
+        "maxmemory 100000gb (107374182400000 bytes) exceeds this host's 4096 MB of RAM",
+    ),
+    "all instances together above the host's RAM": (
+        {
+            "instances": [
+                {**ONE, "config": {"maxmemory": "3gb"}},
+                {"name": "b", "port": 6390, "config": {"maxmemory": "3gb"}},
+            ]
+        },
+        "all instances together ask for 6442450944 bytes of maxmemory, more than this host's",
+    ),
+    "maxmemory that is not a size": (
+        {"config": {"maxmemory": "lots"}},
+        "maxmemory 'lots' is not a size",
+    ),
+    "requirepass in a config dict": (
+        {"config": {"requirepass": "x"}},
+        "config may not set requirepass (use the instance's port and password fields",
+    ),
+    "owned directive in another case": (
+        {"instances": [{**ONE, "config": {"Port": 1, "REQUIREPASS": "x"}}]},
+        "config may not set port, requirepass",
+    ),
+    "secret directive in a config dict": (
+        {"config": {"MasterAuth": "hunter2"}},
+        "config may not set masterauth: a secret in a config dict would be shown in diffs",
+    ),
+    "memory share above 1": (
+        {"memory_share": 1.5},
+        "redis_tuned_memory_share must be in (0, 1] (got 1.5)",
+    ),
+    "somaxconn below tcp-backlog": (
+        {"sysctl": {"net.core.somaxconn": 128}},
+        "redis_tuned_sysctl sets net.core.somaxconn to 128, below the largest tcp-backlog (511)",
+    ),
+    "bound beyond loopback without a password": (
+        {"config": {"bind": "0.0.0.0"}},
+        "bind '0.0.0.0' listens beyond loopback but the instance has no password",
+    ),
+    "private address without a password": (
+        {"instances": [{**ONE, "config": {"bind": "127.0.0.1 10.1.2.3"}}]},
+        "Set redis_tuned_instances[0].password (from a vault) or redis_tuned_acl_users, or bind",
+    ),
+    "ACL user named default": (
+        {"acl_users": [{"name": "default", "password": "x"}]},
+        "redis_tuned_acl_users: ACL user names must be unique, match [A-Za-z0-9_.-]+ and not be "
+        '"default"',
+    ),
+    "ACL user with an empty password": (
+        {"instances": [{**ONE, "acl_users": [{"name": "app", "password": ""}]}]},
+        "redis_tuned_instances[0].acl_users: ACL user names must be unique",
+    ),
+    "ACL user with a space in its name": (
+        {"acl_users": [{"name": "my app", "password": "x"}]},
+        "(got ['my app'])",
+    ),
+    "ACL user without a password": (
+        {"acl_users": [{"name": "app"}]},
+        "every user needs a non-empty password (1 without)",
+    ),
+    "ACL user named like the exporter's": (
+        {"acl_users": [{"name": "redis-tuned-exporter", "password": "x"}]},
+        '"redis-tuned" or "redis-tuned-exporter" (got [\'redis-tuned-exporter\'])',
+    ),
+    "TLS without its files": (
+        {
+            "tls": {
+                **TLS_ON,
+                "files_ok": {
+                    "redis_tuned_tls_cert_file": False,
+                    "redis_tuned_tls_key_file": False,
+                    "redis_tuned_tls_ca_file": False,
+                },
+            }
+        },
+        "redis_tuned_tls_ca_file, redis_tuned_tls_cert_file, redis_tuned_tls_key_file must name a "
+        "readable PEM file",
+    ),
+    "TLS port taken by a plain port": (
+        {"tls": {**TLS_ON, "only": False, "port": 6379}},
+        "taken twice: [6379]",
+    ),
+    "TLS port out of range": (
+        {"tls": {**TLS_ON, "port": 0}},
+        "TLS port must be 1-65535 (got 0: set redis_tuned_tls_port",
+    ),
+    "unknown tls-auth-clients value": (
+        {"tls": {**TLS_ON, "auth_clients": "maybe"}},
+        'redis_tuned_tls_auth_clients must be "no", "optional" or "yes" (got maybe)',
+    ),
+    "exporter port taken by a Redis port": (
+        {"exporter": {"port": 6379}},
+        "taken twice: [6379]",
+    ),
+    "exporter port out of range": (
+        {"instances": [{**ONE, "exporter_port": 70000}]},
+        "exporter port must be 1-65535 (got 70000",
+    ),
+    "upstream exporter without a checksum": (
+        {"exporter": {"source": "upstream", "url": "https://example.invalid/x.tar.gz"}},
+        "redis_tuned_exporter_sha256 (its SHA-256, 64 hex digits, got '')",
+    ),
+    "upstream exporter with a malformed checksum": (
+        {
+            "exporter": {
+                "source": "upstream",
+                "url": "https://example.invalid/x.tar.gz",
+                "sha256": "abc123",
+            }
+        },
+        "got 'abc123'): nothing downloaded is installed unchecked",
+    ),
+    "unknown THP mode": (
+        {"transparent_hugepages": "always"},
+        "redis_tuned_transparent_hugepages must be one of never, madvise, unchanged (got always)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PROBLEMS))
+def test_each_bad_input_is_a_problem_naming_what_to_change(case: str) -> None:
+    overrides, message = PROBLEMS[case]
+    problems = plan(**overrides)["problems"]
+    assert any(message in p for p in problems), problems
+    for secret in ("hunter2",):
+        assert secret not in json.dumps(problems)
+
+
+def test_tls_port_out_of_range_message() -> None:
+    problems = plan(tls={**TLS_ON, "port": 0}, instances=[{**ONE, "tls_port": 70000}])["problems"]
+    assert any("TLS port must be 1-65535 (got 70000" in p for p in problems), problems
+
+
+# --- rendering helpers -----------------------------------------------------
+
+
+def test_conf_lines_sorted_lists_and_empty_values() -> None:
+    lines = f.conf_lines(
+        {
+            "save": ["900 1", "300 10"],
+            "appendonly": True,
+            "bind": "127.0.0.1 -::1",
+            "maxclients": 10,
+            "notify-keyspace-events": "",
+        }
+    )
+    assert lines == [
+        "appendonly yes",
+        "bind 127.0.0.1 -::1",
+        "maxclients 10",
+        'notify-keyspace-events ""',
+        "save 900 1",
+        "save 300 10",
+    ]
+    assert f.conf_lines({"save": ""}) == ['save ""']
+    assert f.conf_lines({"save": []}) == ['save ""']
+
+
+def test_expect_args_for_the_verification_cli() -> None:
+    assert f.expect_args({"save": ["900 1", "300 10"], "appendonly": True, "maxmemory": 1024}) == [
+        "--expect",
+        "appendonly=yes",
+        "--expect",
+        "maxmemory=1024",
+        "--expect",
+        "save=900 1 300 10",
+    ]
+
+
+def test_verify_summary_says_why_an_instance_could_not_be_verified() -> None:
+    inst = plan(instances=[{**ONE, "password": "x", "config": {"bind": "0.0.0.0"}}])["instances"][0]
+    unreachable = {
+        "rc": 2,
+        "stdout": "",
+        "stderr": "redis-tuned-verify: cannot reach redis-1.example.internal:6379: "
+        "Error -2 connecting: Name or service not known.",
+        "__redis_tuned_instance": inst,
+    }
+    summary = f.verify_summary([unreachable])
+    assert summary["ok"] is False
+    assert summary["lines"] == [
+        "default: could not verify at redis-1.example.internal:6379 (address from "
+        "redis_tuned_verify_client_address (default: ansible_host)): redis-tuned-verify: cannot "
+        "reach redis-1.example.internal:6379: Error -2 connecting: Name or service not known."
+    ]
+    report = {"mode": "client", "checks": [{"name": "x", "status": "pass"}], "latency": {}}
+    passed = {"rc": 0, "stdout": json.dumps(report), "__redis_tuned_instance": inst}
+    skipped = {"skipped": True}
+    assert f.verify_summary([passed, skipped]) == {
+        "ok": True,
+        "lines": ["default (client mode): all checks passed; latency p50 0.000 ms, p99 0.000 ms"],
+    }
+    crashed = {"rc": 1, "stdout": "Traceback", "stderr": "boom", "__redis_tuned_instance": inst}
+    assert f.verify_summary([crashed])["ok"] is False
