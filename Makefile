@@ -19,16 +19,21 @@ setup: system venv images
 
 # System packages, installed only when one is missing (apt needs root). With
 # their recommends: podman's networking (netavark/CNI, iptables, catatonit) comes
-# that way.
+# that way. A service that a package installed here just started is stopped; a
+# Redis or Prometheus that ran on this machine before is left alone.
 system:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
-	@# The host's own services of these packages are not wanted: tests start their own.
-	@for s in redis-server prometheus-redis-exporter prometheus; do \
-	  if command -v systemctl >/dev/null && systemctl is-active -q $$s 2>/dev/null; then systemctl disable --now $$s; fi; \
+	fi; \
+	for s in redis-server prometheus-redis-exporter prometheus; do \
+	  case " $$missing " in *" $$s "*) \
+	    if command -v systemctl >/dev/null && systemctl is-active -q $$s 2>/dev/null; then \
+	      echo "stopping $$s, started by its package just installed (the tests run their own)"; \
+	      systemctl disable --now $$s; \
+	    fi;; \
+	  esac; \
 	done
 
 $(VENV)/.installed: pyproject.toml

@@ -8,13 +8,19 @@ podman. An image that already exists is reused unless ``--force`` is given.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
-MIRROR = "http://deb.debian.org/debian"
+# The Debian archive the images are built from: this machine's own (its apt
+# sources), unless the environment or --mirror names another.
+MIRROR_ENV = "REDIS_TUNED_DEBIAN_MIRROR"
+APT_DIR = Path("/etc/apt")
 # What the role and its tests need before Ansible can manage the container:
 # systemd as PID 1, Python for the modules, python3-apt for the apt module,
 # procps/iproute2 for testinfra's process and socket checks, sudo for become.
@@ -49,14 +55,62 @@ class BuildError(Exception):
     """A build step failed; the message says which."""
 
 
+def _apt_entries(apt_dir: Path) -> Iterator[tuple[str, list[str]]]:
+    """(URI, suites) of every enabled binary ("deb") source in apt's configuration:
+    one-line .list files and deb822 .sources files."""
+    lists = [apt_dir / "sources.list", *sorted((apt_dir / "sources.list.d").glob("*.list"))]
+    for path in lists:
+        if not path.is_file():
+            continue
+        for line in path.read_text(errors="replace").splitlines():
+            words = line.split("#", 1)[0].split()
+            if len(words) >= 3 and words[0] == "deb":
+                rest = words[1:]
+                if rest[0].startswith("["):  # options: deb [arch=amd64 ...] URI suite
+                    while rest and not rest[0].endswith("]"):
+                        rest = rest[1:]
+                    rest = rest[1:]
+                if len(rest) >= 2:
+                    yield rest[0], [rest[1]]
+    for path in sorted((apt_dir / "sources.list.d").glob("*.sources")):
+        for stanza in path.read_text(errors="replace").split("\n\n"):
+            fields: dict[str, str] = {}
+            for line in stanza.splitlines():
+                if ":" in line and not line.startswith(("#", " ")):
+                    key, value = line.split(":", 1)
+                    fields[key.strip().lower()] = value.strip()
+            if "deb" not in fields.get("types", "").split():
+                continue
+            if fields.get("enabled", "yes").lower() == "no":
+                continue
+            for uri in fields.get("uris", "").split():
+                yield uri, fields.get("suites", "").split()
+
+
+def debian_mirror(apt_dir: Path = APT_DIR, environ: dict[str, str] | None = None) -> str:
+    """The Debian archive to debootstrap from: $REDIS_TUNED_DEBIAN_MIRROR, else the
+    first source of this machine's apt that serves a Debian release (not its
+    security or updates suites). Raises BuildError when there is none."""
+    env = os.environ if environ is None else environ
+    if env.get(MIRROR_ENV):
+        return env[MIRROR_ENV]
+    for uri, suites in _apt_entries(apt_dir):
+        releases = [s for s in suites if "-" not in s and "/" not in s]
+        if releases and uri.startswith(("http://", "https://", "file:/")):
+            return uri.rstrip("/")
+    raise BuildError(
+        f"no Debian archive found in {apt_dir}/sources.list(.d): set {MIRROR_ENV} or pass --mirror"
+    )
+
+
 def image_exists(name: str) -> bool:
     """True when podman already holds an image called ``name``."""
     result = subprocess.run(["podman", "image", "exists", name], check=False, capture_output=True)
     return result.returncode == 0
 
 
-def build(image: Image) -> None:
-    """Debootstrap ``image.suite`` into a scratch folder and import it into podman."""
+def build(image: Image, mirror: str) -> None:
+    """Debootstrap ``image.suite`` from ``mirror`` into a scratch folder and import it."""
     if shutil.which("debootstrap") is None:
         raise BuildError("debootstrap is not installed (apt-get install debootstrap)")
     with tempfile.TemporaryDirectory(prefix="redis-tuned-rootfs-") as rootfs:
@@ -66,7 +120,7 @@ def build(image: Image) -> None:
             f"--include={','.join(PACKAGES)}",
             image.suite,
             rootfs,
-            MIRROR,
+            mirror,
         ]
         proc = subprocess.run(debootstrap, check=False, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -108,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         "images", nargs="*", default=[], help=f"images to build: {', '.join(IMAGES)} (default: all)"
     )
     parser.add_argument("--force", action="store_true", help="rebuild images that exist")
+    parser.add_argument(
+        "--mirror", help=f"Debian archive URL (default: ${MIRROR_ENV}, else this machine's apt)"
+    )
     args = parser.parse_args(argv)
     unknown = sorted(set(args.images) - set(IMAGES))
     if unknown:
@@ -117,9 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         if image_exists(image.name) and not args.force:
             print(f"{image.name}: exists, reused")
             continue
-        print(f"{image.name}: building from Debian {image.suite} ...", flush=True)
         try:
-            build(image)
+            mirror = args.mirror or debian_mirror()
+            print(f"{image.name}: building from Debian {image.suite} at {mirror} ...", flush=True)
+            build(image, mirror)
         except BuildError as exc:
             print(f"redis-tuned-images: {exc}", file=sys.stderr)
             return 2

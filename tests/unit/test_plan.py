@@ -529,3 +529,46 @@ def test_verify_summary_says_why_an_instance_could_not_be_verified() -> None:
     }
     crashed = {"rc": 1, "stdout": "Traceback", "stderr": "boom", "__redis_tuned_instance": inst}
     assert f.verify_summary([crashed])["ok"] is False
+
+
+def test_the_example_inventory_is_a_real_channels_deployment() -> None:
+    """inventory/example: two instances reachable on the host's private address,
+    passwords from the vault, the control node's check at that address."""
+    import jinja2
+
+    example = ROLE.parents[1] / "inventory" / "example"
+    context = {
+        **yaml.safe_load((example / "group_vars" / "redis" / "vault.yml").read_text()),
+        **yaml.safe_load((example / "hosts.yml").read_text())["redis"]["hosts"][
+            "redis-1.example.internal"
+        ],
+    }
+
+    def render(value: Any) -> Any:
+        if isinstance(value, str):
+            return jinja2.Template(value).render(**context)
+        if isinstance(value, list):
+            return [render(v) for v in value]
+        if isinstance(value, dict):
+            return {k: render(v) for k, v in value.items()}
+        return value
+
+    group = render(yaml.safe_load((example / "group_vars" / "redis" / "main.yml").read_text()))
+    result = plan(
+        instances=group["redis_tuned_instances"],
+        config=group["redis_tuned_config"],
+        exporter={"listen_address": group["redis_tuned_exporter_listen_address"]},
+    )
+    assert result["problems"] == []
+    insts = by_name(result)
+    assert set(insts) == {"channels", "cache"}
+    for name, port, exporter_port in (("channels", 6379, 9121), ("cache", 6380, 9122)):
+        inst = insts[name]
+        assert inst["remote"]["host"] == "10.0.0.11"
+        assert inst["remote"]["port"] == port
+        assert inst["remote"]["user"] is None  # the instance's own password
+        assert inst["local"]["host"] == "127.0.0.1"
+        assert inst["exporter"]["probe_host"] == "10.0.0.11"
+        assert inst["remote"]["exporter_url"] == f"http://10.0.0.11:{exporter_port}/metrics"
+    assert insts["channels"]["config"]["maxmemory-policy"] == "noeviction"
+    assert insts["cache"]["config"]["maxmemory-policy"] == "allkeys-lru"
