@@ -83,6 +83,7 @@ def run_site(
     extra_vars: dict[str, object],
     playbook: str = "site.yml",
     verbosity: str = "",
+    check_diff: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run a playbook of playbooks/ (site.yml by default) on one molecule host, or
     on all of them at once (``host_name`` None): one run proves a change on both
@@ -93,6 +94,7 @@ def run_site(
         [
             "ansible-playbook",
             *([verbosity] if verbosity else []),
+            *(["--check", "--diff"] if check_diff else []),
             "-i",
             inventory,
             *(["--limit", host_name] if host_name else []),

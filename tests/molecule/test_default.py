@@ -460,14 +460,59 @@ def files_and_pids(_name: str, host) -> tuple[list[str], dict[str, int]]:  # typ
     return [host.file(p).sha256sum for p in WATCHED], pids(host)
 
 
+def cache_timeout(host) -> str:  # type: ignore[no-untyped-def]
+    return config_get(host, *CACHE, "timeout")
+
+
+def conf_and_pids(_name: str, host) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return {
+        "files": [host.file(p).sha256sum for p in WATCHED],
+        "pids": pids(host),
+        "cache timeout": cache_timeout(host),
+    }
+
+
+@pytest.fixture(scope="session")
+def check_diff() -> Observed:
+    """--check --diff on the converged containers, asking for a change (cache's
+    timeout 123): first of the runs, while every container is converged."""
+    cache = {"maxmemory-policy": "allkeys-lfu", "timeout": 123}
+    return observe(molecule_instances(cache=cache), conf_and_pids, check_diff=True)
+
+
+def test_check_diff_shows_the_change_and_makes_none(host_name: str, check_diff: Observed) -> None:
+    output = check_diff.output
+    assert check_diff.result.returncode == 0, output[-3000:]
+    # The diff of cache's config, and the restart it would make.
+    assert "-timeout 120" in output and "+timeout 123" in output
+    assert "RUNNING HANDLER [redis_tuned : Restart changed Redis instances]" in output
+    assert check_diff.after[host_name] == check_diff.before[host_name]
+    assert check_diff.after[host_name]["cache timeout"] == "120"
+
+
 @pytest.fixture(scope="session")
 def refused_variable() -> Observed:
     return observe({"redis_tuned_nofile": 2000}, files_and_pids)
 
 
+CACHE_122 = {"maxmemory-policy": "allkeys-lfu", "timeout": 122}
+SHARED_CONFIG = {"bind": "0.0.0.0", "maxmemory": "32mb"}
+
+
 @pytest.fixture(scope="session")
 def refused_directive() -> Observed:
-    return observe(molecule_instances(cache={"maxmemroy": "2gb"}), files_and_pids)
+    """cache gets a good change (timeout 122) and shared a typo Redis rejects, in
+    one run: cache's config is written, then the run fails on shared's, before any
+    handler could restart cache."""
+    extra = molecule_instances(cache=CACHE_122, shared={**SHARED_CONFIG, "maxmemroy": "2gb"})
+    return observe(
+        extra,
+        lambda _n, h: (
+            files_and_pids(_n, h),
+            h.file("/etc/redis/redis-shared.conf").sha256sum,
+            cache_timeout(h),
+        ),
+    )
 
 
 def test_invalid_variable_is_refused_before_any_change(
@@ -485,7 +530,8 @@ def test_invalid_variable_is_refused_before_any_change(
 def test_rejected_directive_keeps_the_running_instance(
     host, host_name: str, refused_directive: Observed
 ) -> None:
-    """A typo Redis rejects fails the run with Redis's own text; nothing live changes."""
+    """A typo Redis rejects fails the run with Redis's own text; its file and every
+    running process stay as they were."""
     output = refused_directive.output
     assert refused_directive.result.returncode != 0
     assert host_name in failed_hosts(output)
@@ -495,8 +541,14 @@ def test_rejected_directive_keeps_the_running_instance(
         or "Unresolved Configuration(s) Detected" in output
     )
     assert "maxmemroy" in output
-    assert refused_directive.after[host_name] == refused_directive.before[host_name]
-    assert config_get(host, *CACHE, "maxmemory-policy") == "allkeys-lfu"
+    (files, pids_before), shared_conf, timeout = refused_directive.before[host_name]
+    (files_after, pids_after), shared_after, timeout_after = refused_directive.after[host_name]
+    assert shared_after == shared_conf
+    assert files_after[0] == files[0]  # main's config
+    assert files_after[1] != files[1]  # cache's good change was written...
+    assert pids_after == pids_before  # ...but nothing restarted in a failed run
+    assert (timeout, timeout_after) == ("120", "120")
+    assert config_get(host, *SHARED, "maxmemory") == str(32 * 1024 * 1024)
 
 
 def exporter_exe(host, name: str) -> str:  # type: ignore[no-untyped-def]
@@ -520,12 +572,16 @@ def no_refused_download(host) -> bool:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def upstream_exporter(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def upstream_exporter(
+    tmp_path_factory: pytest.TempPathFactory, refused_directive: Observed
+) -> dict[str, Any]:
     """A release tarball per container (made from its distro binary, served as
     file://): a wrong SHA-256 fails the run with nothing unpacked and the
     exporters as they were; the right one puts every exporter on the upstream
     binary; then back to the distro's, which also changes cache's timeout (the
-    first half of the config-change test below)."""
+    first half of the config-change test below). The first two keep cache's
+    timeout 122 from the failed run before: the first one finds cache's process
+    older than its config and restarts it, though its config did not change."""
     tmp = tmp_path_factory.mktemp("upstream")
     shas = {}
     for name in host_names():
@@ -546,7 +602,8 @@ def upstream_exporter(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any
         "redis_tuned_exporter_source": "upstream",
         "redis_tuned_exporter_url": "file:///tmp/redis_exporter.tar.gz",
     }
-    look = lambda _n, h: (exporters(h), no_refused_download(h), pids(h))  # noqa: E731
+    look = lambda _n, h: (exporters(h), no_refused_download(h), pids(h), cache_timeout(h))  # noqa: E731
+    upstream.update(molecule_instances(cache=CACHE_122))
     wrong = observe({**upstream, "redis_tuned_exporter_sha256": "0" * 64}, look)
     # Each container's own checksum, looked up per host by the run itself.
     own_sha = (
@@ -576,6 +633,20 @@ def test_upstream_exporter_is_installed_only_with_its_checksum(
         assert up == [1.0]
     # Exporter changes never restart Redis.
     assert right.after[host_name][2] == right.before[host_name][2]
+
+
+def test_a_restart_lost_to_a_failed_run_is_made_by_the_next(
+    host_name: str, upstream_exporter: dict[str, Any]
+) -> None:
+    """After the failed run above, cache's config on disk says timeout 122 and its
+    process still runs with 120. The next run changes no file of cache's, yet
+    restarts it (its config is newer than its process), and only it."""
+    wrong = upstream_exporter["wrong"]
+    assert wrong.before[host_name][3] == "120"
+    assert wrong.after[host_name][3] == "122"
+    before, after = wrong.before[host_name][2], wrong.after[host_name][2]
+    assert after["cache"] != before["cache"]
+    assert (after["main"], after["shared"]) == (before["main"], before["shared"])
 
 
 def test_a_config_change_restarts_only_its_instance(
@@ -716,3 +787,26 @@ def test_verify_playbook_passes_and_leaks_no_secret(
     assert f"{host_name} : ok=" in output
     assert "molecule-main-secret" not in output
     assert "molecule-shared-secret" not in output
+
+
+def thp_unit(_name: str, host) -> tuple[bool, str]:  # type: ignore[no-untyped-def]
+    unit = "redis-tuned-thp.service"
+    enabled = host.run(f"systemctl is-enabled {unit}").stdout.strip()
+    return host.file(f"/etc/systemd/system/{unit}").exists, enabled
+
+
+@pytest.fixture(scope="session")
+def thp_unchanged(verify_playbook: Observed) -> Observed:
+    """Last: transparent huge pages left to the host ("unchanged")."""
+    return observe({"redis_tuned_transparent_hugepages": "unchanged"}, thp_unit)
+
+
+def test_thp_unchanged_removes_the_unit_an_earlier_run_left(
+    host_name: str, thp_unchanged: Observed
+) -> None:
+    """With "unchanged" the role no longer sets the mode: the unit it installed
+    before must not set it at the next boot either."""
+    assert thp_unchanged.result.returncode == 0, thp_unchanged.output[-3000:]
+    assert thp_unchanged.before[host_name] == (True, "enabled")
+    exists, enabled = thp_unchanged.after[host_name]
+    assert not exists and enabled != "enabled"

@@ -572,3 +572,51 @@ def test_the_example_inventory_is_a_real_channels_deployment() -> None:
         assert inst["remote"]["exporter_url"] == f"http://10.0.0.11:{exporter_port}/metrics"
     assert insts["channels"]["config"]["maxmemory-policy"] == "noeviction"
     assert insts["cache"]["config"]["maxmemory-policy"] == "allkeys-lru"
+
+
+# --- restarts, decided from state -------------------------------------------
+
+SHOW = (
+    "Id=redis-server@default.service\n"
+    "ExecMainStartTimestamp=Fri 2026-11-27 20:00:00.500000 UTC\n\n"
+    "Id=redis-server@other.service\n"
+    "ExecMainStartTimestamp=\n"
+)
+STARTED_AT = 1795809600.5  # 2026-11-27 20:00:00.5 UTC
+
+
+def test_an_instance_older_than_its_files_is_restarted_even_if_this_run_changed_nothing() -> None:
+    """A restart queued by a run that failed before its handlers is not lost: the
+    next run sees the config on disk newer than the running process."""
+    the_plan = plan(instances=[ONE, {"name": "other", "port": 6390}])
+    conf = "/etc/redis/redis-default.conf"
+    newer = f"{conf} {STARTED_AT + 1}\n"
+    older = f"{conf} {STARTED_AT - 1}\n"
+    assert f.pending_restarts(the_plan, SHOW, newer) == ["default"]
+    assert f.pending_restarts(the_plan, SHOW, older) == []
+    dropin = "/etc/systemd/system/redis-server@default.service.d/redis-tuned.conf"
+    assert f.pending_restarts(the_plan, SHOW, f"{dropin} {STARTED_AT + 5}") == ["default"]
+    # "other" is not running: starting it reads what is on disk, no restart.
+    other = "/etc/redis/redis-other.conf"
+    assert f.pending_restarts(the_plan, SHOW, f"{other} {STARTED_AT + 9}") == []
+
+
+def test_changes_of_this_run_count_unless_it_just_started_the_instance() -> None:
+    the_plan = plan()
+    inst = {"name": "default"}
+    changed = [{"changed": True, "__redis_tuned_instance": inst}]
+    # check mode: nothing written, but the change it would make is a restart
+    assert f.pending_restarts(the_plan, SHOW, "", changed=changed) == ["default"]
+    started = [{"changed": True, "__redis_tuned_instance": inst}]
+    assert f.pending_restarts(the_plan, SHOW, "", changed=changed, started=started) == []
+
+
+def test_a_changed_tls_file_restarts_the_instances_with_tls() -> None:
+    the_plan = plan(
+        instances=[{**ONE, "tls_only": False}, {"name": "plain", "port": 6390}],
+        tls={**TLS_ON, "port": 7000},
+    )
+    show = SHOW.replace("other", "plain")
+    tls_copy = [{"changed": True, "__tls": {"dest": f"{TLS_DIR}/redis.crt"}}]
+    assert f.pending_restarts(the_plan, show, "", changed=tls_copy) == ["default"]
+    assert f.pending_restarts(the_plan, show, f"{TLS_DIR}/ca.crt {STARTED_AT + 1}") == ["default"]

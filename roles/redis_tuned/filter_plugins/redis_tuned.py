@@ -15,11 +15,13 @@ the control node's check uses.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import ipaddress
 import json
 import re
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +240,9 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
     ]
     return {
         "instances": instances,
+        "units": [f"redis-server@{i['name']}.service" for i in instances],
+        # Per instance, the files its running process must not be older than.
+        "restart_files": [f for i in instances for f in i["restart_files"]],
         "directories": directories,
         "sysctls": sysctls,
         "backlog": backlog,
@@ -350,8 +355,15 @@ def _instance(
     exporter = _exporter_plan(inputs, inst, port, local, tls_plan, where, problems)
     tls = tls_plan["tls"]
     local_port = plain_port or (tls["port"] if tls else port)
+    restart_files = [
+        f"/etc/redis/redis-{name}.conf",
+        f"/etc/systemd/system/redis-server@{name}.service.d/redis-tuned.conf",
+    ]
+    if tls:
+        restart_files += [str(tls["cert_file"]), str(tls["key_file"]), str(tls["ca_file"])]
     return {
         "name": name,
+        "restart_files": restart_files,
         "port": port,
         "plain_port": plain_port,
         "tls": tls,
@@ -639,7 +651,7 @@ def expect_args(directives: dict[str, Any]) -> list[str]:
     return args
 
 
-def verify_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+def verify_summary(results: list[dict[str, Any]], mode: str = "client") -> dict[str, Any]:
     """One line per registered redis-tuned-verify run (``--json``): all passed, the
     checks that failed or warned with their hints, or (exit 2, or no report) why it
     could not verify, with the address it tried and the variable that sets it.
@@ -657,7 +669,7 @@ def verify_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
         if result["rc"] not in (0, 1) or not isinstance(report, dict):
             ok = False
             err = (result.get("stderr") or result.get("stdout") or "").strip().splitlines()
-            remote = inst.get("remote") or {}
+            remote = (inst.get("remote") or {}) if mode == "client" else {}
             where = (
                 f" at {remote['host']}:{remote['port']} (address from {remote['address_variable']})"
                 if remote
@@ -686,6 +698,61 @@ def verify_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {"ok": ok, "lines": lines}
 
 
+def _started(systemctl_show: str) -> dict[str, float]:
+    """Unit -> start of its running main process (seconds since the epoch), from
+    ``systemctl show --timestamp=us+utc -p Id -p ExecMainStartTimestamp``."""
+    started: dict[str, float] = {}
+    for block in systemctl_show.strip().split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        stamp = props.get("ExecMainStartTimestamp", "").strip()
+        if props.get("Id") and stamp:
+            when = datetime.strptime(stamp, "%a %Y-%m-%d %H:%M:%S.%f UTC")
+            started[props["Id"]] = when.replace(tzinfo=UTC).timestamp()
+    return started
+
+
+def pending_restarts(
+    the_plan: dict[str, Any],
+    systemctl_show: str,
+    mtimes: str,
+    changed: list[dict[str, Any]] | None = None,
+    started: list[dict[str, Any]] | None = None,
+) -> list[str]:
+    """The instances to restart, decided from state: a running instance whose
+    config, unit drop-in or TLS files (``restart_files``) were modified after its
+    process started (``mtimes``: ``stat -c '%n %.9Y'`` lines). Also one whose
+    files this run changed (``changed``: registered results, in check mode the
+    changes it would make), unless this run just started it (``started``)."""
+    start = _started(systemctl_show)
+    modified: dict[str, float] = {}
+    for line in mtimes.splitlines():
+        path, _, stamp = line.rpartition(" ")
+        with contextlib.suppress(ValueError):
+            modified[path] = float(stamp)
+    loop_var = "__redis_tuned_instance"
+    just_started = {
+        r[loop_var]["name"] for r in started or [] if r.get("changed") and loop_var in r
+    }
+    changed_now = set()
+    for result in changed or []:
+        if not result.get("changed"):
+            continue
+        if loop_var in result:
+            changed_now.add(result[loop_var]["name"])
+        else:  # a TLS file: every instance with TLS uses it
+            changed_now |= {i["name"] for i in the_plan["instances"] if i["tls"]}
+    restart = []
+    for inst in the_plan["instances"]:
+        name = inst["name"]
+        since = start.get(f"redis-server@{name}.service")
+        if since is None:
+            continue  # not running: starting it reads what is on disk
+        newest = max((modified.get(f, 0.0) for f in inst["restart_files"]), default=0.0)
+        if newest > since or (name in changed_now and name not in just_started):
+            restart.append(name)
+    return restart
+
+
 class FilterModule:
     """Ansible entry point."""
 
@@ -696,4 +763,5 @@ class FilterModule:
             "redis_tuned_conf_lines": conf_lines,
             "redis_tuned_expect_args": expect_args,
             "redis_tuned_verify_summary": verify_summary,
+            "redis_tuned_pending_restarts": pending_restarts,
         }
