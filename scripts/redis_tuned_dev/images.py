@@ -8,6 +8,7 @@ podman. An image that already exists is reused unless ``--force`` is given.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
@@ -23,7 +24,9 @@ MIRROR_ENV = "REDIS_TUNED_DEBIAN_MIRROR"
 APT_DIR = Path("/etc/apt")
 # What the role and its tests need before Ansible can manage the container:
 # systemd as PID 1, Python for the modules, python3-apt for the apt module,
-# procps/iproute2 for testinfra's process and socket checks, sudo for become.
+# procps/iproute2 for testinfra's process and socket checks, sudo for become,
+# openssh-server so that Ansible reaches the containers over SSH with
+# pipelining, as operators run it (about twice as fast as podman exec).
 PACKAGES = (
     "python3",
     "python3-apt",
@@ -34,7 +37,11 @@ PACKAGES = (
     "iproute2",
     "ca-certificates",
     "sudo",
+    "openssh-server",
 )
+MASKED = ("getty@tty1.service", "console-getty.service", "systemd-remount-fs.service")
+# An image is rebuilt when what it is made of changes: the recipe's hash is a label.
+LABEL = "redis-tuned.recipe"
 
 
 @dataclass(frozen=True)
@@ -103,10 +110,28 @@ def debian_mirror(apt_dir: Path = APT_DIR, environ: dict[str, str] | None = None
     )
 
 
-def image_exists(name: str) -> bool:
-    """True when podman already holds an image called ``name``."""
-    result = subprocess.run(["podman", "image", "exists", name], check=False, capture_output=True)
-    return result.returncode == 0
+def recipe(image: Image) -> str:
+    """A short hash of what goes into ``image`` (suite, packages, masked units)."""
+    text = "\n".join([image.suite, *PACKAGES, *MASKED])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def image_current(image: Image) -> bool:
+    """True when podman holds ``image`` built from the current recipe."""
+    result = subprocess.run(
+        [
+            "podman",
+            "image",
+            "inspect",
+            "--format",
+            f'{{{{ index .Labels "{LABEL}" }}}}',
+            image.name,
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    return result.returncode == 0 and result.stdout.strip() == recipe(image)
 
 
 def build(image: Image, mirror: str) -> None:
@@ -128,21 +153,22 @@ def build(image: Image, mirror: str) -> None:
             raise BuildError(f"debootstrap {image.suite} failed: {' | '.join(tail)}")
         # A minimal systemd container: no getty on a console nobody reads.
         subprocess.run(
-            [
-                "chroot",
-                rootfs,
-                "systemctl",
-                "mask",
-                "getty@tty1.service",
-                "console-getty.service",
-                "systemd-remount-fs.service",
-            ],
+            ["chroot", rootfs, "systemctl", "mask", *MASKED],
             check=False,
             capture_output=True,
         )
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
         imported = subprocess.run(
-            ["podman", "import", "--change", 'CMD ["/lib/systemd/systemd"]', "-", image.name],
+            [
+                "podman",
+                "import",
+                "--change",
+                'CMD ["/lib/systemd/systemd"]',
+                "--change",
+                f"LABEL {LABEL}={recipe(image)}",
+                "-",
+                image.name,
+            ],
             stdin=tar.stdout,
             check=False,
             capture_output=True,
@@ -171,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown image {', '.join(unknown)}; choose from {', '.join(IMAGES)}")
     for key in args.images or list(IMAGES):
         image = IMAGES[key]
-        if image_exists(image.name) and not args.force:
+        if image_current(image) and not args.force:
             print(f"{image.name}: exists, reused")
             continue
         try:

@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -89,7 +90,31 @@ def run_site(
     on all of them at once (``host_name`` None): one run proves a change on both
     platforms in the time of one."""
     inventory = os.environ["MOLECULE_INVENTORY_FILE"]
-    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+    # Extra vars hold the scenario's passwords: from a 0600 file, never in argv
+    # (where ps on the control node would show them).
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(extra_vars, f)
+    try:
+        return _ansible_playbook(inventory, f.name, host_name, playbook, verbosity, check_diff)
+    finally:
+        os.unlink(f.name)
+
+
+def _ansible_playbook(
+    inventory: str,
+    extra_vars_file: str,
+    host_name: str | None,
+    playbook: str,
+    verbosity: str,
+    check_diff: bool,
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        # The role alone, as molecule's own runs use it (prepare.yml).
+        "ANSIBLE_ROLES_PATH": os.environ["MOLECULE_EPHEMERAL_DIRECTORY"] + "/standalone-roles",
+    }
     return subprocess.run(
         [
             "ansible-playbook",
@@ -99,7 +124,7 @@ def run_site(
             inventory,
             *(["--limit", host_name] if host_name else []),
             "-e",
-            json.dumps(extra_vars),
+            f"@{extra_vars_file}",
             str(PROJECT / "playbooks" / playbook),
         ],
         capture_output=True,

@@ -779,13 +779,38 @@ def test_verify_playbook_passes_and_leaks_no_secret(
 ) -> None:
     output = verify_playbook.output
     assert verify_playbook.result.returncode == 0, output[-3000:]
-    for mode in ("host", "client"):
-        for name, _ in INSTANCES:
-            assert f"{name} ({mode} mode): all checks passed" in output
-    # "shared" is bound beyond loopback: its client-mode run went from the control node.
+    for name, _ in INSTANCES:
+        assert f"{name} (host mode): all checks passed" in output
+    # "shared" is bound beyond loopback: its client-mode run went from the control node;
+    # the loopback-only ones have no client elsewhere (host mode made the client checks).
+    assert "shared (client mode): all checks passed" in output
+    assert "main (client mode)" not in output
     assert "Verify each instance reachable from the network, from the control node" in output
     assert f"{host_name} : ok=" in output
     assert "molecule-main-secret" not in output
+    assert "molecule-shared-secret" not in output
+
+
+@pytest.fixture(scope="session")
+def unreachable(verify_playbook: Observed) -> Observed:
+    """The control node's check pointed at an address that does not resolve."""
+    extra = {"redis_tuned_verify_client_address": "no-such-host.invalid"}
+    return observe(extra, lambda _n, _h: None, playbook="verify.yml")
+
+
+def test_an_unreachable_instance_is_reported_in_one_line_with_its_address(
+    host_name: str, unreachable: Observed
+) -> None:
+    output = " ".join(unreachable.output.split())
+    assert unreachable.result.returncode != 0
+    assert host_name in failed_hosts(unreachable.output)
+    # Which instance, where, which variable set the address, and the reason.
+    assert (
+        "shared: could not verify at no-such-host.invalid:6391 (address from "
+        "redis_tuned_verify_client_address (default: ansible_host)): redis-tuned-verify: "
+        "cannot reach no-such-host.invalid:6391" in output
+    )
+    assert "censored" not in output
     assert "molecule-shared-secret" not in output
 
 
@@ -796,17 +821,23 @@ def thp_unit(_name: str, host) -> tuple[bool, str]:  # type: ignore[no-untyped-d
 
 
 @pytest.fixture(scope="session")
-def thp_unchanged(verify_playbook: Observed) -> Observed:
-    """Last: transparent huge pages left to the host ("unchanged")."""
-    return observe({"redis_tuned_transparent_hugepages": "unchanged"}, thp_unit)
+def thp_unchanged(unreachable: Observed) -> tuple[Observed, Observed]:
+    """Transparent huge pages left to the host ("unchanged"), then back to
+    "never". Testinfra runs one container's tests after the other's, so every
+    shared run leaves the containers as molecule.yml converged them."""
+    unchanged = observe({"redis_tuned_transparent_hugepages": "unchanged"}, thp_unit)
+    return unchanged, observe({}, thp_unit)
 
 
 def test_thp_unchanged_removes_the_unit_an_earlier_run_left(
-    host_name: str, thp_unchanged: Observed
+    host_name: str, thp_unchanged: tuple[Observed, Observed]
 ) -> None:
     """With "unchanged" the role no longer sets the mode: the unit it installed
     before must not set it at the next boot either."""
-    assert thp_unchanged.result.returncode == 0, thp_unchanged.output[-3000:]
-    assert thp_unchanged.before[host_name] == (True, "enabled")
-    exists, enabled = thp_unchanged.after[host_name]
+    unchanged, back = thp_unchanged
+    assert unchanged.result.returncode == 0, unchanged.output[-3000:]
+    assert unchanged.before[host_name] == (True, "enabled")
+    exists, enabled = unchanged.after[host_name]
     assert not exists and enabled != "enabled"
+    assert back.result.returncode == 0, back.output[-3000:]
+    assert back.after[host_name] == (True, "enabled")

@@ -45,3 +45,21 @@ def test_normalise_uses_redis_spellings() -> None:
     assert ck.normalise("appendonly", True) == "yes"
     assert ck.normalise("save", '""') == ""
     assert ck.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0
+
+
+def test_one_stall_does_not_decide_the_latency_check() -> None:
+    """1000 round trips of 0.1 ms with 15 stalls of 50 ms in one batch: the plain p99
+    is a stall, the robust p99 (median of 5 batch p99s) is not; the same stalls
+    spread over every batch fail it."""
+    one_batch = [0.1] * 1000
+    one_batch[10:25] = [50.0] * 15
+    summary = ck.latency_summary(one_batch)
+    assert summary["p99_ms"] == 50.0
+    assert summary["robust_p99_ms"] == 0.1
+    assert ck.check_latency(summary, 5.0).status == ck.PASS
+    spread = [50.0 if i % 50 == 0 else 0.1 for i in range(1000)]
+    slow = ck.latency_summary(spread)
+    assert slow["robust_p99_ms"] == 50.0
+    check = ck.check_latency(slow, 5.0)
+    assert check.status == ck.FAIL
+    assert check.observed.startswith("50.000 ms (median of 5 batch p99s")

@@ -620,3 +620,33 @@ def test_a_changed_tls_file_restarts_the_instances_with_tls() -> None:
     tls_copy = [{"changed": True, "__tls": {"dest": f"{TLS_DIR}/redis.crt"}}]
     assert f.pending_restarts(the_plan, show, "", changed=tls_copy) == ["default"]
     assert f.pending_restarts(the_plan, show, f"{TLS_DIR}/ca.crt {STARTED_AT + 1}") == ["default"]
+
+
+# --- the kernel probe --------------------------------------------------------
+
+
+def test_kernel_probe_says_what_is_settable_and_what_is_not_live() -> None:
+    the_plan = plan()
+    assert the_plan["kernel_paths"] == [
+        "/proc/sys/vm/overcommit_memory",
+        "/proc/sys/net/core/somaxconn",
+        "/sys/kernel/mm/transparent_hugepage/enabled",
+    ]
+    container = (
+        "/proc/sys/vm/overcommit_memory 0 0\n"
+        "/proc/sys/net/core/somaxconn 0 4096\n"
+        "/sys/kernel/mm/transparent_hugepage/enabled 0 always [madvise] never\n"
+    )
+    state = f.kernel_state(the_plan, container)
+    assert state["vm.overcommit_memory"] == {"writable": False, "live": "0"}
+    assert state["thp"]["writable"] is False
+    assert state["pending"] == [
+        "vm.overcommit_memory=1 (live 0)",
+        "transparent_hugepage=never (live always [madvise] never)",
+    ]
+    host = container.replace(" 0 ", " 1 ")
+    writable = f.kernel_state(the_plan, host)
+    assert writable["vm.overcommit_memory"]["writable"] is True
+    assert writable["pending"] == []
+    unchanged = f.kernel_state(plan(transparent_hugepages="unchanged"), container)
+    assert unchanged["pending"] == ["vm.overcommit_memory=1 (live 0)"]

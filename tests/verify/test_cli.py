@@ -320,28 +320,74 @@ def test_aof_expected_but_off_fails(redis_server, capsys) -> None:
     assert not check(report, "aof enabled")["ok"]
 
 
-def test_rejected_connections_fail(redis_server, capsys) -> None:
-    server = redis_server(maxclients=100)
+def refuse_one_connection(server: Any) -> None:
+    """Turn one client away at maxclients, then put maxclients back."""
     admin = server.client()
     admin.ping()
     admin.config_set("maxclients", 1)
     with pytest.raises(redis.ConnectionError):
         redis.Redis(port=server.port, socket_timeout=2).ping()
     admin.config_set("maxclients", 100)
-    code, report = verify(capsys, server, "--mode", "client")
+    admin.close()
+
+
+def test_rejected_connections_since_the_last_verification_fail(
+    redis_server, capsys, tmp_path
+) -> None:
+    """The deploy gate fails on growth since the last successful verification of
+    the same process, not on history."""
+    server = redis_server(maxclients=100)
+    state = ["--state-file", str(tmp_path / "state.json")]
+    code, report = verify(capsys, server, "--mode", "client", *state)
+    assert code == 0 and check(report, "rejected connections")["status"] == "pass"
+    refuse_one_connection(server)
+    n = server.client().info("stats")["rejected_connections"]  # redis-py retried: n >= 1
+    code, report = verify(capsys, server, "--mode", "client", *state)
     assert code == 1
-    assert check(report, "rejected connections")["observed"] >= 1
+    rejected = check(report, "rejected connections")
+    assert rejected["status"] == "fail"
+    assert (
+        rejected["observed"] == f"+{n} rejected_connections since the last successful verification"
+    )
+    # The failed run kept the old baseline: it fails again until someone acts...
+    assert verify(capsys, server, "--mode", "client", *state)[0] == 1
+    # ...and with no baseline the same count is history: a warning with its number.
+    code, report = verify(capsys, server, "--mode", "client")
+    assert code == 0
+    history = check(report, "rejected connections")
+    assert history["status"] == "warn"
+    assert history["observed"] == f"{n} rejected_connections since the server started"
 
 
-def test_oom_on_a_noeviction_instance_fails(redis_server, capsys) -> None:
+def test_history_from_before_the_last_verification_passes(redis_server, capsys, tmp_path) -> None:
+    server = redis_server(maxclients=100)
+    refuse_one_connection(server)
+    state = ["--state-file", str(tmp_path / "state.json")]
+    info = server.client().info()
+    (tmp_path / "state.json").write_text(
+        json.dumps({"run_id": info["run_id"], "rejected_connections": info["rejected_connections"]})
+    )
+    code, report = verify(capsys, server, "--mode", "client", *state)
+    assert code == 0, [c for c in report["checks"] if c["status"] != "pass"]
+    assert check(report, "rejected connections")["status"] == "pass"
+    # A baseline of another process (a restart resets the counters) is no baseline.
+    (tmp_path / "state.json").write_text(json.dumps({"run_id": "other", "rejected_connections": 0}))
+    code, report = verify(capsys, server, "--mode", "client", *state)
+    assert check(report, "rejected connections")["status"] == "warn"
+
+
+def test_oom_on_a_noeviction_instance_fails(redis_server, capsys, tmp_path) -> None:
     server = redis_server(maxmemory="2mb", maxmemory_policy="noeviction")
+    state = ["--state-file", str(tmp_path / "state.json")]
+    assert verify(capsys, server, "--mode", "client", *state)[0] == 0
     client = server.client()
     with pytest.raises(redis.ResponseError, match="maxmemory"):
         for i in range(2000):  # bounded: 2000 x 10 kB is ten times maxmemory
             client.set(f"k{i}", "x" * 10_000)
-    code, report = verify(capsys, server, "--mode", "client")
+    code, report = verify(capsys, server, "--mode", "client", *state)
     assert code == 1
-    assert not check(report, "no evictions or OOM on noeviction")["ok"]
+    oom = check(report, "no evictions or OOM on noeviction")
+    assert oom["status"] == "fail" and "oom_refusals since the last" in oom["observed"]
 
 
 def test_failed_background_save_fails(redis_server, capsys, tmp_path) -> None:

@@ -240,6 +240,9 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
     ]
     return {
         "instances": instances,
+        "transparent_hugepages": thp,
+        # What the kernel probe reads: every sysctl, then THP.
+        "kernel_paths": [*(_sysctl_path(k) for k in sysctls), THP_PATH],
         "units": [f"redis-server@{i['name']}.service" for i in instances],
         # Per instance, the files its running process must not be older than.
         "restart_files": [f for i in instances for f in i["restart_files"]],
@@ -753,6 +756,38 @@ def pending_restarts(
     return restart
 
 
+THP_PATH = "/sys/kernel/mm/transparent_hugepage/enabled"
+
+
+def _sysctl_path(key: str) -> str:
+    return "/proc/sys/" + key.replace(".", "/")
+
+
+def kernel_state(the_plan: dict[str, Any], probe: str) -> dict[str, Any]:
+    """The kernel probe's lines ("path writable value") read against the plan:
+    per sysctl whether it can be set live and its live value; THP likewise; and
+    ``pending``, what is persistent but not live (read-only and different)."""
+    seen: dict[str, tuple[bool, str]] = {}
+    for line in probe.splitlines():
+        parts = line.split(" ", 2)
+        if len(parts) >= 2:
+            seen[parts[0]] = (parts[1] == "1", parts[2].strip() if len(parts) > 2 else "")
+    state: dict[str, Any] = {}
+    pending = []
+    for key, want in the_plan["sysctls"].items():
+        writable, live = seen.get(_sysctl_path(key), (False, ""))
+        state[key] = {"writable": writable, "live": live}
+        if not writable and " ".join(live.split()) != " ".join(str(want).split()):
+            pending.append(f"{key}={want} (live {live or 'unreadable'})")
+    writable, live = seen.get(THP_PATH, (False, ""))
+    state["thp"] = {"writable": writable, "live": live}
+    mode = the_plan.get("transparent_hugepages")
+    if mode != "unchanged" and live and f"[{mode}]" not in live and not writable:
+        pending.append(f"transparent_hugepage={mode} (live {live})")
+    state["pending"] = pending
+    return state
+
+
 class FilterModule:
     """Ansible entry point."""
 
@@ -764,4 +799,5 @@ class FilterModule:
             "redis_tuned_expect_args": expect_args,
             "redis_tuned_verify_summary": verify_summary,
             "redis_tuned_pending_restarts": pending_restarts,
+            "redis_tuned_kernel_state": kernel_state,
         }

@@ -22,6 +22,8 @@ from redis_tuned_tools.verify import checks as ck
 from redis_tuned_tools.verify import probe
 
 EXPECT_DIR = Path("/etc/redis/redis_tuned")
+# Where --instance keeps the counters of its last successful verification.
+STATE_DIR = Path("/var/lib/redis_tuned")
 DEFAULT_DATABASES = "0,1"  # the guide's workload: db 0 Channels layer, db 1 Django cache
 
 
@@ -98,6 +100,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=["auto", "host", "client"],
         default="auto",
         help="host checks (limits, kernel, log) need the server's machine",
+    )
+    parser.add_argument(
+        "--state-file",
+        type=Path,
+        help="counters of the last successful verification: rejected connections, "
+        "evictions and OOM refusals fail only when they grew since then (default with "
+        f"--instance: {STATE_DIR}/NAME.verify.json; without one, counts are warnings)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     given = sys.argv[1:] if argv is None else argv
@@ -318,8 +327,14 @@ def run(args: argparse.Namespace) -> ck.Report:
     want_aof = None
     if "appendonly" in expected["config"]:
         want_aof = ck.normalise("appendonly", expected["config"]["appendonly"]) == "yes"
+    state_file = args.state_file or (
+        STATE_DIR / f"{args.instance}.verify.json" if args.instance else None
+    )
+    baseline = read_state(state_file)
     if info is not None:
-        report.checks.extend(ck.check_health(info, want_aof, live.get("maxmemory-policy")))
+        report.checks.extend(
+            ck.check_health(info, want_aof, live.get("maxmemory-policy"), baseline)
+        )
 
     url = args.exporter_url or exporter_url(expected.get("exporter"), target.host)
     if url:
@@ -348,7 +363,37 @@ def run(args: argparse.Namespace) -> ck.Report:
     report.latency = summary
     report.checks.append(ck.check_latency(summary, args.latency_p99_ms))
     client.close()
+    if state_file is not None and info is not None and report.ok:
+        error = write_state(state_file, ck.counters(info))
+        if error:
+            report.checks.append(
+                ck.Check("state saved", ck.WARN, str(state_file), error, "growth cannot be gated")
+            )
     return report
+
+
+def read_state(path: Path | None) -> dict[str, Any] | None:
+    """The counters saved by the last successful verification, or None."""
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_state(path: Path, counters: dict[str, Any]) -> str | None:
+    """Save the counters of a successful verification (0600); the error, if any."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(counters) + "\n")
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def host_checks(
