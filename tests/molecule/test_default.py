@@ -567,8 +567,11 @@ def exporters(host) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
 
 def no_refused_download(host) -> bool:  # type: ignore[no-untyped-def]
+    """Neither the tarball with the wrong checksum nor anything from it is there."""
     refused = f"/usr/local/lib/redis_tuned/redis_exporter/{'0' * 64}"
-    return not host.file(refused).exists
+    return not any(
+        host.file(f"{refused}/{f}").exists for f in ("redis_exporter.tar.gz", "redis_exporter")
+    )
 
 
 @pytest.fixture(scope="session")
