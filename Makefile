@@ -13,7 +13,7 @@ export REDIS_TUNED_NOFILE_HARD := $(shell ulimit -Hn)
 SYSTEM_PACKAGES := podman runc debootstrap redis-server redis-tools iproute2 util-linux \
 	prometheus-redis-exporter prometheus openssl
 
-.PHONY: setup system venv images lint pytest molecule test bench demo demo-clean clean
+.PHONY: setup system venv images lint pytest molecule test bench bench-rerun demo demo-clean clean
 
 setup: system venv images
 
@@ -67,6 +67,11 @@ test: setup lint pytest molecule
 bench: venv system
 	python benchmarks/verify_latency.py
 	python benchmarks/exporter_scrape.py
+
+# The idempotent rerun against another Redis role, over SSH: OTHER_ROLE=<checkout>.
+bench-rerun: setup
+	@test -n "$(OTHER_ROLE)" || { echo "make bench-rerun OTHER_ROLE=<path to the other role>"; exit 2; }
+	python benchmarks/idempotent_rerun.py --other-role "$(OTHER_ROLE)"
 
 demo: setup
 	ansible-playbook playbooks/demo-host.yml
