@@ -449,6 +449,13 @@ def failed_hosts(output: str) -> set[str]:
     }
 
 
+def refused_on(run: Observed, host_name: str) -> str:
+    """The output of a run that must have failed on ``host_name``, on one line."""
+    assert run.result.returncode != 0
+    assert host_name in failed_hosts(run.output)
+    return " ".join(run.output.split())
+
+
 WATCHED = [
     "/etc/redis/redis-main.conf",
     "/etc/redis/redis-cache.conf",
@@ -519,9 +526,7 @@ def test_invalid_variable_is_refused_before_any_change(
     host_name: str, refused_variable: Observed
 ) -> None:
     """Preflight refuses a bad value on a real host: no file and no process changes."""
-    output = " ".join(refused_variable.output.split())
-    assert refused_variable.result.returncode != 0
-    assert host_name in failed_hosts(refused_variable.output)
+    output = refused_on(refused_variable, host_name)
     assert "needs maxclients + 32 = 4032 open files but redis_tuned_nofile is 2000" in output
     assert f"{host_name} : ok=" in output and "changed=0" in output
     assert refused_variable.after[host_name] == refused_variable.before[host_name]
@@ -532,9 +537,7 @@ def test_rejected_directive_keeps_the_running_instance(
 ) -> None:
     """A typo Redis rejects fails the run with Redis's own text; its file and every
     running process stay as they were."""
-    output = refused_directive.output
-    assert refused_directive.result.returncode != 0
-    assert host_name in failed_hosts(output)
+    output = refused_on(refused_directive, host_name)
     # Redis 7 and Redis 8 word the refusal differently; both quote the line.
     assert (
         "Bad directive or wrong number of arguments" in output
@@ -624,9 +627,8 @@ def test_upstream_exporter_is_installed_only_with_its_checksum(
     wrong, right = upstream_exporter["wrong"], upstream_exporter["right"]
     distro = "/usr/bin/prometheus-redis-exporter"
     assert all(exe == distro for exe, _ in wrong.before[host_name][0].values())
-    assert wrong.result.returncode != 0 and host_name in failed_hosts(wrong.output)
     # get_url's own words: "The checksum for ... did not match <sha>; it was <sha>."
-    assert f"did not match {'0' * 64}; it was" in " ".join(wrong.output.split())
+    assert f"did not match {'0' * 64}; it was" in refused_on(wrong, host_name)
     assert wrong.after[host_name][1], "a tarball with the wrong checksum was kept or unpacked"
     assert wrong.after[host_name][0] == wrong.before[host_name][0]
     assert right.result.returncode == 0, right.output[-3000:]
@@ -804,9 +806,7 @@ def unreachable(verify_playbook: Observed) -> Observed:
 def test_an_unreachable_instance_is_reported_in_one_line_with_its_address(
     host_name: str, unreachable: Observed
 ) -> None:
-    output = " ".join(unreachable.output.split())
-    assert unreachable.result.returncode != 0
-    assert host_name in failed_hosts(unreachable.output)
+    output = refused_on(unreachable, host_name)
     # Which instance, where, which variable set the address, and the reason.
     assert (
         "shared: could not verify at no-such-host.invalid:6391 (address from "

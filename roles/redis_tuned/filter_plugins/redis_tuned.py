@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import ipaddress
 import json
 import re
 import sys
@@ -103,13 +102,7 @@ def bind_addresses(bind: Any) -> list[str]:
     return [a.lstrip("-") for a in str(bind or "").split()]
 
 
-def _is_loopback(address: str) -> bool:
-    if address == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
+_is_loopback = _checks.is_loopback
 
 
 def local_host(bind: Any) -> str:
@@ -379,7 +372,7 @@ def _instance(
         # Where the role itself connects on the host (ACL LOAD, exporter, host check).
         "local": {"host": local, "port": local_port, "tls": not plain_port and bool(tls)},
         # Where a client on another machine connects; None: loopback only.
-        "remote": _remote_plan(inputs, inst, remote, plain_port, tls, users),
+        "remote": _remote_plan(inputs, inst, remote, plain_port, tls, users, exporter),
         "cli_args": _cli_args(local, local_port, plain_port, tls),
         "expectations": {
             "managed_by": "redis_tuned",
@@ -399,12 +392,23 @@ def _instance(
     }
 
 
-def _derived_port(given: Any, base: Any, port: int) -> int | None:
-    """An explicit port, else ``base`` shifted by the instance port's offset from 6379."""
+def _derived_port(
+    given: Any, base: Any, port: int, what: str, where: str, problems: list[str]
+) -> int:
+    """The instance's own ``<what>_port``, else ``base`` (redis_tuned_<what>_port)
+    shifted by the instance port's offset from 6379; out of range is a problem."""
     if given not in (None, ""):
-        return _int(given)
-    start = _int(base)
-    return None if start is None else start + port - BASE_PORT
+        value = _int(given)
+    else:
+        start = _int(base)
+        value = None if start is None else start + port - BASE_PORT
+    if value is None or not 1 <= value <= 65535:
+        problems.append(
+            f"{where}: {what.upper() if what == 'tls' else what} port must be 1-65535 (got "
+            f"{value}: set redis_tuned_{what}_port or the instance's {what}_port)"
+        )
+        return value or 0
+    return value
 
 
 def _tls_plan(
@@ -414,13 +418,7 @@ def _tls_plan(
     tls = inputs.get("tls") or {}
     if not _truthy(tls.get("enabled")):
         return {"plain_port": port, "tls": None, "directives": {}}
-    tls_port = _derived_port(inst.get("tls_port"), tls.get("port"), port)
-    if tls_port is None or not 1 <= tls_port <= 65535:
-        problems.append(
-            f"{where}: TLS port must be 1-65535 (got {tls_port}: set redis_tuned_tls_port or the "
-            "instance's tls_port)"
-        )
-        tls_port = tls_port or 0
+    tls_port = _derived_port(inst.get("tls_port"), tls.get("port"), port, "tls", where, problems)
     only = _truthy(inst.get("tls_only", tls.get("only", True)))
     files = tls.get("host_files") or {}
     return {
@@ -458,13 +456,9 @@ def _exporter_plan(
     exporter = inputs.get("exporter") or {}
     if not _truthy(exporter.get("enabled")):
         return None
-    exporter_port = _derived_port(inst.get("exporter_port"), exporter.get("port"), port)
-    if exporter_port is None or not 1 <= exporter_port <= 65535:
-        problems.append(
-            f"{where}: exporter port must be 1-65535 (got {exporter_port}: set "
-            "redis_tuned_exporter_port or the instance's exporter_port)"
-        )
-        exporter_port = exporter_port or 0
+    exporter_port = _derived_port(
+        inst.get("exporter_port"), exporter.get("port"), port, "exporter", where, problems
+    )
     tls = tls_plan["tls"]
     if tls_plan["plain_port"]:
         addr = f"redis://{url_host(local)}:{tls_plan['plain_port']}"
@@ -489,6 +483,7 @@ def _remote_plan(
     plain_port: int,
     tls: dict[str, Any] | None,
     users: dict[str, str],
+    exporter: dict[str, Any] | None,
 ) -> dict[str, Any] | None:
     """How the control node's check reaches an instance bound beyond loopback:
     over TLS where the instance has it; as the default user where the instance
@@ -496,7 +491,6 @@ def _remote_plan(
     password up, the plan holds none)."""
     if remote is None:
         return None
-    exporter = inputs.get("exporter") or {}
     return {
         "host": remote,
         "port": tls["port"] if tls else plain_port,
@@ -507,26 +501,23 @@ def _remote_plan(
             if remote == inputs.get("client_address")
             else f"the bind address of instance {inst.get('name')}"
         ),
-        "exporter_url": _exporter_url(exporter, remote, inst),
+        "exporter_url": _exporter_url(exporter, remote),
     }
 
 
-def _exporter_url(exporter: dict[str, Any], remote: str, inst: dict[str, Any]) -> str | None:
+def _exporter_url(exporter: dict[str, Any] | None, remote: str) -> str | None:
     """The exporter as Prometheus reaches it: where it listens, or at the
     instance's address when it listens on all; not at all on loopback only."""
-    if not _truthy(exporter.get("enabled")):
+    if not exporter:
         return None
-    listen = str(exporter.get("listen_address") or "")
+    listen = exporter["listen"]
     if listen in WILDCARDS:
         host = remote
     elif all(_is_loopback(a) for a in bind_addresses(listen)):
         return None
     else:
         host = listen
-    port = _derived_port(
-        inst.get("exporter_port"), exporter.get("port"), _int(inst.get("port")) or 0
-    )
-    return f"http://{url_host(host)}:{port}/metrics"
+    return f"http://{url_host(host)}:{exporter['port']}/metrics"
 
 
 def _cli_args(host: str, port: int, plain_port: int, tls: dict[str, Any] | None) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import statistics
@@ -91,6 +92,16 @@ class Report:
             "checks": [c.as_dict() for c in self.checks],
             "latency": self.latency,
         }
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def to_bytes(value: Any) -> int | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import ipaddress
 import json
 import os
 import statistics
@@ -215,7 +214,7 @@ def connection(
         key=key,
         # Over loopback the chain is verified but not the name: a server
         # certificate names the host as clients on the network address it.
-        check_hostname=not _is_loopback(args.host),
+        check_hostname=not ck.is_loopback(args.host),
     )
 
 
@@ -228,15 +227,6 @@ def exporter_url(exporter: dict[str, Any] | None, host: str) -> str | None:
     where = host if listen in ("0.0.0.0", "::", "") else listen
     where = f"[{where}]" if ":" in where else where
     return f"http://{where}:{int(exporter['port'])}/metrics"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def run(args: argparse.Namespace) -> ck.Report:
