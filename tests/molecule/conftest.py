@@ -20,11 +20,24 @@ CA = "/etc/redis/redis_tuned/tls/ca.crt"
 TLS_ONLY_PORTS = {6391}
 
 
+# molecule.yml binds "shared" to the container's network address only: in the
+# container, redis-cli reaches it there (the shell expands this).
+OWN_ADDRESS = "$(hostname -I | awk '{print $1}')"
+
+
+def address_of(host_name: str) -> str:
+    """A container's network address, as prepare.yml noted it."""
+    path = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ssh" / f"{host_name}.address"
+    return path.read_text().strip()
+
+
 def conn(port: int, peer: str | None = None) -> str:
     """redis-cli's connection flags for a port: TLS with the CA where the port is
-    TLS-only; ``peer`` connects to another container by its name."""
-    tls = f"--tls --cacert {CA} " if port in TLS_ONLY_PORTS else ""
-    return tls + (f"-h {peer} " if peer else "") + f"-p {port}"
+    TLS-only ("shared", on the container's address); ``peer`` connects to another
+    container by its name."""
+    if port not in TLS_ONLY_PORTS:
+        return (f"-h {peer} " if peer else "") + f"-p {port}"
+    return f'--tls --cacert {CA} -h "{peer or OWN_ADDRESS}" -p {port}'
 
 
 def redis_cli(host, name: str, port: int, *args: str):  # type: ignore[no-untyped-def]

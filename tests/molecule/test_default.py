@@ -21,6 +21,7 @@ import testinfra
 from conftest import (
     ADMIN_SECRET,
     CA,
+    address_of,
     app_cli,
     config_get,
     conn,
@@ -70,7 +71,7 @@ EXPECTED = {
     SHARED: {
         "maxmemory": str(32 * 1024 * 1024),
         "maxmemory-policy": "noeviction",
-        "bind": "0.0.0.0",
+        "bind": "(the container's address)",  # see address_of
         "save": "",
         "appendonly": "no",
         "maxclients": "10000",
@@ -86,6 +87,14 @@ EXPORTER_PORTS = {MAIN: 9121, CACHE: 9132, SHARED: 9133}
 EXPORTER_SECRET = "/etc/redis/redis_tuned/exporter.secret"
 PROJECT = Path(__file__).resolve().parents[2]
 INSTANCES = list(EXPECTED)
+
+
+# As molecule.yml: bound to the container's network address only.
+SHARED_BIND = (
+    "{{ lookup('ansible.builtin.file', lookup('ansible.builtin.env', "
+    "'MOLECULE_EPHEMERAL_DIRECTORY') ~ '/ssh/' ~ inventory_hostname ~ '.address') }}"
+)
+SHARED_CONFIG = {"bind": SHARED_BIND, "maxmemory": "32mb"}
 
 
 def molecule_instances(**config: dict[str, object]) -> dict[str, object]:
@@ -111,7 +120,7 @@ def molecule_instances(**config: dict[str, object]) -> dict[str, object]:
             "tls_only": True,
             "profile": "channels",
             "password": "molecule-shared-secret",
-            "config": {"bind": "0.0.0.0", "maxmemory": "32mb"},
+            "config": SHARED_CONFIG,
         },
     ]
     for inst in instances:
@@ -133,11 +142,11 @@ def container_nofile_cap(host) -> int:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(("name", "port"), INSTANCES)
-def test_unit_enabled_and_running(host, name: str, port: int) -> None:
+def test_unit_enabled_and_running(host, host_name: str, name: str, port: int) -> None:
     unit = host.service(f"redis-server@{name}")
     assert unit.is_enabled
     assert unit.is_running
-    address = EXPECTED[(name, port)].get("bind", "127.0.0.1").split()[0]
+    address = address_of(host_name) if (name, port) == SHARED else "127.0.0.1"
     assert host.socket(f"tcp://{address}:{port}").is_listening
     assert host.socket(f"tcp://{address}:{TLS_PORTS[(name, port)]}").is_listening
 
@@ -152,8 +161,10 @@ def test_one_redis_process_per_instance_and_no_default_service(host) -> None:
 
 
 @pytest.mark.parametrize(("name", "port"), INSTANCES)
-def test_live_config_is_what_was_asked(host, name: str, port: int) -> None:
-    wanted = EXPECTED[(name, port)]
+def test_live_config_is_what_was_asked(host, host_name: str, name: str, port: int) -> None:
+    wanted = dict(EXPECTED[(name, port)])
+    if "bind" in wanted:
+        wanted["bind"] = address_of(host_name)
     live = {d: config_get(host, name, port, d) for d in wanted}
     assert live == wanted
 
@@ -503,7 +514,6 @@ def refused_variable() -> Observed:
 
 
 CACHE_122 = {"maxmemory-policy": "allkeys-lfu", "timeout": 122}
-SHARED_CONFIG = {"bind": "0.0.0.0", "maxmemory": "32mb"}
 
 
 @pytest.fixture(scope="session")
@@ -798,8 +808,9 @@ def test_verify_playbook_passes_and_leaks_no_secret(
 
 @pytest.fixture(scope="session")
 def unreachable(verify_playbook: Observed) -> Observed:
-    """The control node's check pointed at an address that does not resolve."""
-    extra = {"redis_tuned_verify_client_address": "no-such-host.invalid"}
+    """The control node's check pointed at an address that does not resolve (verify.yml
+    applies nothing: the host-mode run reads what the role wrote on the host)."""
+    extra = molecule_instances(shared={**SHARED_CONFIG, "bind": "no-such-host.invalid"})
     return observe(extra, lambda _n, _h: None, playbook="verify.yml")
 
 
@@ -809,9 +820,8 @@ def test_an_unreachable_instance_is_reported_in_one_line_with_its_address(
     output = refused_on(unreachable, host_name)
     # Which instance, where, which variable set the address, and the reason.
     assert (
-        "shared: could not verify at no-such-host.invalid:6391 (address from "
-        "redis_tuned_verify_client_address (default: ansible_host)): redis-tuned-verify: "
-        "cannot reach no-such-host.invalid:6391" in output
+        "shared: could not verify at no-such-host.invalid:6391 (address from the bind address "
+        "of instance shared): redis-tuned-verify: cannot reach no-such-host.invalid:6391" in output
     )
     assert "censored" not in output
     assert "molecule-shared-secret" not in output
