@@ -9,9 +9,10 @@ export CONTAINERS_CONF := $(CURDIR)/.config/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export REDIS_TUNED_NOFILE_HARD := $(shell ulimit -Hn)
 # prometheus-redis-exporter and prometheus (promtool): the monitoring tests;
-# openssl: the tests' own certificate authorities (pytest and molecule).
+# openssl: the tests' own certificate authorities (pytest and molecule);
+# openssh-client: Ansible reaches the molecule containers over SSH.
 SYSTEM_PACKAGES := podman runc debootstrap redis-server redis-tools iproute2 util-linux \
-	prometheus-redis-exporter prometheus openssl
+	prometheus-redis-exporter prometheus openssl openssh-client
 
 .PHONY: setup system venv images lint pytest molecule test bench bench-rerun demo demo-clean clean
 
