@@ -74,7 +74,7 @@ def run(pb: Path, inventory: Path, roles_path: str, env: dict[str, str]) -> tupl
     """One ansible-playbook run: seconds, and tasks executed (ok + changed)."""
     start = time.monotonic()
     res = sh(
-        "ansible-playbook", "-i", str(inventory), str(pb),
+        str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inventory), str(pb),
         env={**env, "ANSIBLE_ROLES_PATH": roles_path},
     )  # fmt: skip
     seconds = time.monotonic() - start
@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--other-role {args.other_role}: no tasks/main.yml there")
     if not 1 <= args.reruns <= 20:
         parser.error("--reruns must be 1-20")
+    # podman needs runc on these machines (.config/containers.conf), as in the Makefile.
+    os.environ.setdefault("CONTAINERS_CONF", str(PROJECT / ".config" / "containers.conf"))
     with tempfile.TemporaryDirectory(prefix="redis-tuned-rerun-") as tmp_name:
         tmp = Path(tmp_name)
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / "key"))
