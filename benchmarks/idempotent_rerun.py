@@ -1,17 +1,20 @@
-"""Idempotent rerun of this role against another Redis role, over SSH, paired.
+"""Idempotent rerun of this project against another Redis role, over SSH, paired.
 
-Each role gets its own fresh Debian 12 container (the project's base image)
-with sshd, reached over SSH with pipelining as operators run Ansible; each is
-converged once, then the idempotent reruns alternate between the two roles
-(ours, theirs, ours, theirs, ...) so that both see the same machine load. It
-prints the median rerun time of each, their ratio, and the tasks each rerun
-executed (ok + changed in the recap). Figures, not pass/fail.
+Each side gets its own fresh Debian 12 container (the project's base image)
+with sshd, reached over SSH with pipelining as operators run Ansible. Ours is
+run as operators run it, ``playbooks/site.yml`` with its defaults (the role,
+then the client-side verification); the other role in a play of its own. Each
+is converged once, then the idempotent reruns alternate between the two (ours,
+theirs, ours, theirs, ...) so that both see the same machine load. It prints
+the median rerun time of each, their ratio, and the tasks each rerun executed
+(ok + changed in the recap). Figures, not pass/fail.
 
-    python benchmarks/idempotent_rerun.py --other-role PATH [--reruns 3]
+    python benchmarks/idempotent_rerun.py --other-role PATH [--project DIR] [--reruns 3]
 
-PATH is a checkout of the other role (e.g. geerlingguy.redis); it is used in
-place, never copied into this repository. Traffic stays on this machine: the
-containers are on podman's own network.
+PATH is a checkout of the other role (e.g. geerlingguy.redis), used from a
+temporary copy, never copied into this repository. ``--project`` runs another
+checkout of this project instead (an earlier commit, for a before/after).
+Traffic stays on this machine: the containers are on podman's own network.
 """
 
 from __future__ import annotations
@@ -93,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--other-role", type=Path, required=True, help="checkout of the other role")
     parser.add_argument("--other-name", default="geerlingguy.redis")
     parser.add_argument("--reruns", type=int, default=3)
+    parser.add_argument(
+        "--project", type=Path, default=PROJECT, help="checkout of this project to run"
+    )
     args = parser.parse_args(argv)
     if not (args.other_role / "tasks" / "main.yml").is_file():
         parser.error(f"--other-role {args.other_role}: no tasks/main.yml there")
@@ -112,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         names = {"ours": "redis-tuned-bench-ours", "theirs": "redis-tuned-bench-theirs"}
         env = {
             **os.environ,
-            "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
+            "ANSIBLE_CONFIG": str(args.project / "ansible.cfg"),
             "ANSIBLE_HOST_KEY_CHECKING": "False",
             "ANSIBLE_PIPELINING": "True",
             "ANSIBLE_NOCOLOR": "1",
@@ -123,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 address = start_container(name, pubkey)
                 inv = tmp / f"{side}.ini"
                 inv.write_text(
+                    "[redis]\n"
                     f"{name} ansible_host={address} ansible_user=root "
                     f"ansible_ssh_private_key_file={tmp / 'key'} "
                     "ansible_ssh_common_args='-o StrictHostKeyChecking=no "
@@ -130,10 +137,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 inventories[side] = inv
             books = {
-                "ours": playbook(tmp / "ours.yml", "redis_tuned", gather=True),
+                "ours": args.project / "playbooks" / "site.yml",
                 "theirs": playbook(tmp / "theirs.yml", args.other_name, gather=True),
             }
-            paths = {"ours": str(PROJECT / "roles"), "theirs": str(roles)}
+            paths = {"ours": str(args.project / "roles"), "theirs": str(roles)}
             for side in names:
                 seconds, tasks = run(books[side], inventories[side], paths[side], env)
                 print(f"converge {side}: {seconds:.1f} s, {tasks} tasks", flush=True)

@@ -650,3 +650,27 @@ def test_kernel_probe_says_what_is_settable_and_what_is_not_live() -> None:
     assert writable["pending"] == []
     unchanged = f.kernel_state(plan(transparent_hugepages="unchanged"), container)
     assert unchanged["pending"] == ["vm.overcommit_memory=1 (live 0)"]
+
+
+def test_manifest_checks_the_shipped_tool_with_sha256sum(tmp_path: Path) -> None:
+    """What the role feeds to ``sha256sum --check`` on the host: a missing or
+    changed file fails it (so the tool is copied again), an intact copy passes."""
+    import subprocess
+
+    src = ROLE / "files"
+    files = ["redis_tuned_tools/__init__.py", "redis_tuned_tools/verify/checks.py"]
+    dest = tmp_path / "lib"
+    check = f.manifest(files, str(src), str(dest))
+    assert check.splitlines()[0].endswith(f"  {dest}/redis_tuned_tools/__init__.py")
+
+    def sha256sum() -> int:
+        argv = ["sha256sum", "--check", "--quiet", "--strict", "-"]
+        return subprocess.run(argv, input=check, text=True, capture_output=True).returncode
+
+    assert sha256sum() != 0  # nothing there yet
+    for rel in files:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dest / rel).write_bytes((src / rel).read_bytes())
+    assert sha256sum() == 0
+    (dest / files[1]).write_text("# changed on the host\n")
+    assert sha256sum() != 0

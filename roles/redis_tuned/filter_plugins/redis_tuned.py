@@ -16,6 +16,7 @@ the control node's check uses.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import json
 import re
@@ -779,6 +780,16 @@ def kernel_state(the_plan: dict[str, Any], probe: str) -> dict[str, Any]:
     return state
 
 
+def manifest(files: list[str], src_dir: str, dest_dir: str) -> str:
+    """``sha256sum --check`` input for ``files`` (paths relative to ``src_dir`` on
+    the control node) as they must be under ``dest_dir`` on the host."""
+    lines = []
+    for rel in files:
+        digest = hashlib.sha256(Path(src_dir, rel).read_bytes()).hexdigest()
+        lines.append(f"{digest}  {dest_dir}/{rel}")
+    return "\n".join(lines) + "\n"
+
+
 class FilterModule:
     """Ansible entry point."""
 
@@ -791,4 +802,5 @@ class FilterModule:
             "redis_tuned_verify_summary": verify_summary,
             "redis_tuned_pending_restarts": pending_restarts,
             "redis_tuned_kernel_state": kernel_state,
+            "redis_tuned_manifest": manifest,
         }
