@@ -135,6 +135,49 @@ def test_password_from_env_or_file_and_wrong_or_missing_password(
     assert "s3cret-pw" not in json.dumps(report)
 
 
+def test_a_secret_directive_is_compared_but_never_shown(redis_server, capsys, monkeypatch) -> None:
+    """--expect requirepass=GUESS against a protected server: the check fails, and
+    neither the guess nor the live password is printed (table, hint or JSON)."""
+    server = redis_server(requirepass="live-secret-pw")
+    monkeypatch.setenv("REDISCLI_AUTH", "live-secret-pw")
+    code, report = verify(capsys, server, "--mode", "client", "--expect", "requirepass=my-guess")
+    text = json.dumps(report)
+    assert code == 1
+    failed = check(report, "config requirepass")
+    assert failed["status"] == "fail" and failed["observed"] == "(redacted)"
+    assert "live-secret-pw" not in text and "my-guess" not in text
+    code, report = verify(
+        capsys, server, "--mode", "client", "--expect", "requirepass=live-secret-pw"
+    )
+    assert check(report, "config requirepass")["status"] == "pass"
+    assert "live-secret-pw" not in json.dumps(report)
+
+
+def test_enum_values_compare_as_redis_reads_them(redis_server, capsys) -> None:
+    server = redis_server(maxmemory_policy="allkeys-lru")
+    code, report = verify(
+        capsys, server, "--mode", "client", "--expect", "maxmemory-policy=ALLKEYS-LRU"
+    )
+    assert code == 0 and check(report, "config maxmemory-policy")["status"] == "pass", report
+    code, report = verify(
+        capsys, server, "--mode", "client", "--expect", "maxmemory-policy=noeviction"
+    )
+    assert code == 1 and check(report, "config maxmemory-policy")["status"] == "fail"
+
+
+def test_a_wrong_password_is_one_login_attempt(redis_server, capsys, monkeypatch) -> None:
+    """No hidden retries: the server's ACL log counts one failed login per run
+    (redis-py's default retries made it 11)."""
+    server = redis_server(requirepass="right-pw")
+    admin = redis.Redis(port=server.port, password="right-pw")
+    admin.acl_log_reset()
+    monkeypatch.setenv("REDISCLI_AUTH", "wrong")
+    code, report = verify(capsys, server, "--mode", "client")
+    assert code == 1 and not check(report, "auth")["ok"]
+    assert sum(int(entry["count"]) for entry in admin.acl_log()) == 1
+    admin.close()
+
+
 def test_password_from_stdin(redis_server) -> None:
     server = redis_server(requirepass="stdin-pw")
     args = ("--port", str(server.port), "--mode", "client", "--password-file", "-", *FAST)
@@ -466,6 +509,9 @@ def test_timeout_is_exit_2() -> None:
         (["--cacert", "/etc/hostname"], "--cacert and --cert go with --tls"),
         (["--tls", "--cacert", "/nonexistent.crt"], "no such file"),
         (["--exporter-url", "localhost:9121"], "--exporter-url takes an http:// or https:// URL"),
+        (["--timeout", "nan"], "--timeout must be a number of seconds in (0, 300], got nan"),
+        (["--timeout", "-1"], "--timeout must be a number of seconds"),
+        (["--latency-p99-ms", "inf"], "--latency-p99-ms must be a positive number, got inf"),
     ],
 )
 def test_bad_flags_are_exit_2(args: list[str], says: str, redis_server) -> None:

@@ -44,6 +44,23 @@ _BOOL_DIRECTIVES = {
     "activedefrag",
     "replica-serve-stale-data",
 }
+# Enum values Redis reads case-insensitively (it accepts ALLKEYS-LRU).
+_ENUM_DIRECTIVES = {
+    "maxmemory-policy",
+    "appendfsync",
+    "loglevel",
+    "tls-auth-clients",
+    "supervised",
+    "repl-diskless-load",
+}
+# Directives whose value is a secret: compared, never shown.
+SENSITIVE_DIRECTIVES = {
+    "requirepass",
+    "masterauth",
+    "tls-key-file-pass",
+    "tls-client-key-file-pass",
+}
+REDACTED = "(redacted)"
 _SIZE_DIRECTIVES = {
     "maxmemory",
     "client-query-buffer-limit",
@@ -127,6 +144,8 @@ def normalise(directive: str, value: Any) -> str:
     if directive in _SIZE_DIRECTIVES:
         size = to_bytes(text)
         return str(size) if size is not None else text
+    if directive in _ENUM_DIRECTIVES:
+        return text.lower()
     if directive in _BOOL_DIRECTIVES:
         low = text.lower()
         if low in _YES:
@@ -147,7 +166,7 @@ def compare_config(expected: Mapping[str, Any], live: Mapping[str, str | None]) 
                 Check(
                     f"config {directive}",
                     FAIL,
-                    want,
+                    REDACTED if directive in SENSITIVE_DIRECTIVES else want,
                     None,
                     "the server does not know this directive (CONFIG GET is empty)",
                 )
@@ -155,8 +174,15 @@ def compare_config(expected: Mapping[str, Any], live: Mapping[str, str | None]) 
             continue
         got = normalise(directive, seen)
         ok = got == want
-        hint = "" if ok else f"live value differs: CONFIG GET {directive} answers {got!r}"
-        checks.append(Check(f"config {directive}", PASS if ok else FAIL, want, got, hint))
+        if directive in SENSITIVE_DIRECTIVES:  # compared, but the values are never shown
+            want_shown, got_shown = REDACTED, REDACTED
+            hint = "" if ok else f"live value differs (CONFIG GET {directive}; not shown)"
+        else:
+            want_shown, got_shown = want, got
+            hint = "" if ok else f"live value differs: CONFIG GET {directive} answers {got!r}"
+        checks.append(
+            Check(f"config {directive}", PASS if ok else FAIL, want_shown, got_shown, hint)
+        )
     return checks
 
 

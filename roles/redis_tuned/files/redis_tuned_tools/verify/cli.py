@@ -121,6 +121,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--latency-samples must be 1-1000000")
     if not 0 <= args.fresh_samples <= 10_000:
         parser.error("--fresh-samples must be 0-10000")
+    # NaN compares false with everything: these bounds refuse it too.
+    if not 0 < args.timeout <= 300:
+        parser.error(f"--timeout must be a number of seconds in (0, 300], got {args.timeout}")
+    if not 0 < args.latency_p99_ms < float("inf"):
+        parser.error(f"--latency-p99-ms must be a positive number, got {args.latency_p99_ms}")
     if (args.cacert or args.cert) and not args.tls:
         parser.error("--cacert and --cert go with --tls")
     if bool(args.cert) != bool(args.key):

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 PROC = Path("/proc")
 THP_PATH = Path("/sys/kernel/mm/transparent_hugepage/enabled")
@@ -71,6 +73,11 @@ class Target:
             socket_timeout=self.timeout,
             socket_connect_timeout=self.timeout,
             decode_responses=True,
+            # No hidden retries (redis-py retries 3 times with backoff by default):
+            # one wrong password is one login attempt in the server's ACL log,
+            # --timeout bounds each operation, and the tool adds nothing to the
+            # rejected_connections counter it checks.
+            retry=Retry(NoBackoff(), 0),
             **tls,
         )
 
