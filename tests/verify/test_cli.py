@@ -185,6 +185,16 @@ def test_password_from_stdin(redis_server) -> None:
     assert cli(*args, stdin="wrong\n").returncode == 1
 
 
+def test_select_is_sent_for_every_database_it_reports(redis_server, capsys) -> None:
+    """SELECT 0 is reported only because it was sent (redis-py itself sends none for 0)."""
+    server = redis_server()
+    admin = server.client()
+    admin.config_resetstat()
+    code, report = verify(capsys, server, "--mode", "client", "--databases", "0,1")
+    assert code == 0 and check(report, "SELECT 0")["ok"] and check(report, "SELECT 1")["ok"]
+    assert admin.info("commandstats")["cmdstat_select"]["calls"] >= 2
+
+
 def test_select_fails_for_a_database_the_server_lacks(redis_server, capsys) -> None:
     server = redis_server(databases=1)
     code, report = verify(capsys, server, "--mode", "client")

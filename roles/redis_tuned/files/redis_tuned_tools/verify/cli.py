@@ -282,7 +282,7 @@ def run(args: argparse.Namespace) -> ck.Report:
 
     for db in databases:
         try:
-            probe.ping(target.client(db))
+            probe.select(target, db)
             report.checks.append(ck.Check(f"SELECT {db}", ck.PASS, "OK", "OK"))
         except redis.ResponseError as exc:
             report.checks.append(

@@ -114,6 +114,20 @@ def ping(client: redis.Redis) -> None:
         raise Unreachable(" ".join((str(exc) or type(exc).__name__).split())) from exc
 
 
+def select(target: Target, db: int) -> None:
+    """Send SELECT ``db`` for real, on a connection of its own (redis-py sends no
+    SELECT for database 0, and a pooled connection must not change database)."""
+    client = target.client()
+    try:
+        client.execute_command("SELECT", db)  # type: ignore[no-untyped-call]
+    except (redis.AuthenticationError, redis.ResponseError):
+        raise
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        raise Unreachable(" ".join((str(exc) or type(exc).__name__).split())) from exc
+    finally:
+        client.close()
+
+
 def same_host(target: Target) -> bool:
     """True when a connection's two ends have the same address (loopback or an own IP)."""
     try:
