@@ -522,6 +522,10 @@ def test_timeout_is_exit_2() -> None:
         (["--timeout", "nan"], "--timeout must be a number of seconds in (0, 300], got nan"),
         (["--timeout", "-1"], "--timeout must be a number of seconds"),
         (["--latency-p99-ms", "inf"], "--latency-p99-ms must be a positive number, got inf"),
+        # A secret after a mistyped option is not echoed back.
+        (["--passwd", "hunter2"], "unrecognized arguments: --passwd (see --help)"),
+        (["--pass=hunter2"], "unrecognized arguments: --pass (see --help)"),
+        (["--instance", "../../tmp/x"], "--instance takes an instance name"),
     ],
 )
 def test_bad_flags_are_exit_2(args: list[str], says: str, redis_server) -> None:
@@ -529,6 +533,27 @@ def test_bad_flags_are_exit_2(args: list[str], says: str, redis_server) -> None:
     line = _one_line_exit_2(cli("--port", str(server.port), *args))
     assert says in line
     assert "hunter2" not in line
+
+
+def test_an_empty_password_file_is_a_usage_error(redis_server, tmp_path) -> None:
+    server = redis_server(requirepass="pw")
+    empty = tmp_path / "pw"
+    empty.write_text("\n")
+    base = ("--port", str(server.port), "--password-file")
+    assert "holds no password" in _one_line_exit_2(cli(*base, str(empty)))
+    assert "holds no password" in _one_line_exit_2(cli(*base, "-", stdin=""))
+
+
+@pytest.mark.parametrize("port", [70000, 0, -1, "6379", True])
+def test_a_port_in_an_expectations_file_is_range_checked(
+    port: object, redis_server, tmp_path
+) -> None:
+    """An out-of-range port is refused, not wrapped around to some other server."""
+    redis_server()
+    expect = tmp_path / "e.json"
+    expect.write_text(json.dumps({"port": port, "tls": {"port": port}, "config": {}}))
+    line = _one_line_exit_2(cli("--expect-file", str(expect), *FAST))
+    assert "must be a port number 1-65535" in line
 
 
 def test_table_output_and_exit_codes(redis_server) -> None:

@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from redis_tuned_tools.verify import checks as ck
 from redis_tuned_tools.verify import probe
 
 EXPECT_DIR = Path("/etc/redis/redis_tuned")
+INSTANCE_NAME = re.compile(r"^[a-z0-9_-]+$")
 # Where --instance keeps the counters of its last successful verification.
 STATE_DIR = Path("/var/lib/redis_tuned")
 DEFAULT_DATABASES = "0,1"  # the guide's workload: db 0 Channels layer, db 1 Django cache
@@ -34,6 +36,11 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a misuse in one line (no usage block) and exits 2."""
 
     def error(self, message: str) -> NoReturn:
+        prefix = "unrecognized arguments: "
+        if message.startswith(prefix):
+            # Name the options only: a value after a mistyped --passwd may be a secret.
+            names = [a.split("=", 1)[0] for a in message[len(prefix) :].split() if a[:1] == "-"]
+            message = prefix + (" ".join(names) or "(values not shown)")
         self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
@@ -117,6 +124,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.port is not None and not 1 <= args.port <= 65535:
         parser.error(f"--port must be 1-65535, got {args.port}")
+    if args.instance is not None and not INSTANCE_NAME.match(args.instance):
+        parser.error("--instance takes an instance name ([a-z0-9_-]+), not a path or other text")
     if not 1 <= args.latency_samples <= 1_000_000:
         parser.error("--latency-samples must be 1-1000000")
     if not 0 <= args.fresh_samples <= 10_000:
@@ -175,11 +184,17 @@ def read_credentials(args: argparse.Namespace) -> tuple[str | None, str | None]:
     if args.password_file:
         path: Path = args.password_file
         if str(path) == "-":
-            return args.user, sys.stdin.readline().rstrip("\r\n")
-        try:
-            return args.user, path.read_text().rstrip("\r\n")
-        except OSError as exc:
-            raise UsageError(f"cannot read --password-file: {exc.strerror}") from exc
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            try:
+                password = path.read_text().rstrip("\r\n")
+            except OSError as exc:
+                raise UsageError(f"cannot read --password-file: {exc.strerror}") from exc
+        if not password:
+            # Not "no password": an empty file is a mistake, and the server's refusal
+            # would then blame the password.
+            raise UsageError(f"--password-file {path} holds no password")
+        return args.user, password
     env = os.environ.get("REDISCLI_AUTH")
     if env:
         return args.user, env
@@ -201,9 +216,9 @@ def connection(
     # instance bound to a private address only is not on 127.0.0.1.
     args.host = args.host or str(expected.get("host") or "127.0.0.1")
     tls, cacert, cert, key = args.tls, args.cacert, args.cert, args.key
-    port = int(args.port or expected.get("port") or 6379)
+    port = args.port or _port(expected.get("port") or 6379, "port")
     if tls_exp and not expected.get("port"):
-        port, tls = int(args.port or tls_exp["port"]), True
+        port, tls = args.port or _port(tls_exp.get("port"), "tls.port"), True
         cacert = cacert or tls_exp.get("ca_file")
         if not cert and tls_exp.get("auth_clients", "no") != "no":
             cert, key = tls_exp.get("cert_file"), tls_exp.get("key_file")
@@ -221,6 +236,14 @@ def connection(
         # certificate names the host as clients on the network address it.
         check_hostname=not ck.is_loopback(args.host),
     )
+
+
+def _port(value: Any, field: str) -> int:
+    """A port from the expectations, 1-65535, never wrapped around to another server's."""
+    number = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if number is None or not 1 <= number <= 65535:
+        raise UsageError(f"expectations: {field} must be a port number 1-65535, got {value!r}")
+    return number
 
 
 def exporter_url(exporter: dict[str, Any] | None, host: str) -> str | None:
