@@ -366,10 +366,13 @@ def verify_json(host, *args: str) -> tuple[int, dict]:  # type: ignore[no-untype
 
 
 @pytest.mark.parametrize(("name", "port"), INSTANCES)
-def test_verification_cli_host_mode(host, name: str, port: int) -> None:
+def test_verification_cli_host_mode(host, host_name: str, name: str, port: int) -> None:
     rc, report = verify_json(host, "--instance", name, "--mode", "host")
     assert rc == 0, [c for c in report["checks"] if not c["ok"]]
     assert report["mode"] == "host"
+    # "shared" listens on the container's address only: verified there, not on 127.0.0.1.
+    where = address_of(host_name) if (name, port) == SHARED else "127.0.0.1"
+    assert (report["target"]["host"], report["target"]["port"]) == (where, port)
     checks = {c["name"]: c for c in report["checks"]}
     cap = container_nofile_cap(host)
     assert checks["open files limit"]["observed"] == min(NOFILE, cap)

@@ -72,6 +72,7 @@ def test_live_config_matches_with_redis_spellings(redis_server, capsys) -> None:
     assert check(report, "config maxmemory")["observed"] == str(2 * 1024**3)
     assert check(report, "config save")["ok"]
     assert report["mode"] == "client"
+    assert report["target"] == {"host": "127.0.0.1", "port": server.port, "tls": False}
     assert {"name", "ok", "expected", "observed", "hint"} <= set(report["checks"][0])
 
 
@@ -560,7 +561,8 @@ def test_table_output_and_exit_codes(redis_server) -> None:
     server = redis_server(maxmemory="1mb")
     good = cli("--port", str(server.port), "--mode", "client", *FAST)
     assert good.returncode == 0, good.stdout
-    assert "client mode:" in good.stdout and "0 failed" in good.stdout
+    # It says which server it verified: host and port as connected.
+    assert f"client mode at 127.0.0.1:{server.port}:" in good.stdout and "0 failed" in good.stdout
     bad = cli("--port", str(server.port), "--mode", "client", "--expect", "maxmemory=2mb", *FAST)
     assert bad.returncode == 1
     assert any(ln.startswith("FAIL") and "config maxmemory" in ln for ln in bad.stdout.splitlines())

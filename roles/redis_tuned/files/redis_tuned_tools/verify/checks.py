@@ -97,6 +97,8 @@ class Report:
     checks: list[Check] = field(default_factory=list)
     latency: dict[str, Any] = field(default_factory=dict)
     mode: str = "client"
+    # What was verified: host, port, tls (as connected, after the defaults).
+    target: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -106,6 +108,7 @@ class Report:
         return {
             "ok": self.ok,
             "mode": self.mode,
+            "target": self.target,
             "checks": [c.as_dict() for c in self.checks],
             "latency": self.latency,
         }

@@ -266,7 +266,7 @@ def run(args: argparse.Namespace) -> ck.Report:
         databases = [int(d) for d in args.databases.split(",") if d.strip()]
     except ValueError as exc:
         raise UsageError(f"--databases takes numbers like 0,1, got {args.databases!r}") from exc
-    report = ck.Report()
+    report = ck.Report(target={"host": target.host, "port": target.port, "tls": target.tls})
     client = target.client()
     try:
         probe.ping(client)
@@ -501,8 +501,14 @@ def render_table(report: ck.Report) -> str:
             )
         lines.append(line)
     counts = {s: sum(c.status == s for c in report.checks) for s in (ck.PASS, ck.WARN, ck.FAIL)}
+    where = report.target
+    at = (
+        f" at {where['host']}:{where['port']}{' (TLS)' if where.get('tls') else ''}"
+        if where
+        else ""
+    )
     lines.append(
-        f"{report.mode} mode: {counts[ck.PASS]} passed, {counts[ck.WARN]} warnings, "
+        f"{report.mode} mode{at}: {counts[ck.PASS]} passed, {counts[ck.WARN]} warnings, "
         f"{counts[ck.FAIL]} failed"
     )
     return "\n".join(ln.rstrip() for ln in lines)
