@@ -242,7 +242,6 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
         "restart_files": [f for i in instances for f in i["restart_files"]],
         "directories": directories,
         "sysctls": sysctls,
-        "backlog": backlog,
         "problems": problems,
     }
 
