@@ -576,13 +576,15 @@ def test_the_example_inventory_is_a_real_channels_deployment() -> None:
 
 # --- restarts, decided from state -------------------------------------------
 
-SHOW = (
-    "Id=redis-server@default.service\n"
-    "ExecMainStartTimestamp=Fri 2026-11-27 20:00:00.500000 UTC\n\n"
-    "Id=redis-server@other.service\n"
-    "ExecMainStartTimestamp=\n"
-)
 STARTED_AT = 1795809600.5  # 2026-11-27 20:00:00.5 UTC
+# What library/redis_tuned_probe.py read: "default" running, "other" not.
+STATE = {
+    "units": {
+        "redis-server@default.service": {"active": True, "started": STARTED_AT},
+        "redis-server@other.service": {"active": False, "started": None},
+    },
+    "mtimes": {},
+}
 
 
 def test_an_instance_older_than_its_files_is_restarted_even_if_this_run_changed_nothing() -> None:
@@ -590,25 +592,25 @@ def test_an_instance_older_than_its_files_is_restarted_even_if_this_run_changed_
     next run sees the config on disk newer than the running process."""
     the_plan = plan(instances=[ONE, {"name": "other", "port": 6390}])
     conf = "/etc/redis/redis-default.conf"
-    newer = f"{conf} {STARTED_AT + 1}\n"
-    older = f"{conf} {STARTED_AT - 1}\n"
-    assert f.pending_restarts(the_plan, SHOW, newer) == ["default"]
-    assert f.pending_restarts(the_plan, SHOW, older) == []
+    assert f.pending_restarts(the_plan, {**STATE, "mtimes": {conf: STARTED_AT + 1}}) == ["default"]
+    assert f.pending_restarts(the_plan, {**STATE, "mtimes": {conf: STARTED_AT - 1}}) == []
     dropin = "/etc/systemd/system/redis-server@default.service.d/redis-tuned.conf"
-    assert f.pending_restarts(the_plan, SHOW, f"{dropin} {STARTED_AT + 5}") == ["default"]
+    assert f.pending_restarts(the_plan, {**STATE, "mtimes": {dropin: STARTED_AT + 5}}) == [
+        "default"
+    ]
     # "other" is not running: starting it reads what is on disk, no restart.
     other = "/etc/redis/redis-other.conf"
-    assert f.pending_restarts(the_plan, SHOW, f"{other} {STARTED_AT + 9}") == []
+    assert f.pending_restarts(the_plan, {**STATE, "mtimes": {other: STARTED_AT + 9}}) == []
 
 
-def test_changes_of_this_run_count_unless_it_just_started_the_instance() -> None:
-    the_plan = plan()
-    inst = {"name": "default"}
-    changed = [{"changed": True, "__redis_tuned_instance": inst}]
+def test_changes_of_this_run_count_unless_the_instance_was_not_running() -> None:
+    the_plan = plan(instances=[ONE, {"name": "other", "port": 6390}])
     # check mode: nothing written, but the change it would make is a restart
-    assert f.pending_restarts(the_plan, SHOW, "", changed=changed) == ["default"]
-    started = [{"changed": True, "__redis_tuned_instance": inst}]
-    assert f.pending_restarts(the_plan, SHOW, "", changed=changed, started=started) == []
+    changed = ["/etc/redis/redis-default.conf", "/etc/redis/redis-other.conf"]
+    assert f.pending_restarts(the_plan, STATE, changed) == ["default"]
+    # an ACL file or the expectations alone restart nothing
+    acl = ["/etc/redis/redis-default.acl", "/etc/redis/redis_tuned/default.json"]
+    assert f.pending_restarts(the_plan, STATE, acl) == []
 
 
 def test_a_changed_tls_file_restarts_the_instances_with_tls() -> None:
@@ -616,10 +618,16 @@ def test_a_changed_tls_file_restarts_the_instances_with_tls() -> None:
         instances=[{**ONE, "tls_only": False}, {"name": "plain", "port": 6390}],
         tls={**TLS_ON, "port": 7000},
     )
-    show = SHOW.replace("other", "plain")
-    tls_copy = [{"changed": True, "__tls": {"dest": f"{TLS_DIR}/redis.crt"}}]
-    assert f.pending_restarts(the_plan, show, "", changed=tls_copy) == ["default"]
-    assert f.pending_restarts(the_plan, show, f"{TLS_DIR}/ca.crt {STARTED_AT + 1}") == ["default"]
+    running = {
+        "units": {
+            "redis-server@default.service": {"started": STARTED_AT},
+            "redis-server@plain.service": {"started": None},  # not running
+        },
+        "mtimes": {},
+    }
+    assert f.pending_restarts(the_plan, running, [f"{TLS_DIR}/redis.crt"]) == ["default"]
+    newer = {**running, "mtimes": {f"{TLS_DIR}/ca.crt": STARTED_AT + 1}}
+    assert f.pending_restarts(the_plan, newer) == ["default"]
 
 
 # --- the kernel probe --------------------------------------------------------
@@ -632,45 +640,89 @@ def test_kernel_probe_says_what_is_settable_and_what_is_not_live() -> None:
         "/proc/sys/net/core/somaxconn",
         "/sys/kernel/mm/transparent_hugepage/enabled",
     ]
-    container = (
-        "/proc/sys/vm/overcommit_memory 0 0\n"
-        "/proc/sys/net/core/somaxconn 0 4096\n"
-        "/sys/kernel/mm/transparent_hugepage/enabled 0 always [madvise] never\n"
-    )
+    container = {
+        "/proc/sys/vm/overcommit_memory": {"writable": False, "value": "0"},
+        "/proc/sys/net/core/somaxconn": {"writable": False, "value": "4096"},
+        "/sys/kernel/mm/transparent_hugepage/enabled": {
+            "writable": False,
+            "value": "always [madvise] never",
+        },
+    }
     state = f.kernel_state(the_plan, container)
     assert state["vm.overcommit_memory"] == {"writable": False, "live": "0"}
     assert state["thp"]["writable"] is False
+    assert state["apply"] == []
     assert state["pending"] == [
         "vm.overcommit_memory=1 (live 0)",
         "transparent_hugepage=never (live always [madvise] never)",
     ]
-    host = container.replace(" 0 ", " 1 ")
+    host = {k: {**v, "writable": True} for k, v in container.items()}
     writable = f.kernel_state(the_plan, host)
     assert writable["vm.overcommit_memory"]["writable"] is True
+    # only what differs is set live
+    assert writable["apply"] == ["vm.overcommit_memory=1"]
     assert writable["pending"] == []
     unchanged = f.kernel_state(plan(transparent_hugepages="unchanged"), container)
     assert unchanged["pending"] == ["vm.overcommit_memory=1 (live 0)"]
 
 
-def test_manifest_checks_the_shipped_tool_with_sha256sum(tmp_path: Path) -> None:
-    """What the role feeds to ``sha256sum --check`` on the host: a missing or
-    changed file fails it (so the tool is copied again), an intact copy passes."""
-    import subprocess
+# --- every file the role writes ----------------------------------------------
 
-    src = ROLE / "files"
-    files = ["redis_tuned_tools/__init__.py", "redis_tuned_tools/verify/checks.py"]
-    dest = tmp_path / "lib"
-    check = f.manifest(files, str(src), str(dest))
-    assert check.splitlines()[0].endswith(f"  {dest}/redis_tuned_tools/__init__.py")
+LAYOUT = {
+    "checker": "/usr/local/lib/redis_tuned/check-config",
+    "tool_dir": "/usr/local/lib/redis_tuned",
+    "expect_dir": "/etc/redis/redis_tuned",
+    "limits_file": "/etc/security/limits.d/90-redis-tuned.conf",
+    "sysctl_file": "/etc/sysctl.d/60-redis-tuned.conf",
+    "thp_unit_file": "/etc/systemd/system/redis-tuned-thp.service",
+    "tls_enabled": False,
+    "tls_dir": TLS_DIR,
+    "tls_files": {"cert_file": f"{TLS_DIR}/redis.crt", "key_file": f"{TLS_DIR}/redis.key",
+                  "ca_file": f"{TLS_DIR}/ca.crt"},
+    "tls_sources": {"cert_file": "/pki/a.crt", "key_file": "/pki/a.key", "ca_file": "/pki/ca.crt"},
+    "exporter_dir": "/etc/redis-tuned-exporter",
+    "exporter_unit_file": "/etc/systemd/system/redis-tuned-exporter@.service",
+    "exporter_user": "redis-tuned-exporter",
+    "verify": True,
+    "tool_files": ["redis_tuned_tools/__init__.py", "redis_tuned_tools/verify/cli.py"],
+    "verify_command": "/usr/local/bin/redis-tuned-verify",
+}  # fmt: skip
 
-    def sha256sum() -> int:
-        argv = ["sha256sum", "--check", "--quiet", "--strict", "-"]
-        return subprocess.run(argv, input=check, text=True, capture_output=True).returncode
 
-    assert sha256sum() != 0  # nothing there yet
-    for rel in files:
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        (dest / rel).write_bytes((src / rel).read_bytes())
-    assert sha256sum() == 0
-    (dest / files[1]).write_text("# changed on the host\n")
-    assert sha256sum() != 0
+def test_host_files_lists_each_file_once_with_its_owner_mode_and_check() -> None:
+    files = f.host_files(plan(exporter={"enabled": True}), LAYOUT)
+    by_path = {e["path"]: e for e in files["files"]}
+    assert len(by_path) == len(files["files"])
+    conf = by_path["/etc/redis/redis-default.conf"]
+    assert (conf["owner"], conf["group"], conf["mode"]) == ("root", "redis", "0640")
+    assert conf["validate"] == f"{LAYOUT['checker']} %s"
+    assert by_path["/etc/redis/redis-default.acl"]["validate"] == f"{LAYOUT['checker']} --acl %s"
+    # the ACL file is checked (and goes live) before the config that names it
+    paths = [e["path"] for e in files["files"]]
+    assert paths.index("/etc/redis/redis-default.acl") < paths.index(
+        "/etc/redis/redis-default.conf"
+    )
+    secret = by_path["/etc/redis-tuned-exporter/default.json"]
+    assert secret["secret"] is True and secret["mode"] == "0600"
+    assert secret["owner"] == "redis-tuned-exporter"
+    expectations = json.loads(by_path["/etc/redis/redis_tuned/default.json"]["content"])
+    assert expectations["name"] == "default"
+    assert by_path["/usr/local/lib/redis_tuned/redis_tuned_tools/verify/cli.py"]["src"] == (
+        "redis_tuned_tools/verify/cli.py"
+    )
+    dirs = [d["path"] for d in files["directories"]]
+    assert "/usr/local/lib/redis_tuned/redis_tuned_tools/verify" in dirs
+    assert "/etc/redis-tuned-exporter" in dirs
+    assert files["absent"] == []
+    assert not [e for e in files["files"] if "tls" in e["path"]]
+
+
+def test_host_files_tls_files_are_secrets_and_unchanged_thp_removes_its_unit() -> None:
+    layout = {**LAYOUT, "tls_enabled": True, "verify": False, "tool_files": []}
+    files = f.host_files(plan(tls=TLS_ON, transparent_hugepages="unchanged"), layout)
+    tls = [e for e in files["files"] if e["path"].startswith(TLS_DIR)]
+    assert sorted(e["src"] for e in tls) == ["/pki/a.crt", "/pki/a.key", "/pki/ca.crt"]
+    assert all(e["secret"] and e["group"] == "redis" and e["mode"] == "0640" for e in tls)
+    assert files["absent"] == [LAYOUT["thp_unit_file"]]
+    assert LAYOUT["thp_unit_file"] not in [e["path"] for e in files["files"]]
+    assert LAYOUT["verify_command"] not in [e["path"] for e in files["files"]]

@@ -15,13 +15,10 @@ the control node's check uses.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import importlib.util
 import json
 import re
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -692,58 +689,29 @@ def verify_summary(results: list[dict[str, Any]], mode: str = "client") -> dict[
     return {"ok": ok, "lines": lines}
 
 
-def _started(systemctl_show: str) -> dict[str, float]:
-    """Unit -> start of its running main process (seconds since the epoch), from
-    ``systemctl show --timestamp=us+utc -p Id -p ExecMainStartTimestamp``."""
-    started: dict[str, float] = {}
-    for block in systemctl_show.strip().split("\n\n"):
-        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-        stamp = props.get("ExecMainStartTimestamp", "").strip()
-        if props.get("Id") and stamp:
-            when = datetime.strptime(stamp, "%a %Y-%m-%d %H:%M:%S.%f UTC")
-            started[props["Id"]] = when.replace(tzinfo=UTC).timestamp()
-    return started
-
-
 def pending_restarts(
     the_plan: dict[str, Any],
-    systemctl_show: str,
-    mtimes: str,
-    changed: list[dict[str, Any]] | None = None,
-    started: list[dict[str, Any]] | None = None,
+    state: dict[str, Any],
+    changed_paths: list[str] | None = None,
 ) -> list[str]:
     """The instances to restart, decided from state: a running instance whose
     config, unit drop-in or TLS files (``restart_files``) were modified after its
-    process started (``mtimes``: ``stat -c '%n %.9Y'`` lines). Also one whose
-    files this run changed (``changed``: registered results, in check mode the
-    changes it would make), unless this run just started it (``started``)."""
-    start = _started(systemctl_show)
-    modified: dict[str, float] = {}
-    for line in mtimes.splitlines():
-        path, _, stamp = line.rpartition(" ")
-        with contextlib.suppress(ValueError):
-            modified[path] = float(stamp)
-    loop_var = "__redis_tuned_instance"
-    just_started = {
-        r[loop_var]["name"] for r in started or [] if r.get("changed") and loop_var in r
-    }
-    changed_now = set()
-    for result in changed or []:
-        if not result.get("changed"):
-            continue
-        if loop_var in result:
-            changed_now.add(result[loop_var]["name"])
-        else:  # a TLS file: every instance with TLS uses it
-            changed_now |= {i["name"] for i in the_plan["instances"] if i["tls"]}
+    process started, or that this run changed (in check mode: would change).
+    ``state`` is what library/redis_tuned_probe.py read before this run wrote
+    anything: ``units`` (start time of each running process) and ``mtimes``.
+    An instance that was not running is started, not restarted: starting it
+    reads what is on disk."""
+    units = state.get("units") or {}
+    modified = state.get("mtimes") or {}
+    changed = set(changed_paths or [])
     restart = []
     for inst in the_plan["instances"]:
-        name = inst["name"]
-        since = start.get(f"redis-server@{name}.service")
+        since = (units.get(f"redis-server@{inst['name']}.service") or {}).get("started")
         if since is None:
-            continue  # not running: starting it reads what is on disk
+            continue
         newest = max((modified.get(f, 0.0) for f in inst["restart_files"]), default=0.0)
-        if newest > since or (name in changed_now and name not in just_started):
-            restart.append(name)
+        if newest > since or changed & set(inst["restart_files"]):
+            restart.append(inst["name"])
     return restart
 
 
@@ -754,39 +722,118 @@ def _sysctl_path(key: str) -> str:
     return "/proc/sys/" + key.replace(".", "/")
 
 
-def kernel_state(the_plan: dict[str, Any], probe: str) -> dict[str, Any]:
-    """The kernel probe's lines ("path writable value") read against the plan:
-    per sysctl whether it can be set live and its live value; THP likewise; and
+def kernel_state(the_plan: dict[str, Any], kernel: dict[str, Any]) -> dict[str, Any]:
+    """The probe's ``kernel`` (path -> writable, value) read against the plan:
+    per sysctl whether it can be set live and its live value; THP likewise;
+    ``apply``, the sysctls to set live now (writable and different); and
     ``pending``, what is persistent but not live (read-only and different)."""
-    seen: dict[str, tuple[bool, str]] = {}
-    for line in probe.splitlines():
-        parts = line.split(" ", 2)
-        if len(parts) >= 2:
-            seen[parts[0]] = (parts[1] == "1", parts[2].strip() if len(parts) > 2 else "")
     state: dict[str, Any] = {}
-    pending = []
+    pending, apply = [], []
     for key, want in the_plan["sysctls"].items():
-        writable, live = seen.get(_sysctl_path(key), (False, ""))
+        seen = kernel.get(_sysctl_path(key)) or {}
+        writable, live = bool(seen.get("writable")), str(seen.get("value") or "")
         state[key] = {"writable": writable, "live": live}
-        if not writable and " ".join(live.split()) != " ".join(str(want).split()):
-            pending.append(f"{key}={want} (live {live or 'unreadable'})")
-    writable, live = seen.get(THP_PATH, (False, ""))
+        if " ".join(live.split()) != " ".join(str(want).split()):
+            if writable:
+                apply.append(f"{key}={want}")
+            else:
+                pending.append(f"{key}={want} (live {live or 'unreadable'})")
+    seen = kernel.get(THP_PATH) or {}
+    writable, live = bool(seen.get("writable")), str(seen.get("value") or "")
     state["thp"] = {"writable": writable, "live": live}
     mode = the_plan.get("transparent_hugepages")
     if mode != "unchanged" and live and f"[{mode}]" not in live and not writable:
         pending.append(f"transparent_hugepage={mode} (live {live})")
+    state["apply"] = apply
     state["pending"] = pending
     return state
 
 
-def manifest(files: list[str], src_dir: str, dest_dir: str) -> str:
-    """``sha256sum --check`` input for ``files`` (paths relative to ``src_dir`` on
-    the control node) as they must be under ``dest_dir`` on the host."""
-    lines = []
-    for rel in files:
-        digest = hashlib.sha256(Path(src_dir, rel).read_bytes()).hexdigest()
-        lines.append(f"{digest}  {dest_dir}/{rel}")
-    return "\n".join(lines) + "\n"
+def host_files(the_plan: dict[str, Any], layout: dict[str, Any]) -> dict[str, Any]:
+    """Every directory and file the role writes on the host, with owner, mode and
+    the check each must pass before it goes live; what it removes. The argument of
+    the one task that writes them all (action_plugins/redis_tuned_files.py).
+    ``layout`` holds the role's paths and switches (vars/main.yml)."""
+    instances = the_plan["instances"]
+    checker = layout["checker"]
+    exporter_user = layout["exporter_user"]
+    dirs = [
+        {"path": layout["expect_dir"], "owner": "root", "group": "redis", "mode": "0750"},
+        {"path": layout["tool_dir"], "owner": "root", "group": "root", "mode": "0755"},
+    ]
+    dirs += [
+        {"path": d["path"], "owner": d["owner"], "group": d["owner"], "mode": d["mode"]}
+        for d in the_plan["directories"]
+    ]
+    files: list[dict[str, Any]] = [
+        {"path": checker, "src": "check-config", "mode": "0755"},
+        {"path": layout["limits_file"], "template": "limits.conf.j2", "mode": "0644"},
+        {"path": layout["sysctl_file"], "template": "sysctl.conf.j2", "mode": "0644"},
+    ]
+    absent = []
+    if the_plan["transparent_hugepages"] == "unchanged":
+        absent.append(layout["thp_unit_file"])
+    else:
+        files.append(
+            {"path": layout["thp_unit_file"], "template": "redis-tuned-thp.service.j2",
+             "mode": "0644"}
+        )  # fmt: skip
+    if layout["tls_enabled"]:
+        dirs.append({"path": layout["tls_dir"], "owner": "root", "group": "redis", "mode": "0750"})
+        files += [
+            {"path": dest, "src": layout["tls_sources"][key], "group": "redis", "mode": "0640",
+             "secret": True}
+            for key, dest in sorted(layout["tls_files"].items())
+        ]  # fmt: skip
+    for inst in instances:
+        name = inst["name"]
+        one = {"__redis_tuned_instance": inst}
+        files += [
+            # Only SHA-256 hashes of the passwords reach the host (the template hashes them).
+            {"path": f"/etc/redis/redis-{name}.acl", "template": "redis.acl.j2", "vars": one,
+             "group": "redis", "mode": "0640", "validate": f"{checker} --acl %s"},
+            # Checked by a throwaway redis-server with no port, an empty scratch dir.
+            {"path": f"/etc/redis/redis-{name}.conf", "template": "redis.conf.j2", "vars": one,
+             "group": "redis", "mode": "0640", "validate": f"{checker} %s"},
+            {"path": f"/etc/systemd/system/redis-server@{name}.service.d/redis-tuned.conf",
+             "template": "unit-dropin.conf.j2", "vars": one, "mode": "0644"},
+            {"path": f"{layout['expect_dir']}/{name}.json",
+             "content": json.dumps(inst["expectations"], indent=4, sort_keys=True) + "\n",
+             "group": "redis", "mode": "0640"},
+        ]  # fmt: skip
+    exporters = [i for i in instances if i["exporter"]]
+    if exporters:
+        dirs.append(
+            {"path": layout["exporter_dir"], "owner": "root", "group": exporter_user,
+             "mode": "0750"}
+        )  # fmt: skip
+        files.append(
+            {"path": layout["exporter_unit_file"], "template": "redis-tuned-exporter@.service.j2",
+             "mode": "0644"}
+        )  # fmt: skip
+    for inst in exporters:
+        one = {"__redis_tuned_instance": inst}
+        base = f"{layout['exporter_dir']}/{inst['name']}"
+        files += [
+            # Its arguments, no secret in them.
+            {"path": f"{base}.env", "template": "redis-tuned-exporter.env.j2", "vars": one,
+             "group": exporter_user, "mode": "0640"},
+            {"path": f"{base}.json", "template": "redis-tuned-exporter.json.j2", "vars": one,
+             "owner": exporter_user, "group": exporter_user, "mode": "0600", "secret": True},
+        ]  # fmt: skip
+    if layout["verify"]:
+        tool = layout["tool_dir"]
+        packages = sorted({str(Path(f).parent) for f in layout["tool_files"]})
+        dirs += [{"path": f"{tool}/{d}", "owner": "root", "group": "root", "mode": "0755"}
+                 for d in packages]  # fmt: skip
+        files += [{"path": f"{tool}/{f}", "src": f, "mode": "0644"} for f in layout["tool_files"]]
+        files.append(
+            {"path": layout["verify_command"], "template": "redis-tuned-verify.j2", "mode": "0755"}
+        )
+    for entry in files:
+        entry.setdefault("owner", "root")
+        entry.setdefault("group", "root")
+    return {"directories": dirs, "files": files, "absent": absent}
 
 
 class FilterModule:
@@ -801,5 +848,5 @@ class FilterModule:
             "redis_tuned_verify_summary": verify_summary,
             "redis_tuned_pending_restarts": pending_restarts,
             "redis_tuned_kernel_state": kernel_state,
-            "redis_tuned_manifest": manifest,
+            "redis_tuned_host_files": host_files,
         }

@@ -1,0 +1,245 @@
+#!/usr/bin/python3
+"""Write every directory and file of the redis_tuned role in one call.
+
+Called by the action plugin of the same name, which renders the templates on
+the control node. Per file: the content is compared with what is on disk; a
+changed file is written to a temporary file beside it, given its owner and
+mode, checked by its ``validate`` command (``%s`` is the candidate) and only
+then renamed over the live file, so a file Redis refuses never goes live. A
+refused file fails the task after every other file was handled (as a looped
+template task does), naming the file and quoting the checker. Owner and mode
+are corrected in place when only they differ. ``secrets`` are files whose
+content is never shown (no diff, no_log). ``absent`` paths are removed.
+
+Returns ``changed_paths`` (what this run changed, or in check mode would
+change) and, in diff mode, one diff per changed file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import os
+import pwd
+import shlex
+import stat
+import tempfile
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: redis_tuned_files
+short_description: Write the redis_tuned role's directories and files, each checked first
+description: Used through the action plugin of the same name. See the module's docstring.
+options:
+  directories:
+    {type: list, elements: dict, default: [], description: "path, owner, group, mode"}
+  files:
+    type: list
+    elements: dict
+    default: []
+    description: "path, content, owner, group, mode, validate"
+  secrets: {type: list, elements: dict, default: [], description: As files; content never shown.}
+  absent: {type: list, elements: str, default: [], description: Paths to remove.}
+author: redis_tuned
+"""
+
+ENTRY = {
+    "path": {"type": "str", "required": True},
+    "owner": {"type": "str", "default": "root"},
+    "group": {"type": "str", "default": "root"},
+    "mode": {"type": "str", "required": True},
+}
+FILE = {**ENTRY, "content": {"type": "str", "required": True}, "validate": {"type": "str"}}
+SECRET = {**FILE, "content": {"type": "str", "required": True, "no_log": True}}
+
+
+class Unknown(Exception):
+    """An owner or group that does not exist (yet)."""
+
+
+def ids(owner: str, group: str) -> tuple[int, int]:
+    try:
+        return pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid
+    except KeyError as exc:
+        raise Unknown(f"{owner}:{group}") from exc
+
+
+def attrs_differ(st: os.stat_result, uid: int, gid: int, mode: int) -> bool:
+    return (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) != (uid, gid, mode)
+
+
+def attrs_text(st: os.stat_result | None) -> str:
+    if st is None:
+        return "(absent)\n"
+    owner = pwd.getpwuid(st.st_uid).pw_name if st.st_uid >= 0 else str(st.st_uid)
+    group = grp.getgrgid(st.st_gid).gr_name if st.st_gid >= 0 else str(st.st_gid)
+    return f"owner {owner}, group {group}, mode {stat.S_IMODE(st.st_mode):04o}\n"
+
+
+class Writer:
+    def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
+        self.check = module.check_mode
+        self.changed: list[str] = []
+        self.diffs: list[dict[str, str]] = []
+        self.errors: list[str] = []
+
+    def _stat(self, path: str) -> os.stat_result | None:
+        try:
+            return os.lstat(path)
+        except FileNotFoundError:
+            return None
+
+    def directory(self, spec: dict[str, Any]) -> None:
+        path, mode = spec["path"], int(spec["mode"], 8)
+        st = self._stat(path)
+        try:
+            uid, gid = ids(spec["owner"], spec["group"])
+        except Unknown:
+            if self.check:  # made by a package this run would install
+                self.changed.append(path)
+                return
+            raise
+        if st is not None and not attrs_differ(st, uid, gid, mode):
+            return
+        self.changed.append(path)
+        if self.module._diff:
+            after = f"directory, owner {spec['owner']}, group {spec['group']}, mode {mode:04o}\n"
+            self.diffs.append(
+                {"before_header": path, "after_header": path,
+                 "before": attrs_text(st), "after": after}
+            )  # fmt: skip
+        if self.check:
+            return
+        if st is None:
+            os.makedirs(path, mode=0o700)
+        os.chown(path, uid, gid)
+        os.chmod(path, mode)
+
+    def file(self, spec: dict[str, Any], secret: bool) -> None:
+        path, mode = spec["path"], int(spec["mode"], 8)
+        content = spec["content"].encode("utf-8")
+        st = self._stat(path)
+        before = b""
+        if st is not None and stat.S_ISREG(st.st_mode):
+            with open(path, "rb") as f:
+                before = f.read()
+        same_content = st is not None and before == content
+        try:
+            uid, gid = ids(spec["owner"], spec["group"])
+        except Unknown:
+            if self.check:
+                self.changed.append(path)
+                self._diff(path, before if st else None, content, secret)
+                return
+            raise
+        if same_content and st is not None and not attrs_differ(st, uid, gid, mode):
+            return
+        if same_content:
+            self.changed.append(path)
+            if self.module._diff:
+                after = f"owner {spec['owner']}, group {spec['group']}, mode {mode:04o}\n"
+                self.diffs.append(
+                    {"before_header": path, "after_header": path,
+                     "before": attrs_text(st), "after": after}
+                )  # fmt: skip
+            if not self.check:
+                os.chown(path, uid, gid)
+                os.chmod(path, mode)
+            return
+        if self.check:
+            self.changed.append(path)
+            self._diff(path, before if st else None, content, secret)
+            return
+        directory = os.path.dirname(path)
+        fd, candidate = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(content)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chown(candidate, uid, gid)
+            os.chmod(candidate, mode)
+            if spec.get("validate"):
+                command = spec["validate"].replace("%s", shlex.quote(candidate))
+                rc, out, err = self.module.run_command(command, use_unsafe_shell=True)
+                if rc != 0:
+                    text = " ".join((err + out).split()) or f"exit code {rc}"
+                    self.errors.append(f"{path} was refused, left as it was: {text}")
+                    return
+            os.rename(candidate, path)
+            candidate = ""
+        finally:
+            if candidate:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(candidate)
+        self.changed.append(path)
+        self._diff(path, before if st else None, content, secret)
+
+    def _diff(self, path: str, before: bytes | None, after: bytes, secret: bool) -> None:
+        if not self.module._diff:
+            return
+        if secret:
+            self.diffs.append(
+                {"before_header": path, "after_header": path,
+                 "before": "(secret, not shown)\n" if before is not None else "(absent)\n",
+                 "after": "(secret, not shown; changed)\n"}
+            )  # fmt: skip
+            return
+        self.diffs.append(
+            {"before_header": path, "after_header": path,
+             "before": before.decode("utf-8", "replace") if before is not None else "",
+             "after": after.decode("utf-8", "replace")}
+        )  # fmt: skip
+
+    def absent(self, path: str) -> None:
+        st = self._stat(path)
+        if st is None:
+            return
+        self.changed.append(path)
+        if self.module._diff:
+            self.diffs.append(
+                {"before_header": path, "after_header": path,
+                 "before": attrs_text(st), "after": "(absent)\n"}
+            )  # fmt: skip
+        if not self.check:
+            os.unlink(path)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "directories": {"type": "list", "elements": "dict", "default": [], "options": ENTRY},
+            "files": {"type": "list", "elements": "dict", "default": [], "options": FILE},
+            "secrets": {"type": "list", "elements": "dict", "default": [], "options": SECRET},
+            "absent": {"type": "list", "elements": "str", "default": []},
+        },
+        supports_check_mode=True,
+    )
+    writer = Writer(module)
+    p = module.params
+    try:
+        for spec in p["directories"]:
+            writer.directory(spec)
+        for spec in p["secrets"]:
+            writer.file(spec, secret=True)
+        for spec in p["files"]:
+            writer.file(spec, secret=False)
+        for path in p["absent"]:
+            writer.absent(path)
+    except Unknown as exc:
+        module.fail_json(msg=f"owner or group {exc} does not exist", changed_paths=writer.changed)
+    except OSError as exc:
+        module.fail_json(msg=f"{exc.filename}: {exc.strerror}", changed_paths=writer.changed)
+    result: dict[str, Any] = {"changed": bool(writer.changed), "changed_paths": writer.changed}
+    if module._diff:
+        result["diff"] = writer.diffs
+    if writer.errors:
+        module.fail_json(msg="; ".join(writer.errors), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

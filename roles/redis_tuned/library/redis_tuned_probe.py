@@ -1,0 +1,147 @@
+#!/usr/bin/python3
+"""Read, in one call, everything the redis_tuned role decides from on a host.
+
+Read only (it changes nothing, in check mode or not). One module call instead of
+one per question: which packages are missing, which units are masked, enabled,
+active and since when, which users exist, what the kernel settings are live and
+whether they can be written, and when the files an instance restarts for last
+changed. The role's tasks then skip every step whose state is already right.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import subprocess
+from datetime import UTC, datetime
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: redis_tuned_probe
+short_description: Read the host state the redis_tuned role decides from, in one call
+description: Read only. See the module's docstring.
+options:
+  packages:
+    {type: list, elements: str, default: [], description: Debian packages that must be installed.}
+  units: {type: list, elements: str, default: [], description: systemd units to describe.}
+  users: {type: list, elements: str, default: [], description: Users to look up (exists, groups).}
+  kernel_paths:
+    {type: list, elements: str, default: [], description: /proc/sys and /sys files to read.}
+  paths:
+    {type: list, elements: str, default: [], description: Files whose modification time to read.}
+author: redis_tuned
+"""
+
+# systemctl show --timestamp=us+utc (systemd 248 and later; Debian 12 has 252).
+STAMP = "%a %Y-%m-%d %H:%M:%S.%f UTC"
+
+
+def packages_missing(module: AnsibleModule, names: list[str]) -> list[str]:
+    if not names:
+        return []
+    _, out, _ = module.run_command(
+        ["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *names]
+    )
+    installed = {line.split()[0] for line in out.splitlines() if line.split()[1:] == ["installed"]}
+    return [n for n in names if n not in installed]
+
+
+def units(module: AnsibleModule, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Per unit: its unit file state (enabled, masked, "" when there is none),
+    whether it is active, and when its running main process started (epoch
+    seconds, None when not running)."""
+    if not names:
+        return {}
+    rc, out, err = module.run_command(
+        [
+            "systemctl", "show", "--timestamp=us+utc",
+            "-p", "Id", "-p", "UnitFileState", "-p", "ActiveState",
+            "-p", "ExecMainStartTimestamp", "-p", "MainPID", *names,
+        ]
+    )  # fmt: skip
+    if rc != 0:
+        module.fail_json(msg=f"systemctl show failed: {err.strip()}")
+    found: dict[str, dict[str, Any]] = {}
+    # One block per unit, in the order asked (Id may name an alias instead).
+    for name, block in zip(names, out.strip().split("\n\n"), strict=False):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        stamp = props.get("ExecMainStartTimestamp", "").strip()
+        running = props.get("MainPID", "0") not in ("", "0")
+        started = None
+        if stamp and running:
+            when = datetime.strptime(stamp, STAMP).replace(tzinfo=UTC)
+            started = when.timestamp()
+        found[name] = {
+            "file_state": props.get("UnitFileState", ""),
+            "active": props.get("ActiveState", "") == "active",
+            "started": started,
+        }
+    return found
+
+
+def users(names: list[str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for name in names:
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            found[name] = {"exists": False, "groups": []}
+            continue
+        groups = sorted(g.gr_name for g in grp.getgrall() if name in g.gr_mem)
+        primary = grp.getgrgid(entry.pw_gid).gr_name
+        found[name] = {"exists": True, "groups": sorted({primary, *groups})}
+    return found
+
+
+def kernel(paths: list[str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        try:
+            with open(path, encoding="ascii", errors="replace") as f:
+                value = " ".join(f.read().split())
+        except OSError:
+            value = ""
+        found[path] = {"writable": os.access(path, os.W_OK), "value": value}
+    return found
+
+
+def mtimes(paths: list[str]) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for path in paths:
+        try:
+            found[path] = os.stat(path).st_mtime_ns / 1e9
+        except OSError:
+            continue  # not there (yet): not newer than anything
+    return found
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "packages": {"type": "list", "elements": "str", "default": []},
+            "units": {"type": "list", "elements": "str", "default": []},
+            "users": {"type": "list", "elements": "str", "default": []},
+            "kernel_paths": {"type": "list", "elements": "str", "default": []},
+            "paths": {"type": "list", "elements": "str", "default": []},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        result = {
+            "packages_missing": packages_missing(module, p["packages"]),
+            "units": units(module, p["units"]),
+            "users": users(p["users"]),
+            "kernel": kernel(p["kernel_paths"]),
+            "mtimes": mtimes(p["paths"]),
+        }
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        module.fail_json(msg=f"reading the host's state failed: {exc}")
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

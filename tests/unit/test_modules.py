@@ -1,0 +1,156 @@
+"""The role's own modules (roles/redis_tuned/library), run as Ansible runs them:
+a Python process given its arguments in a file, answering in JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+LIBRARY = Path(__file__).resolve().parents[2] / "roles" / "redis_tuned" / "library"
+ROOT = os.geteuid() == 0
+me = {"owner": "root", "group": "root"} if ROOT else {}
+
+
+def run(module: str, tmp: Path, check: bool = False, diff: bool = True, **args: Any) -> dict:  # type: ignore[type-arg]
+    params = {**args, "_ansible_check_mode": check, "_ansible_diff": diff}
+    argfile = tmp / "args.json"
+    argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": params}))
+    proc = subprocess.run(
+        [sys.executable, str(LIBRARY / f"{module}.py"), str(argfile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    result: dict = json.loads(proc.stdout)  # type: ignore[type-arg]
+    result["_raw"] = proc.stdout + proc.stderr
+    return result
+
+
+def spec(path: Path, content: str, mode: str = "0640", **extra: Any) -> dict[str, Any]:
+    owner = {"owner": "root", "group": "root"} if ROOT else _mine()
+    return {"path": str(path), "content": content, "mode": mode, **owner, **extra}
+
+
+def _mine() -> dict[str, str]:
+    import grp
+    import pwd
+
+    return {"owner": pwd.getpwuid(os.getuid()).pw_name, "group": grp.getgrgid(os.getgid()).gr_name}
+
+
+def test_files_writes_only_what_differs_and_says_what_it_changed(tmp_path: Path) -> None:
+    conf, other = tmp_path / "a.conf", tmp_path / "b.conf"
+    other.write_text("same\n")
+    os.chmod(other, 0o600)
+    first = run("redis_tuned_files", tmp_path, files=[spec(conf, "x 1\n"), spec(other, "same\n")])
+    assert first["changed"] is True
+    assert first["changed_paths"] == [str(conf), str(other)]  # other: mode only
+    assert conf.read_text() == "x 1\n"
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o640
+    assert stat.S_IMODE(other.stat().st_mode) == 0o640
+    assert [d["after"] for d in first["diff"]][0] == "x 1\n"
+    again = run("redis_tuned_files", tmp_path, files=[spec(conf, "x 1\n"), spec(other, "same\n")])
+    assert again["changed"] is False and again["changed_paths"] == []
+
+
+def test_files_refused_candidate_leaves_the_live_file_and_the_others_are_written(
+    tmp_path: Path,
+) -> None:
+    """As the looped template task did: every file is handled, the refused one
+    fails the task with the checker's words and stays as it was."""
+    bad, good = tmp_path / "bad.conf", tmp_path / "good.conf"
+    bad.write_text("old\n")
+    check = "sh -c 'grep -q ^ok %s || { echo Bad directive here >&2; exit 1; }'"
+    result = run(
+        "redis_tuned_files",
+        tmp_path,
+        files=[spec(bad, "nonsense\n", validate=check), spec(good, "ok\n", validate=check)],
+    )
+    assert result.get("failed") is True
+    assert f"{bad} was refused, left as it was: Bad directive here" in result["msg"]
+    assert bad.read_text() == "old\n"
+    assert good.read_text() == "ok\n"
+    assert result["changed_paths"] == [str(good)]
+    assert sorted(os.listdir(tmp_path)) == ["args.json", "bad.conf", "good.conf"]  # no leftovers
+
+
+def test_files_check_mode_changes_nothing_and_shows_the_diff(tmp_path: Path) -> None:
+    conf = tmp_path / "a.conf"
+    conf.write_text("timeout 120\n")
+    gone = tmp_path / "old.service"
+    gone.write_text("x\n")
+    result = run(
+        "redis_tuned_files",
+        tmp_path,
+        check=True,
+        directories=[{"path": str(tmp_path / "d"), "mode": "0750", **(me or _mine())}],
+        files=[spec(conf, "timeout 123\n", validate="false %s")],
+        absent=[str(gone)],
+    )
+    assert result["changed"] is True
+    assert result["changed_paths"] == [str(tmp_path / "d"), str(conf), str(gone)]
+    assert conf.read_text() == "timeout 120\n" and gone.exists()
+    assert not (tmp_path / "d").exists()
+    diff = result["diff"][1]
+    assert (diff["before"], diff["after"]) == ("timeout 120\n", "timeout 123\n")
+
+
+def test_files_secret_content_is_never_in_the_output(tmp_path: Path) -> None:
+    secret = "s3cr3t-value-never-shown"
+    path = tmp_path / "pw.json"
+    path.write_text(f'{{"old": "{secret}-old"}}\n')
+    result = run(
+        "redis_tuned_files", tmp_path, secrets=[spec(path, f'{{"a": "{secret}"}}\n', "0600")]
+    )
+    assert result["changed_paths"] == [str(path)]
+    assert secret not in result["_raw"]
+    assert result["diff"][0]["after"] == "(secret, not shown; changed)\n"
+    assert path.read_text() == f'{{"a": "{secret}"}}\n'
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_files_unknown_owner_fails_with_its_name_outside_check_mode(tmp_path: Path) -> None:
+    nobody = {"path": str(tmp_path / "x"), "content": "x", "mode": "0600"}
+    nobody |= {"owner": "no-such-user-rt", "group": "no-such-user-rt"}
+    result = run("redis_tuned_files", tmp_path, files=[nobody])
+    assert result["failed"] and "no-such-user-rt" in result["msg"]
+    would = run("redis_tuned_files", tmp_path, check=True, files=[nobody])
+    assert would["changed_paths"] == [str(tmp_path / "x")] and not would.get("failed")
+
+
+def test_probe_reads_kernel_files_times_and_users(tmp_path: Path) -> None:
+    knob = tmp_path / "somaxconn"
+    knob.write_text("4096\n")
+    result = run(
+        "redis_tuned_probe",
+        tmp_path,
+        kernel_paths=[str(knob), str(tmp_path / "missing")],
+        paths=[str(knob), str(tmp_path / "missing")],
+        users=["root", "no-such-user-rt"],
+    )
+    assert result["changed"] is False
+    assert result["kernel"][str(knob)] == {"writable": True, "value": "4096"}
+    assert result["kernel"][str(tmp_path / "missing")] == {"writable": False, "value": ""}
+    assert result["mtimes"] == {str(knob): pytest.approx(knob.stat().st_mtime, abs=1e-3)}
+    assert result["users"]["root"]["exists"] is True
+    assert result["users"]["no-such-user-rt"] == {"exists": False, "groups": []}
+
+
+def test_secrets_are_made_once_0600_and_not_in_check_mode(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "admin.secret"
+    would = run("redis_tuned_secrets", tmp_path, check=True, paths=[str(path)])
+    assert would["changed"] is True and would["secrets"] == [""] and not path.exists()
+    made = run("redis_tuned_secrets", tmp_path, paths=[str(path)])
+    value = made["secrets"][0]
+    assert made["changed"] is True and len(value) == 48 and value.isalnum()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    kept = run("redis_tuned_secrets", tmp_path, paths=[str(path)])
+    assert kept["changed"] is False and kept["secrets"] == [value]
