@@ -56,7 +56,7 @@ def test_files_writes_only_what_differs_and_says_what_it_changed(tmp_path: Path)
     assert conf.read_text() == "x 1\n"
     assert stat.S_IMODE(conf.stat().st_mode) == 0o640
     assert stat.S_IMODE(other.stat().st_mode) == 0o640
-    assert [d["after"] for d in first["diff"]][0] == "x 1\n"
+    assert first["diff"][0]["after"] == "x 1\n"
     again = run("redis_tuned_files", tmp_path, files=[spec(conf, "x 1\n"), spec(other, "same\n")])
     assert again["changed"] is False and again["changed_paths"] == []
 
