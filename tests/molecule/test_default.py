@@ -599,8 +599,9 @@ def upstream_exporter(
     exporters as they were; the right one puts every exporter on the upstream
     binary; then back to the distro's, which also changes cache's timeout (the
     first half of the config-change test below). The first two keep cache's
-    timeout 122 from the failed run before: the first one finds cache's process
-    older than its config and restarts it, though its config did not change."""
+    timeout 122 from the failed run before: the wrong checksum is refused before
+    any file is written, the right one finds cache's process older than its
+    config and restarts it, though its config did not change."""
     tmp = tmp_path_factory.mktemp("upstream")
     shas = {}
     for name in host_names():
@@ -644,25 +645,30 @@ def test_upstream_exporter_is_installed_only_with_its_checksum(
     assert f"did not match {'0' * 64}; it was" in refused_on(wrong, host_name)
     assert wrong.after[host_name][1], "a tarball with the wrong checksum was kept or unpacked"
     assert wrong.after[host_name][0] == wrong.before[host_name][0]
+    # Refused before any file was written: nothing restarted, not even the lost restart.
+    assert wrong.after[host_name][2] == wrong.before[host_name][2]
     assert right.result.returncode == 0, right.output[-3000:]
     sha = upstream_exporter["shas"][host_name]
     for exe, up in right.after[host_name][0].values():
         assert exe == f"/usr/local/lib/redis_tuned/redis_exporter/{sha}/redis_exporter"
         assert up == [1.0]
-    # Exporter changes never restart Redis.
-    assert right.after[host_name][2] == right.before[host_name][2]
+    # Exporter changes never restart Redis (cache's restart is the lost one, below).
+    before, after = right.before[host_name][2], right.after[host_name][2]
+    assert (after["main"], after["shared"]) == (before["main"], before["shared"])
 
 
 def test_a_restart_lost_to_a_failed_run_is_made_by_the_next(
     host_name: str, upstream_exporter: dict[str, Any]
 ) -> None:
-    """After the failed run above, cache's config on disk says timeout 122 and its
-    process still runs with 120. The next run changes no file of cache's, yet
-    restarts it (its config is newer than its process), and only it."""
-    wrong = upstream_exporter["wrong"]
-    assert wrong.before[host_name][3] == "120"
-    assert wrong.after[host_name][3] == "122"
-    before, after = wrong.before[host_name][2], wrong.after[host_name][2]
+    """After the failed runs above, cache's config on disk says timeout 122 and its
+    process still runs with 120. The next run that gets past preflight and the
+    install changes no file of cache's, yet restarts it (its config is newer
+    than its process), and only it."""
+    wrong, right = upstream_exporter["wrong"], upstream_exporter["right"]
+    assert wrong.before[host_name][3] == wrong.after[host_name][3] == "120"
+    assert right.before[host_name][3] == "120"
+    assert right.after[host_name][3] == "122"
+    before, after = right.before[host_name][2], right.after[host_name][2]
     assert after["cache"] != before["cache"]
     assert (after["main"], after["shared"]) == (before["main"], before["shared"])
 
@@ -832,30 +838,64 @@ def test_an_unreachable_instance_is_reported_in_one_line_with_its_address(
     assert "molecule-shared-secret" not in output
 
 
-def thp_unit(_name: str, host) -> tuple[bool, str]:  # type: ignore[no-untyped-def]
+# The kernel's THP file is read-only in these containers; the role is pointed
+# (through its internal __redis_tuned_thp_path) at a writable stand-in file.
+THP_STAND_IN = "/run/redis-tuned-thp-test/enabled"
+
+
+def thp_unit(_name: str, host) -> tuple[bool, str, str]:  # type: ignore[no-untyped-def]
     unit = "redis-tuned-thp.service"
     enabled = host.run(f"systemctl is-enabled {unit}").stdout.strip()
-    return host.file(f"/etc/systemd/system/{unit}").exists, enabled
+    stand_in = host.run(f"cat {THP_STAND_IN}").stdout.strip()
+    return host.file(f"/etc/systemd/system/{unit}").exists, enabled, stand_in
 
 
 @pytest.fixture(scope="session")
-def thp_unchanged(unreachable: Observed) -> tuple[Observed, Observed]:
-    """Transparent huge pages left to the host ("unchanged"), then back to
-    "never". Testinfra runs one container's tests after the other's, so every
-    shared run leaves the containers as molecule.yml converged them."""
-    unchanged = observe({"redis_tuned_transparent_hugepages": "unchanged"}, thp_unit)
-    return unchanged, observe({}, thp_unit)
+def thp_runs(unreachable: Observed) -> dict[str, Observed]:
+    """Transparent huge pages: "madvise" then "never" set live on a writable
+    stand-in (a changed mode must be in force now, not at the next boot), then
+    left to the host ("unchanged"), then back to "never" on the kernel's file.
+    Testinfra runs one container's tests after the other's, so every shared
+    run leaves the containers as molecule.yml converged them."""
+    for host in containers().values():
+        host.check_output(
+            f"mkdir -p {os.path.dirname(THP_STAND_IN)} && "
+            f"echo 'always madvise [never]' > {THP_STAND_IN}"
+        )
+    at = {"__redis_tuned_thp_path": THP_STAND_IN}
+    runs = {
+        "madvise": observe({**at, "redis_tuned_transparent_hugepages": "madvise"}, thp_unit),
+        "never": observe(at, thp_unit),
+        "unchanged": observe({"redis_tuned_transparent_hugepages": "unchanged"}, thp_unit),
+        "back": observe({}, thp_unit),
+    }
+    for host in containers().values():
+        host.check_output(f"rm -rf {os.path.dirname(THP_STAND_IN)}")
+    return runs
+
+
+def test_a_changed_thp_mode_is_in_force_at_once(
+    host_name: str, thp_runs: dict[str, Observed]
+) -> None:
+    madvise, never = thp_runs["madvise"], thp_runs["never"]
+    assert madvise.result.returncode == 0, madvise.output[-3000:]
+    assert madvise.after[host_name] == (True, "enabled", "madvise")
+    # The unit already ran (a oneshot that stays active): "started" would not run
+    # it again and "never" would wait for the next boot.
+    assert never.result.returncode == 0, never.output[-3000:]
+    assert never.after[host_name] == (True, "enabled", "never")
 
 
 def test_thp_unchanged_removes_the_unit_an_earlier_run_left(
-    host_name: str, thp_unchanged: tuple[Observed, Observed]
+    host_name: str, thp_runs: dict[str, Observed]
 ) -> None:
     """With "unchanged" the role no longer sets the mode: the unit it installed
     before must not set it at the next boot either."""
-    unchanged, back = thp_unchanged
+    unchanged, back = thp_runs["unchanged"], thp_runs["back"]
     assert unchanged.result.returncode == 0, unchanged.output[-3000:]
-    assert unchanged.before[host_name] == (True, "enabled")
-    exists, enabled = unchanged.after[host_name]
+    assert unchanged.before[host_name][:2] == (True, "enabled")
+    exists, enabled, stand_in = unchanged.after[host_name]
     assert not exists and enabled != "enabled"
+    assert stand_in == "never"  # left as it was
     assert back.result.returncode == 0, back.output[-3000:]
-    assert back.after[host_name] == (True, "enabled")
+    assert back.after[host_name][:2] == (True, "enabled")

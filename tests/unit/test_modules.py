@@ -154,3 +154,29 @@ def test_secrets_are_made_once_0600_and_not_in_check_mode(tmp_path: Path) -> Non
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     kept = run("redis_tuned_secrets", tmp_path, paths=[str(path)])
     assert kept["changed"] is False and kept["secrets"] == [value]
+
+
+def test_files_show_diff_false_names_the_file_not_its_content(tmp_path: Path) -> None:
+    path = tmp_path / "tool.py"
+    result = run("redis_tuned_files", tmp_path, files=[spec(path, "CODE\n", show_diff=False)])
+    assert result["changed_paths"] == [str(path)]
+    assert result["diff"][0]["after"] == "(content not shown; 5 bytes)\n"
+    assert "CODE" not in result["_raw"].replace('"content": "CODE\\n"', "")
+
+
+@pytest.mark.skipif(not ROOT, reason="chown to root needs root")
+def test_secrets_are_root_root_in_a_setgid_directory(tmp_path: Path) -> None:
+    """/etc/redis is setgid redis: a file made in it would inherit the group."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chown(shared, 0, 1)  # group daemon (1), like redis on /etc/redis
+    os.chmod(shared, 0o2770)
+    path = shared / "admin.secret"
+    made = run("redis_tuned_secrets", tmp_path, paths=[str(path)])
+    st = path.stat()
+    assert made["changed"] is True
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o600)
+    os.chown(path, 0, 1)
+    fixed = run("redis_tuned_secrets", tmp_path, paths=[str(path)])
+    assert fixed["changed"] is True and path.stat().st_gid == 0
+    assert fixed["secrets"] == made["secrets"]

@@ -632,6 +632,8 @@ def test_a_changed_tls_file_restarts_the_instances_with_tls() -> None:
 
 # --- the kernel probe --------------------------------------------------------
 
+THP = "/sys/kernel/mm/transparent_hugepage/enabled"
+
 
 def test_kernel_probe_says_what_is_settable_and_what_is_not_live() -> None:
     the_plan = plan()
@@ -662,8 +664,21 @@ def test_kernel_probe_says_what_is_settable_and_what_is_not_live() -> None:
     # only what differs is set live
     assert writable["apply"] == ["vm.overcommit_memory=1"]
     assert writable["pending"] == []
+    assert writable["thp"]["apply"] is True  # madvise live, never asked: set it now
     unchanged = f.kernel_state(plan(transparent_hugepages="unchanged"), container)
     assert unchanged["pending"] == ["vm.overcommit_memory=1 (live 0)"]
+    assert f.kernel_state(plan(transparent_hugepages="unchanged"), host)["thp"]["apply"] is False
+    in_force = {**host, THP: {"writable": True, "value": "always madvise [never]"}}
+    assert f.kernel_state(the_plan, in_force)["thp"]["apply"] is False
+
+
+def test_thp_path_is_an_input_and_a_stand_in_file_holds_the_bare_mode() -> None:
+    the_plan = plan(thp_path="/run/thp-test/enabled")
+    assert the_plan["kernel_paths"][-1] == "/run/thp-test/enabled"
+    stand_in = {"/run/thp-test/enabled": {"writable": True, "value": "madvise"}}
+    assert f.kernel_state(the_plan, stand_in)["thp"]["apply"] is True
+    stand_in["/run/thp-test/enabled"]["value"] = "never"
+    assert f.kernel_state(the_plan, stand_in)["thp"]["apply"] is False
 
 
 # --- every file the role writes ----------------------------------------------

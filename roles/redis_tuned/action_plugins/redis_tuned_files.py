@@ -16,7 +16,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import lookup_loader
 
-KEEP = ("path", "owner", "group", "mode", "validate")
+KEEP = ("path", "owner", "group", "mode", "validate", "show_diff")
 
 
 class ActionModule(ActionBase):  # type: ignore[misc]

@@ -42,6 +42,7 @@ NAME = re.compile(r"^[a-z0-9_-]+$")
 USER_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 THP_MODES = ("never", "madvise", "unchanged")
+THP_PATH = "/sys/kernel/mm/transparent_hugepage/enabled"
 AUTH_CLIENTS = ("no", "optional", "yes")
 
 
@@ -158,6 +159,7 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
     if not raw:
         problems.append("redis_tuned_instances must list at least one instance")
     thp = str(inputs.get("transparent_hugepages"))
+    thp_path = str(inputs.get("thp_path") or THP_PATH)
     if thp not in THP_MODES:
         problems.append(
             f"redis_tuned_transparent_hugepages must be one of {', '.join(THP_MODES)} (got {thp})"
@@ -233,7 +235,8 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
         "instances": instances,
         "transparent_hugepages": thp,
         # What the kernel probe reads: every sysctl, then THP.
-        "kernel_paths": [*(_sysctl_path(k) for k in sysctls), THP_PATH],
+        "kernel_paths": [*(_sysctl_path(k) for k in sysctls), thp_path],
+        "thp_path": thp_path,
         "units": [f"redis-server@{i['name']}.service" for i in instances],
         # Per instance, the files its running process must not be older than.
         "restart_files": [f for i in instances for f in i["restart_files"]],
@@ -715,9 +718,6 @@ def pending_restarts(
     return restart
 
 
-THP_PATH = "/sys/kernel/mm/transparent_hugepage/enabled"
-
-
 def _sysctl_path(key: str) -> str:
     return "/proc/sys/" + key.replace(".", "/")
 
@@ -738,11 +738,14 @@ def kernel_state(the_plan: dict[str, Any], kernel: dict[str, Any]) -> dict[str, 
                 apply.append(f"{key}={want}")
             else:
                 pending.append(f"{key}={want} (live {live or 'unreadable'})")
-    seen = kernel.get(THP_PATH) or {}
+    seen = kernel.get(the_plan.get("thp_path", THP_PATH)) or {}
     writable, live = bool(seen.get("writable")), str(seen.get("value") or "")
-    state["thp"] = {"writable": writable, "live": live}
     mode = the_plan.get("transparent_hugepages")
-    if mode != "unchanged" and live and f"[{mode}]" not in live and not writable:
+    # The kernel shows "always madvise [never]"; a stand-in file the bare mode.
+    differs = mode != "unchanged" and bool(live) and f"[{mode}]" not in live and live != mode
+    # apply: set it live now (a changed mode, or one changed by hand since).
+    state["thp"] = {"writable": writable, "live": live, "apply": differs and writable}
+    if differs and not writable:
         pending.append(f"transparent_hugepage={mode} (live {live})")
     state["apply"] = apply
     state["pending"] = pending
@@ -826,7 +829,11 @@ def host_files(the_plan: dict[str, Any], layout: dict[str, Any]) -> dict[str, An
         packages = sorted({str(Path(f).parent) for f in layout["tool_files"]})
         dirs += [{"path": f"{tool}/{d}", "owner": "root", "group": "root", "mode": "0755"}
                  for d in packages]  # fmt: skip
-        files += [{"path": f"{tool}/{f}", "src": f, "mode": "0644"} for f in layout["tool_files"]]
+        # Its code is named in a diff, not shown.
+        files += [
+            {"path": f"{tool}/{f}", "src": f, "mode": "0644", "show_diff": False}
+            for f in layout["tool_files"]
+        ]
         files.append(
             {"path": layout["verify_command"], "template": "redis-tuned-verify.j2", "mode": "0755"}
         )

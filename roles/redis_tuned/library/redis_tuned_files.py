@@ -51,7 +51,13 @@ ENTRY = {
     "group": {"type": "str", "default": "root"},
     "mode": {"type": "str", "required": True},
 }
-FILE = {**ENTRY, "content": {"type": "str", "required": True}, "validate": {"type": "str"}}
+FILE = {
+    **ENTRY,
+    "content": {"type": "str", "required": True},
+    "validate": {"type": "str"},
+    # False: a diff names the file but not its content (the verification tool's code).
+    "show_diff": {"type": "bool", "default": True},
+}
 SECRET = {**FILE, "content": {"type": "str", "required": True, "no_log": True}}
 
 
@@ -132,7 +138,7 @@ class Writer:
         except Unknown:
             if self.check:
                 self.changed.append(path)
-                self._diff(path, before if st else None, content, secret)
+                self._diff(path, before if st else None, content, secret, spec["show_diff"])
                 return
             raise
         if same_content and st is not None and not attrs_differ(st, uid, gid, mode):
@@ -151,7 +157,7 @@ class Writer:
             return
         if self.check:
             self.changed.append(path)
-            self._diff(path, before if st else None, content, secret)
+            self._diff(path, before if st else None, content, secret, spec["show_diff"])
             return
         directory = os.path.dirname(path)
         fd, candidate = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
@@ -176,10 +182,19 @@ class Writer:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(candidate)
         self.changed.append(path)
-        self._diff(path, before if st else None, content, secret)
+        self._diff(path, before if st else None, content, secret, spec["show_diff"])
 
-    def _diff(self, path: str, before: bytes | None, after: bytes, secret: bool) -> None:
+    def _diff(
+        self, path: str, before: bytes | None, after: bytes, secret: bool, show: bool
+    ) -> None:
         if not self.module._diff:
+            return
+        if not show:
+            self.diffs.append(
+                {"before_header": path, "after_header": path,
+                 "before": "(absent)\n" if before is None else "(content not shown)\n",
+                 "after": f"(content not shown; {len(after)} bytes)\n"}
+            )  # fmt: skip
             return
         if secret:
             self.diffs.append(

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The role's own Redis passwords: made on the host once, kept there 0600 root, read back.
+"""The role's own Redis passwords: made on the host once, kept there 0600 root:root, read back.
 
 One call for what was a copy (force: false) and a slurp per secret. A secret is
 48 letters and digits from the system's CSPRNG. In check mode nothing is made
@@ -35,7 +35,8 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    values, made = [], []
+    values: list[str] = []
+    made: list[str] = []
     for path in module.params["paths"]:
         if not os.path.exists(path):
             if module.check_mode:
@@ -51,9 +52,17 @@ def main() -> None:
                 f.flush()
                 os.fsync(f.fileno())
             made.append(path)
+        # 0600 root:root, whatever the directory passes on (/etc/redis is setgid redis).
+        st = os.stat(path)
+        if (st.st_uid, st.st_gid, st.st_mode & 0o7777) != (0, 0, 0o600):
+            if not module.check_mode:
+                os.chown(path, 0, 0)
+                os.chmod(path, 0o600)
+            if path not in made:
+                made.append(path)
         with open(path, encoding="utf-8") as f:
             values.append(f.read().strip())
-    module.exit_json(changed=bool(made), made=made, secrets=values)
+    module.exit_json(changed=bool(made), made_or_fixed=made, secrets=values)
 
 
 if __name__ == "__main__":
