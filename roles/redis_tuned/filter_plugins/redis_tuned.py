@@ -237,7 +237,7 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
         # What the kernel probe reads: every sysctl, then THP.
         "kernel_paths": [*(_sysctl_path(k) for k in sysctls), thp_path],
         "thp_path": thp_path,
-        "units": [f"redis-server@{i['name']}.service" for i in instances],
+        "units": [i["unit"] for i in instances],
         # Per instance, the files its running process must not be older than.
         "restart_files": [f for i in instances for f in i["restart_files"]],
         "directories": directories,
@@ -351,14 +351,20 @@ def _instance(
     exporter = _exporter_plan(inputs, inst, port, local, tls_plan, where, problems)
     tls = tls_plan["tls"]
     local_port = plain_port or (tls["port"] if tls else port)
-    restart_files = [
-        f"/etc/redis/redis-{name}.conf",
-        f"/etc/systemd/system/redis-server@{name}.service.d/redis-tuned.conf",
-    ]
+    unit = f"redis-server@{name}.service"
+    paths = {
+        "conf": f"/etc/redis/redis-{name}.conf",
+        "acl": f"/etc/redis/redis-{name}.acl",
+        "dropin": f"/etc/systemd/system/{unit}.d/redis-tuned.conf",
+    }
+    restart_files = [paths["conf"], paths["dropin"]]
     if tls:
         restart_files += [str(tls["cert_file"]), str(tls["key_file"]), str(tls["ca_file"])]
     return {
         "name": name,
+        # Its systemd unit and the files the role writes for it.
+        "unit": unit,
+        "paths": paths,
         "restart_files": restart_files,
         "port": port,
         "plain_port": plain_port,
@@ -709,7 +715,7 @@ def pending_restarts(
     changed = set(changed_paths or [])
     restart = []
     for inst in the_plan["instances"]:
-        since = (units.get(f"redis-server@{inst['name']}.service") or {}).get("started")
+        since = (units.get(inst["unit"]) or {}).get("started")
         if since is None:
             continue
         newest = max((modified.get(f, 0.0) for f in inst["restart_files"]), default=0.0)
@@ -793,13 +799,13 @@ def host_files(the_plan: dict[str, Any], layout: dict[str, Any]) -> dict[str, An
         one = {"__redis_tuned_instance": inst}
         files += [
             # Only SHA-256 hashes of the passwords reach the host (the template hashes them).
-            {"path": f"/etc/redis/redis-{name}.acl", "template": "redis.acl.j2", "vars": one,
+            {"path": inst["paths"]["acl"], "template": "redis.acl.j2", "vars": one,
              "group": "redis", "mode": "0640", "validate": f"{checker} --acl %s"},
             # Checked by a throwaway redis-server with no port, an empty scratch dir.
-            {"path": f"/etc/redis/redis-{name}.conf", "template": "redis.conf.j2", "vars": one,
+            {"path": inst["paths"]["conf"], "template": "redis.conf.j2", "vars": one,
              "group": "redis", "mode": "0640", "validate": f"{checker} %s"},
-            {"path": f"/etc/systemd/system/redis-server@{name}.service.d/redis-tuned.conf",
-             "template": "unit-dropin.conf.j2", "vars": one, "mode": "0644"},
+            {"path": inst["paths"]["dropin"], "template": "unit-dropin.conf.j2", "vars": one,
+             "mode": "0644"},
             {"path": f"{layout['expect_dir']}/{name}.json",
              "content": json.dumps(inst["expectations"], indent=4, sort_keys=True) + "\n",
              "group": "redis", "mode": "0640"},

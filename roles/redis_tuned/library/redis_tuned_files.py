@@ -110,19 +110,22 @@ class Writer:
             raise
         if st is not None and not attrs_differ(st, uid, gid, mode):
             return
-        self.changed.append(path)
-        if self.module._diff:
-            after = f"directory, owner {spec['owner']}, group {spec['group']}, mode {mode:04o}\n"
-            self.diffs.append(
-                {"before_header": path, "after_header": path,
-                 "before": attrs_text(st), "after": after}
-            )  # fmt: skip
-        if self.check:
-            return
-        if st is None:
+        if st is None and not self.check:
             os.makedirs(path, mode=0o700)
-        os.chown(path, uid, gid)
-        os.chmod(path, mode)
+        self._set_attrs(path, st, spec, uid, gid, "directory, ")
+
+    def _set_attrs(
+        self, path: str, st: os.stat_result | None, spec: dict[str, Any], uid: int, gid: int,
+        what: str = "",
+    ) -> None:  # fmt: skip
+        """Owner and mode only (the content, if any, is right)."""
+        mode = int(spec["mode"], 8)
+        self.changed.append(path)
+        after = f"{what}owner {spec['owner']}, group {spec['group']}, mode {mode:04o}\n"
+        self._add_diff(path, attrs_text(st), after)
+        if not self.check:
+            os.chown(path, uid, gid)
+            os.chmod(path, mode)
 
     def file(self, spec: dict[str, Any], secret: bool) -> None:
         path, mode = spec["path"], int(spec["mode"], 8)
@@ -144,16 +147,7 @@ class Writer:
         if same_content and st is not None and not attrs_differ(st, uid, gid, mode):
             return
         if same_content:
-            self.changed.append(path)
-            if self.module._diff:
-                after = f"owner {spec['owner']}, group {spec['group']}, mode {mode:04o}\n"
-                self.diffs.append(
-                    {"before_header": path, "after_header": path,
-                     "before": attrs_text(st), "after": after}
-                )  # fmt: skip
-            if not self.check:
-                os.chown(path, uid, gid)
-                os.chmod(path, mode)
+            self._set_attrs(path, st, spec, uid, gid)
             return
         if self.check:
             self.changed.append(path)
@@ -187,38 +181,28 @@ class Writer:
     def _diff(
         self, path: str, before: bytes | None, after: bytes, secret: bool, show: bool
     ) -> None:
-        if not self.module._diff:
-            return
-        if not show:
-            self.diffs.append(
-                {"before_header": path, "after_header": path,
-                 "before": "(absent)\n" if before is None else "(content not shown)\n",
-                 "after": f"(content not shown; {len(after)} bytes)\n"}
-            )  # fmt: skip
-            return
         if secret:
+            old = "(secret, not shown)\n" if before is not None else "(absent)\n"
+            self._add_diff(path, old, "(secret, not shown; changed)\n")
+        elif not show:
+            old = "(absent)\n" if before is None else "(content not shown)\n"
+            self._add_diff(path, old, f"(content not shown; {len(after)} bytes)\n")
+        else:
+            old = before.decode("utf-8", "replace") if before is not None else ""
+            self._add_diff(path, old, after.decode("utf-8", "replace"))
+
+    def _add_diff(self, path: str, before: str, after: str) -> None:
+        if self.module._diff:
             self.diffs.append(
-                {"before_header": path, "after_header": path,
-                 "before": "(secret, not shown)\n" if before is not None else "(absent)\n",
-                 "after": "(secret, not shown; changed)\n"}
-            )  # fmt: skip
-            return
-        self.diffs.append(
-            {"before_header": path, "after_header": path,
-             "before": before.decode("utf-8", "replace") if before is not None else "",
-             "after": after.decode("utf-8", "replace")}
-        )  # fmt: skip
+                {"before_header": path, "after_header": path, "before": before, "after": after}
+            )
 
     def absent(self, path: str) -> None:
         st = self._stat(path)
         if st is None:
             return
         self.changed.append(path)
-        if self.module._diff:
-            self.diffs.append(
-                {"before_header": path, "after_header": path,
-                 "before": attrs_text(st), "after": "(absent)\n"}
-            )  # fmt: skip
+        self._add_diff(path, attrs_text(st), "(absent)\n")
         if not self.check:
             os.unlink(path)
 
