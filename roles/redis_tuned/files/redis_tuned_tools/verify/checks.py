@@ -190,12 +190,22 @@ def compare_config(expected: Mapping[str, Any], live: Mapping[str, str | None]) 
 
 
 def unreadable_config(expected: Mapping[str, Any], why: str) -> list[Check]:
-    """The user may not run CONFIG GET: each expected directive fails; none expected, a warning."""
-    hint = (
-        f"{why}: this user may not read the config; verify as an admin user or leave out --expect"
-    )
+    """CONFIG GET cannot be run (this user may not, or the server has it disabled or
+    renamed): each expected directive fails; none expected, a warning."""
+    if "unknown command" in why.lower():
+        seen = "unknown command"
+        hint = (
+            f"{why}: CONFIG is disabled or renamed on this server (rename-command): the live "
+            "config cannot be compared"
+        )
+    else:
+        seen = "NOPERM"
+        hint = (
+            f"{why}: this user may not read the config; verify as an admin user or leave out "
+            "--expect"
+        )
     if not expected:
-        return [Check("live config readable", WARN, "CONFIG GET", "NOPERM", hint)]
+        return [Check("live config readable", WARN, "CONFIG GET", seen, hint)]
     return [
         Check(f"config {d}", FAIL, normalise(d, expected[d]), None, hint) for d in sorted(expected)
     ]

@@ -7,6 +7,7 @@ connection error (one line on stderr).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -19,7 +20,8 @@ from typing import Any, NoReturn
 import redis
 
 from redis_tuned_tools.verify import checks as ck
-from redis_tuned_tools.verify import probe
+from redis_tuned_tools.verify import inputs, probe
+from redis_tuned_tools.verify.inputs import Expectations, UsageError
 
 EXPECT_DIR = Path("/etc/redis/redis_tuned")
 INSTANCE_NAME = re.compile(r"^[a-z0-9_-]+$")
@@ -28,20 +30,32 @@ STATE_DIR = Path("/var/lib/redis_tuned")
 DEFAULT_DATABASES = "0,1"  # the guide's workload: db 0 Channels layer, db 1 Django cache
 
 
-class UsageError(Exception):
-    """Bad flags or unreadable inputs: one line, exit 2."""
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a misuse in one line (no usage block) and exits 2."""
 
     def error(self, message: str) -> NoReturn:
         prefix = "unrecognized arguments: "
         if message.startswith(prefix):
-            # Name the options only: a value after a mistyped --passwd may be a secret.
-            names = [a.split("=", 1)[0] for a in message[len(prefix) :].split() if a[:1] == "-"]
+            # Name the options only: a value after a mistyped --passwd may be a secret,
+            # and so may the rest of -aSECRET.
+            names = [_option_name(a) for a in message[len(prefix) :].split() if a[:1] == "-"]
             message = prefix + (" ".join(names) or "(values not shown)")
+        # argparse quotes the value it refused ("invalid int value: 'x'"): not shown.
+        message = re.sub(r"(value|choice): .*", r"\1 (not shown)", message)
         self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
+def _option_name(arg: str) -> str:
+    if arg.startswith("--"):
+        match = re.match(r"--[A-Za-z][A-Za-z0-9-]*", arg)
+        return match.group(0) if match else "--..."
+    return arg[:2]
+
+
+# Spellings of a password on the command line (redis-cli's -a included): refused, never echoed.
+SECRET_OPTION = re.compile(
+    r"^(-a|--?(pass|passwd|password|pw|auth|requirepass|secret)(=|$))", re.IGNORECASE
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -116,7 +130,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     given = sys.argv[1:] if argv is None else argv
-    if any(a in ("-a", "--pass", "--password") or a.startswith("--password=") for a in given):
+    if any(SECRET_OPTION.match(a) for a in given):
         parser.error(
             "a password is never taken on the command line (it would show in ps): "
             "use --password-file FILE or the REDISCLI_AUTH variable"
@@ -143,35 +157,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         path = getattr(args, flag)
         if path and not Path(path).is_file():
             parser.error(f"--{flag} {path}: no such file")
-    if args.exporter_url and not args.exporter_url.startswith(("http://", "https://")):
-        parser.error(f"--exporter-url takes an http:// or https:// URL, got {args.exporter_url}")
-    if args.latency_p99_ms <= 0 or args.timeout <= 0:
-        parser.error("--latency-p99-ms and --timeout must be positive")
+    if args.host is not None and not inputs.valid_host(args.host):
+        parser.error("--host takes a host name or an IP address")
+    if args.user is not None and not inputs.USER.match(args.user):
+        parser.error("--user takes an ACL user name (printable, no spaces, at most 128)")
+    try:
+        if args.exporter_url:
+            inputs.exporter_url(args.exporter_url)
+        args.database_list = inputs.databases(args.databases)
+    except UsageError as exc:
+        parser.error(str(exc))
     return args
 
 
-def load_expectations(args: argparse.Namespace) -> dict[str, Any]:
-    """Merge the expectations file(s) and --expect pairs; --expect wins."""
-    data: dict[str, Any] = {"config": {}}
+def load_expectations(args: argparse.Namespace) -> Expectations:
+    """The expectations file(s) and --expect pairs (they win), typed."""
     paths = []
     if args.instance:
         paths.append(EXPECT_DIR / f"{args.instance}.json")
     if args.expect_file:
         paths.append(args.expect_file)
-    for path in paths:
-        try:
-            loaded = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read expectations {path}: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise UsageError(f"{path}: expected a JSON object")
-        data = {**data, **loaded, "config": {**data["config"], **loaded.get("config", {})}}
-    for pair in args.expect:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--expect takes KEY=VALUE, got {pair!r}")
-        data["config"][key.strip()] = value
-    return data
+    return inputs.merge(paths, args.expect)
 
 
 ADMIN_USER = "redis-tuned"
@@ -180,50 +186,42 @@ ADMIN_SECRET = EXPECT_DIR / "admin.secret"
 
 def read_credentials(args: argparse.Namespace) -> tuple[str | None, str | None]:
     """(user, password): --password-file or $REDISCLI_AUTH for --user (or the default
-    user); with --instance and neither, the role's own user and its secret on this host."""
+    user); with --instance and neither, the role's own user and its secret on this host
+    (``admin_secret_allowed`` decides where it may be sent)."""
     if args.password_file:
-        path: Path = args.password_file
-        if str(path) == "-":
-            password = sys.stdin.readline().rstrip("\r\n")
-        else:
-            try:
-                password = path.read_text().rstrip("\r\n")
-            except OSError as exc:
-                raise UsageError(f"cannot read --password-file: {exc.strerror}") from exc
-        if not password:
-            # Not "no password": an empty file is a mistake, and the server's refusal
-            # would then blame the password.
-            raise UsageError(f"--password-file {path} holds no password")
-        return args.user, password
-    env = os.environ.get("REDISCLI_AUTH")
+        return args.user, inputs.read_password(args.password_file)
+    env = inputs.env_password()
     if env:
         return args.user, env
     if args.instance and args.user is None and ADMIN_SECRET.is_file():
-        try:
-            return ADMIN_USER, ADMIN_SECRET.read_text().strip()
-        except OSError as exc:
-            raise UsageError(f"cannot read {ADMIN_SECRET}: {exc.strerror} (run as root)") from exc
+        return ADMIN_USER, inputs.read_secret_file(ADMIN_SECRET)
     return args.user, None
 
 
+def admin_secret_allowed(args: argparse.Namespace, target: probe.Target) -> bool:
+    """The role's admin secret goes only to the instance it belongs to: the one its
+    expectations name (no --host or --port of the caller's), on this machine."""
+    return args.host is None and args.port is None and probe.same_host(target)
+
+
 def connection(
-    args: argparse.Namespace, expected: dict[str, Any], user: str | None, password: str | None
+    args: argparse.Namespace, expected: Expectations, user: str | None, password: str | None
 ) -> probe.Target:
     """Where and how to connect: the flags, else the expectations (an instance
     that is TLS-only, plain port 0, is reached over TLS with its CA)."""
-    tls_exp = expected.get("tls") or {}
     # The role writes the address it reaches the instance at on its host: an
     # instance bound to a private address only is not on 127.0.0.1.
-    args.host = args.host or str(expected.get("host") or "127.0.0.1")
+    host = args.host or expected.host or "127.0.0.1"
     tls, cacert, cert, key = args.tls, args.cacert, args.cert, args.key
-    port = args.port or _port(expected.get("port") or 6379, "port")
-    if tls_exp and not expected.get("port"):
-        port, tls = args.port or _port(tls_exp.get("port"), "tls.port"), True
-        cacert = cacert or tls_exp.get("ca_file")
-        if not cert and tls_exp.get("auth_clients", "no") != "no":
-            cert, key = tls_exp.get("cert_file"), tls_exp.get("key_file")
+    port = args.port or expected.port or 6379
+    tls_exp = expected.tls
+    if tls_exp and not expected.port:
+        port, tls = args.port or tls_exp.port, True
+        cacert = cacert or tls_exp.ca_file
+        if not cert and tls_exp.auth_clients != "no":
+            cert, key = tls_exp.cert_file, tls_exp.key_file
     return probe.Target(
-        args.host,
+        host,
         port,
         password,
         user,
@@ -234,45 +232,75 @@ def connection(
         key=key,
         # Over loopback the chain is verified but not the name: a server
         # certificate names the host as clients on the network address it.
-        check_hostname=not ck.is_loopback(args.host),
+        check_hostname=not ck.is_loopback(host),
     )
 
 
-def _port(value: Any, field: str) -> int:
-    """A port from the expectations, 1-65535, never wrapped around to another server's."""
-    number = value if isinstance(value, int) and not isinstance(value, bool) else None
-    if number is None or not 1 <= number <= 65535:
-        raise UsageError(f"expectations: {field} must be a port number 1-65535, got {value!r}")
-    return number
-
-
-def exporter_url(exporter: dict[str, Any] | None, host: str) -> str | None:
+def exporter_url(exporter: inputs.ExporterExpect | None, host: str) -> str | None:
     """The metrics URL of the exporter the expectations name: on its listen
     address, or on the verified host's address where it listens on all."""
     if not exporter:
         return None
-    listen = str(exporter.get("listen") or "0.0.0.0")
+    listen = exporter.listen
     where = host if listen in ("0.0.0.0", "::", "") else listen
     where = f"[{where}]" if ":" in where else where
-    return f"http://{where}:{int(exporter['port'])}/metrics"
+    return f"http://{where}:{exporter.port}/metrics"
+
+
+class Stage:
+    """Report instead of abort: a command the server refuses (disabled, renamed,
+    not permitted) or an answer that is not Redis's ends the one check that
+    needed it, as a check in the report; the other checks still run. A lost
+    connection still ends the run (nothing else could be checked)."""
+
+    def __init__(self, report: ck.Report, name: str, expected: Any = None) -> None:
+        self.report, self.name, self.expected = report, name, expected
+
+    def __enter__(self) -> Stage:
+        return self
+
+    def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> bool:
+        if exc is None or isinstance(exc, (probe.Unreachable, UsageError)):
+            return False
+        if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+            return False
+        if isinstance(exc, redis.ResponseError):
+            first = str(exc).split("\n")[0][:120]
+            hint = "the server refused the command: disabled or renamed (rename-command)?"
+            self.report.checks.append(ck.Check(self.name, ck.WARN, self.expected, first, hint))
+            return True
+        if isinstance(exc, (redis.RedisError, *probe.SHAPE_ERRORS)):
+            hint = "the server's answer is not what Redis answers: is this a Redis server?"
+            seen = type(exc).__name__
+            self.report.checks.append(ck.Check(self.name, ck.FAIL, self.expected, seen, hint))
+            return True
+        return False
 
 
 def run(args: argparse.Namespace) -> ck.Report:
     expected = load_expectations(args)
     user, password = read_credentials(args)
     target = connection(args, expected, user, password)
-    args.port = target.port  # for the error line, should it come to that
-    try:
-        databases = [int(d) for d in args.databases.split(",") if d.strip()]
-    except ValueError as exc:
-        raise UsageError(f"--databases takes numbers like 0,1, got {args.databases!r}") from exc
+    if user == ADMIN_USER and not admin_secret_allowed(args, target):
+        # Never send the role's secret to a server the caller pointed us at.
+        target = dataclasses.replace(target, username=None, password=None)
+    args.host, args.port = target.host, target.port  # for the error line, should it come to that
     report = ck.Report(target={"host": target.host, "port": target.port, "tls": target.tls})
     client = target.client()
     try:
         probe.ping(client)
     except (redis.AuthenticationError, redis.ResponseError) as exc:
         if not probe.is_auth_error(exc):
-            raise
+            report.checks.append(
+                ck.Check(
+                    "reachable + auth + PING",
+                    ck.FAIL,
+                    "PONG",
+                    str(exc).split("\n")[0][:120],
+                    "the server refused PING: is this a Redis server?",
+                )
+            )
+            return report
         hint = (
             "the server wants a password: give --password-file or REDISCLI_AUTH"
             if target.password is None
@@ -281,29 +309,29 @@ def run(args: argparse.Namespace) -> ck.Report:
         report.checks.append(ck.Check("auth", ck.FAIL, "PONG", str(exc).split("\n")[0], hint))
         return report
     report.checks.append(ck.Check("reachable + auth + PING", ck.PASS, "PONG", "PONG"))
-    tls_port = (expected.get("tls") or {}).get("port") or (target.port if target.tls else None)
+    tls_port = expected.tls.port if expected.tls else (target.port if target.tls else None)
     if tls_port:
-        tls_target = dataclasses.replace(
-            target, tls=True, cacert=target.cacert or (expected.get("tls") or {}).get("ca_file")
-        )
-        days, error = probe.tls_certificate(tls_target, int(tls_port))
+        ca = target.cacert or (expected.tls.ca_file if expected.tls else None)
+        tls_target = dataclasses.replace(target, tls=True, cacert=ca)
+        days, error = probe.tls_certificate(tls_target, tls_port)
         report.checks.append(ck.check_tls(f"port {tls_port}", days, error))
-    if args.require_auth or expected.get("requires_auth"):
-        refused, answer = probe.anonymous_refused(target)
-        report.checks.append(
-            ck.Check(
-                "anonymous access refused",
-                ck.PASS if refused else ck.FAIL,
-                "NOAUTH",
-                answer,
-                ""
-                if refused
-                else "a client without credentials is served: set a password "
-                "(requirepass) or disable the default user (ACL SETUSER default off)",
+    if args.require_auth or expected.requires_auth:
+        with Stage(report, "anonymous access refused", "NOAUTH"):
+            refused, answer = probe.anonymous_refused(target)
+            report.checks.append(
+                ck.Check(
+                    "anonymous access refused",
+                    ck.PASS if refused else ck.FAIL,
+                    "NOAUTH",
+                    answer,
+                    ""
+                    if refused
+                    else "a client without credentials is served: set a password "
+                    "(requirepass) or disable the default user (ACL SETUSER default off)",
+                )
             )
-        )
 
-    for db in databases:
+    for db in args.database_list:
         try:
             probe.select(target, db)
             report.checks.append(ck.Check(f"SELECT {db}", ck.PASS, "OK", "OK"))
@@ -313,54 +341,59 @@ def run(args: argparse.Namespace) -> ck.Report:
                     f"SELECT {db}",
                     ck.FAIL,
                     "OK",
-                    str(exc),
+                    str(exc).split("\n")[0][:120],
                     "raise `databases` or use a database that exists",
                 )
             )
 
-    try:
-        info: dict[str, Any] | None = probe.info(client)
-    except probe.NoPermission as exc:
-        info = None
-        report.checks.append(
-            ck.Check(
-                "server info readable",
-                ck.WARN,
-                "INFO",
-                "NOPERM",
-                f"{exc}: health and host checks need INFO; verify as an admin user for those",
+    info: dict[str, Any] | None = None
+    with Stage(report, "server info readable", "INFO"):
+        try:
+            info = probe.info(client)
+        except probe.NoPermission as exc:
+            report.checks.append(
+                ck.Check(
+                    "server info readable",
+                    ck.WARN,
+                    "INFO",
+                    "NOPERM",
+                    f"{exc}: health and host checks need INFO; verify as an admin user for those",
+                )
             )
-        )
     directives = sorted(
-        set(expected["config"])
+        set(expected.config)
         | {"maxclients", "tcp-backlog", "logfile", "maxmemory-policy", "appendonly"}
     )
+    live: dict[str, str | None] = {}
     try:
         live = probe.config_get(client, directives)
-        report.checks.extend(ck.compare_config(expected["config"], live))
+        report.checks.extend(ck.compare_config(expected.config, live))
     except probe.NoPermission as exc:
-        live = {}
-        report.checks.extend(ck.unreadable_config(expected["config"], str(exc)))
+        report.checks.extend(ck.unreadable_config(expected.config, str(exc)))
+    except (redis.ResponseError, redis.DataError, ValueError, TypeError, KeyError) as exc:
+        why = str(exc).split("\n")[0][:120] or type(exc).__name__
+        report.checks.extend(ck.unreadable_config(expected.config, why))
 
     want_aof = None
-    if "appendonly" in expected["config"]:
-        want_aof = ck.normalise("appendonly", expected["config"]["appendonly"]) == "yes"
+    if "appendonly" in expected.config:
+        want_aof = ck.normalise("appendonly", expected.config["appendonly"]) == "yes"
     state_file = args.state_file or (
         STATE_DIR / f"{args.instance}.verify.json" if args.instance else None
     )
     baseline = read_state(state_file)
     if info is not None:
-        report.checks.extend(
-            ck.check_health(info, want_aof, live.get("maxmemory-policy"), baseline)
-        )
+        with Stage(report, "server health", "INFO"):
+            report.checks.extend(
+                ck.check_health(info, want_aof, live.get("maxmemory-policy"), baseline)
+            )
 
-    url = args.exporter_url or exporter_url(expected.get("exporter"), target.host)
+    url = args.exporter_url or exporter_url(expected.exporter, target.host)
     if url:
         text, error = probe.scrape(url, args.timeout)
         run_id = str(info["run_id"]) if info and "run_id" in info else None
         report.checks.append(ck.check_exporter(url, text, error, run_id))
 
-    pid = int((info or {}).get("process_id", 0))
+    pid = _int((info or {}).get("process_id"))
     host_mode = args.mode == "host" or (
         args.mode == "auto" and probe.same_host(target) and probe.local_redis_process(pid)
     )
@@ -368,18 +401,24 @@ def run(args: argparse.Namespace) -> ck.Report:
         raise UsageError(f"--mode host: no redis-server with pid {pid} on this machine")
     if host_mode:
         report.mode = "host"
-        report.checks.extend(host_checks(pid, info or {}, live, expected))
+        with Stage(report, "host checks", "readable"):
+            report.checks.extend(host_checks(pid, info or {}, live, expected))
 
-    samples = probe.time_pings(client, args.latency_samples, warmup=min(100, args.latency_samples))
-    summary: dict[str, Any] = dict(ck.latency_summary(samples))
-    summary["samples"] = args.latency_samples
-    if args.fresh_samples:
-        fresh = probe.time_fresh_connections(target, args.fresh_samples)
-        summary["fresh_connection_p50_ms"] = statistics.median(fresh)
-        summary["fresh_samples"] = args.fresh_samples
-        summary["fresh_over_pooled_p50"] = summary["fresh_connection_p50_ms"] / summary["p50_ms"]
-    report.latency = summary
-    report.checks.append(ck.check_latency(summary, args.latency_p99_ms))
+    with Stage(report, "latency", "PONG"):
+        samples = probe.time_pings(
+            client, args.latency_samples, warmup=min(100, args.latency_samples)
+        )
+        summary: dict[str, Any] = dict(ck.latency_summary(samples))
+        summary["samples"] = args.latency_samples
+        if args.fresh_samples:
+            fresh = probe.time_fresh_connections(target, args.fresh_samples)
+            summary["fresh_connection_p50_ms"] = statistics.median(fresh)
+            summary["fresh_samples"] = args.fresh_samples
+            summary["fresh_over_pooled_p50"] = (
+                summary["fresh_connection_p50_ms"] / summary["p50_ms"]
+            )
+        report.latency = summary
+        report.checks.append(ck.check_latency(summary, args.latency_p99_ms))
     client.close()
     if state_file is not None and info is not None and report.ok:
         error = write_state(state_file, ck.counters(info))
@@ -388,6 +427,13 @@ def run(args: argparse.Namespace) -> ck.Report:
                 ck.Check("state saved", ck.WARN, str(state_file), error, "growth cannot be gated")
             )
     return report
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def read_state(path: Path | None) -> dict[str, Any] | None:
@@ -415,12 +461,12 @@ def write_state(path: Path, counters: dict[str, Any]) -> str | None:
 
 
 def host_checks(
-    pid: int, info: dict[str, Any], live: dict[str, str | None], expected: dict[str, Any]
+    pid: int, info: dict[str, Any], live: dict[str, str | None], expected: Expectations
 ) -> list[ck.Check]:
     """What only the Redis host can see: process limits, kernel settings, the log."""
     out: list[ck.Check] = []
     config_file = str(info.get("config_file", "") or "")
-    configured = expected["config"].get("maxclients")
+    configured = expected.config.get("maxclients")
     if configured is None and config_file:
         try:
             configured = probe.configured_maxclients(config_file)
@@ -434,7 +480,7 @@ def host_checks(
                 soft,
                 int(configured) if configured is not None else None,
                 int(live.get("maxclients") or 0),
-                expected.get("nofile"),
+                expected.nofile,
                 cap,
             )
         )
@@ -443,12 +489,12 @@ def host_checks(
             ck.Check(
                 "open files limit",
                 ck.FAIL,
-                expected.get("nofile"),
+                expected.nofile,
                 None,
                 f"cannot read /proc/{pid}/limits ({exc.strerror or exc}): run as root",
             )
         )
-    sysctls = expected.get("sysctl", {})
+    sysctls = expected.sysctl
     overcommit, ro = probe.sysctl("vm.overcommit_memory")
     out.append(
         ck.check_sysctl(
@@ -464,7 +510,7 @@ def host_checks(
     out.append(ck.check_sysctl("net.core.somaxconn", backlog, somaxconn, ro_net, True))
     thp = probe.thp()
     if thp is not None:
-        out.append(ck.check_thp(str(expected.get("transparent_hugepages", "never")), *thp))
+        out.append(ck.check_thp(expected.transparent_hugepages, *thp))
     lines = probe.log_lines(str(live.get("logfile") or ""), pid)
     if lines is None:
         out.append(
@@ -519,7 +565,29 @@ def _cell(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _write(stream: Any, text: str) -> None:
+    """Print, and survive a reader that left (``| head -1``) or a closed stream."""
+    if stream is None:
+        return
+    try:
+        stream.write(text + "\n")
+        stream.flush()
+    except BrokenPipeError:
+        # Nobody reads any more: point the stream at /dev/null so that Python's
+        # own flush at exit does not complain either.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _fail(message: str) -> int:
+    _write(sys.stderr, f"redis-tuned-verify: {' '.join(message.split())}")
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0 every check passed, 1 a check failed, 2 usage or connection error."""
     try:
         args = parse_args(argv)
     except SystemExit as exc:  # argparse already printed one usage line
@@ -527,21 +595,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = run(args)
     except UsageError as exc:
-        print(f"redis-tuned-verify: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
+    except probe.NotRedis as exc:
+        return _fail(f"{args.host}:{args.port} answered, but not as Redis does ({exc})")
     except probe.Unreachable as exc:
-        print(
-            f"redis-tuned-verify: cannot reach {args.host}:{args.port}: {exc}",
-            file=sys.stderr,
-        )
-        return 2
+        return _fail(f"cannot reach {args.host}:{args.port}: {exc}")
     except redis.RedisError as exc:
-        print(f"redis-tuned-verify: {args.host}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+        first = str(exc).split("\n")[0][:200]
+        return _fail(f"{args.host}:{args.port}: {type(exc).__name__}: {first}")
+    except RecursionError:
+        return _fail("internal error: input nested too deeply")
     if args.json:
-        print(json.dumps(report.as_dict(), indent=2, default=str))
+        _write(sys.stdout, json.dumps(report.as_dict(), indent=2, default=str))
     else:
-        print(render_table(report))
+        _write(sys.stdout, render_table(report))
     return 0 if report.ok else 1
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import os
 import shutil
 import socket
@@ -9,6 +11,7 @@ import ssl
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,23 @@ THP_PATH = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
 class Unreachable(Exception):
     """The server could not be reached (refused, timed out, name unknown)."""
+
+
+class NotRedis(Unreachable):
+    """Something answered, but not as Redis does (the client library could not
+    make sense of the handshake or a reply)."""
+
+
+# What redis-py raises when a reply is not shaped like Redis's (e.g. "+OK" to HELLO).
+SHAPE_ERRORS = (AttributeError, TypeError, ValueError, IndexError, KeyError, UnicodeError)
+
+
+@contextlib.contextmanager
+def speaks_redis() -> Iterator[None]:
+    try:
+        yield
+    except SHAPE_ERRORS as exc:
+        raise NotRedis(f"{type(exc).__name__} while reading its reply") from exc
 
 
 @dataclass(frozen=True)
@@ -86,7 +106,8 @@ def anonymous_refused(target: Target) -> tuple[bool, str]:
     """(refused, what the server answered) for a PING without credentials."""
     client = target.client(anonymous=True)
     try:
-        client.ping()
+        with speaks_redis():
+            client.ping()
     except (redis.AuthenticationError, redis.ResponseError) as exc:
         return is_auth_error(exc), str(exc).split("\n")[0]
     finally:
@@ -107,7 +128,8 @@ def is_auth_error(exc: Exception) -> bool:
 def ping(client: redis.Redis) -> None:
     """PING; connection problems become Unreachable, auth problems propagate."""
     try:
-        client.ping()
+        with speaks_redis():
+            client.ping()
     except (redis.AuthenticationError, redis.ResponseError):
         raise
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
@@ -119,7 +141,8 @@ def select(target: Target, db: int) -> None:
     SELECT for database 0, and a pooled connection must not change database)."""
     client = target.client()
     try:
-        client.execute_command("SELECT", db)  # type: ignore[no-untyped-call]
+        with speaks_redis():
+            client.execute_command("SELECT", db)  # type: ignore[no-untyped-call]
     except (redis.AuthenticationError, redis.ResponseError):
         raise
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
@@ -163,8 +186,9 @@ def scrape(url: str, timeout: float) -> tuple[str | None, str | None]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.read().decode("utf-8", "replace"), None
-    except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
-        return None, " ".join(str(exc).split()) or type(exc).__name__
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        # URLError and HTTPError are OSErrors; a server that is not HTTP: BadStatusLine.
+        return None, " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
 class NoPermission(Exception):
@@ -203,7 +227,8 @@ def time_fresh_connections(target: Target, samples: int) -> list[float]:
     for _ in range(samples):
         client = target.client()
         start = time.perf_counter_ns()
-        client.ping()
+        with speaks_redis():
+            client.ping()
         out.append((time.perf_counter_ns() - start) / 1e6)
         client.close()
         client.connection_pool.disconnect()
