@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from redis_tuned_tools.verify import checks as ck
 
 
@@ -45,6 +49,24 @@ def test_normalise_uses_redis_spellings() -> None:
     assert ck.normalise("appendonly", True) == "yes"
     assert ck.normalise("save", '""') == ""
     assert ck.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0
+
+
+@pytest.mark.parametrize(
+    ("directive", "spellings"),
+    [
+        ("maxmemory", ["2gb", "2GB", "2Gb", "2147483648", " 2gb "]),
+        ("maxmemory", ["1k", "1K", "1000"]),
+        ("timeout", ["300", "0300", "+300", " 300"]),
+        ("maxmemory-policy", ["allkeys-lru", "ALLKEYS-LRU", "AllKeys-LRU"]),
+        ("appendonly", ["yes", "YES", "true", "on", True]),
+    ],
+)
+def test_normalise_takes_every_spelling_redis_takes(directive: str, spellings: list[Any]) -> None:
+    assert len({ck.normalise(directive, s) for s in spellings}) == 1
+
+
+def test_a_secret_is_compared_as_given() -> None:
+    assert ck.normalise("requirepass", "0300") != ck.normalise("requirepass", "300")
 
 
 def test_one_stall_does_not_decide_the_latency_check() -> None:

@@ -23,6 +23,7 @@ _UNITS = {
     "gb": 1024**3,
 }
 _SIZE = re.compile(r"^(\d+)([kmg]?b?)$", re.IGNORECASE)
+_INTEGER = re.compile(r"^[+-]?\d{1,30}$")
 _YES = {"yes", "true", "on", "1"}
 _NO = {"no", "false", "off", "0"}
 _BOOL_DIRECTIVES = {
@@ -135,8 +136,10 @@ def to_bytes(value: Any) -> int | None:
 def normalise(directive: str, value: Any) -> str:
     """A directive's value in the spelling CONFIG GET answers with.
 
-    Sizes become bytes, booleans yes/no, ``save`` lists one space-separated
-    string, multi-word values have their spaces folded.
+    Sizes become bytes (any unit, any case), booleans yes/no, enums lower case,
+    integers their plain decimal form, ``save`` lists one space-separated
+    string, multi-word values have their spaces folded. A secret is compared
+    as given.
     """
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -155,6 +158,8 @@ def normalise(directive: str, value: Any) -> str:
             return "yes"
         if low in _NO:
             return "no"
+    if directive not in SENSITIVE_DIRECTIVES and _INTEGER.match(text):
+        return str(int(text))  # "0300", "+300" and "300" are one number
     return text
 
 
