@@ -30,7 +30,7 @@ STATE_DIR = Path("/var/lib/redis_tuned")
 DEFAULT_DATABASES = "0,1"  # the guide's workload: db 0 Channels layer, db 1 Django cache
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a misuse in one line (no usage block) and exits 2."""
 
     def error(self, message: str) -> NoReturn:
@@ -59,7 +59,7 @@ SECRET_OPTION = re.compile(
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = _Parser(
+    parser = OneLineParser(
         prog="redis-tuned-verify",
         description="Prove that a Redis server's tuning is in force, from a client and, "
         "on the Redis host, from what only the host can see. The password comes from "

@@ -1,0 +1,186 @@
+"""redis-tuned-clients: the application side of the tuning.
+
+    redis-tuned-clients settings --channels-url URL [--cache-url URL] [--processes N]
+                                 [--concurrency N] [--expect-file FILE ...] [--format django|json]
+    redis-tuned-clients lint SETTINGS_FILE [--json] [--server-timeout S]
+    redis-tuned-clients connections --host H --port P [--user U] [--password-file F] [--json]
+
+Exit 0 ok, 1 findings (lint) or warnings (connections), 2 usage, unreadable input or
+unreachable server: one line on stderr, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from redis_tuned_clients import connections, lint, settings
+from redis_tuned_tools.verify import inputs, probe
+from redis_tuned_tools.verify.cli import SECRET_OPTION, OneLineParser, _write
+from redis_tuned_tools.verify.inputs import UsageError
+
+PROG = "redis-tuned-clients"
+
+
+def _bounded(low: int, high: int, flag: str) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{flag} must be {low}-{high}")
+        return value
+
+    return parse
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    s = sub.add_parser("settings", help="Django settings or redis-py kwargs for the instances")
+    s.add_argument("--channels-url", help="redis[s]://[user@]host:port/db of the channel layer")
+    s.add_argument("--cache-url", help="redis[s]://[user@]host:port/db of the cache")
+    s.add_argument("--processes", type=_bounded(1, 10000, "--processes"), default=1)
+    s.add_argument("--concurrency", type=_bounded(1, 10000, "--concurrency"), default=50)
+    s.add_argument("--expect-file", type=Path, action="append", default=[])
+    s.add_argument("--cacert", help="CA file for rediss:// (default: from the expectations)")
+    s.add_argument("--format", choices=["django", "json"], default="django")
+    s.add_argument("--channel-layer", choices=["core", "pubsub"], default="core")
+    s.add_argument("--cache-backend", choices=["django-redis", "django"], default="django-redis")
+    lt = sub.add_parser("lint", help="the Redis traps in a Django settings file")
+    lt.add_argument("settings_file", type=Path)
+    lt.add_argument("--json", action="store_true")
+    lt.add_argument(
+        "--server-timeout", type=_bounded(0, 10**9, "--server-timeout"), default=300,
+        help="the server's timeout directive (default: the guide's 300)",
+    )  # fmt: skip
+    c = sub.add_parser("connections", help="who holds the connections of an instance")
+    c.add_argument("--host", default="127.0.0.1")
+    c.add_argument("--port", type=_bounded(1, 65535, "--port"), default=6379)
+    c.add_argument("--user")
+    c.add_argument("--password-file", type=Path)
+    c.add_argument("--tls", action="store_true")
+    c.add_argument("--cacert")
+    c.add_argument("--timeout", type=float, default=5.0)
+    c.add_argument("--json", action="store_true")
+    if any(SECRET_OPTION.match(a) for a in argv):
+        parser.error(
+            "a password is never taken on the command line (it would show in ps): use "
+            "--password-file FILE or the REDISCLI_AUTH variable"
+        )
+    args = parser.parse_args(argv)
+    if args.command == "connections":
+        if not inputs.valid_host(args.host):
+            parser.error("--host takes a host name or an IP address")
+        if args.user is not None and not inputs.USER.match(args.user):
+            parser.error("--user takes an ACL user name")
+        if not 0 < args.timeout <= 300:
+            parser.error("--timeout must be a number of seconds in (0, 300]")
+    if args.command == "settings" and not (args.channels_url or args.cache_url):
+        parser.error("settings needs --channels-url, --cache-url or both")
+    return args
+
+
+def run_settings(args: argparse.Namespace) -> int:
+    expectations = [
+        inputs.parse_expectations(inputs.load_json(p), f"expectations {p}")
+        for p in args.expect_file
+    ]
+    endpoints = [
+        settings.parse_url(url, use, expectations, args.cacert)
+        for use, url in (("channels", args.channels_url), ("cache", args.cache_url))
+        if url
+    ]
+    sizes = settings.pool_sizes(endpoints, args.processes, args.concurrency)
+    if args.format == "json":
+        _write(sys.stdout, settings.as_json(endpoints, sizes))
+    else:
+        _write(
+            sys.stdout,
+            settings.as_django(
+                endpoints, sizes, args.processes, args.concurrency,
+                args.channel_layer, args.cache_backend,
+            ).rstrip("\n"),
+        )  # fmt: skip
+    return 0
+
+
+def run_lint(args: argparse.Namespace) -> int:
+    findings = lint.lint(args.settings_file, args.server_timeout)
+    if args.json:
+        out = {"ok": not findings, "file": str(args.settings_file)}
+        _write(
+            sys.stdout, json.dumps({**out, "findings": [f.as_dict() for f in findings]}, indent=2)
+        )
+    else:
+        for f in findings:
+            _write(sys.stdout, f"{args.settings_file}:{f.line}: {f.code}: {f.message}")
+            _write(sys.stdout, f"    fix: {f.fix}")
+        _write(sys.stdout, f"{len(findings)} finding(s) in {args.settings_file}")
+    return 1 if findings else 0
+
+
+def run_connections(args: argparse.Namespace) -> int:
+    password = (
+        inputs.read_password(args.password_file) if args.password_file else inputs.env_password()
+    )
+    target = probe.Target(
+        args.host, args.port, password, args.user, args.timeout, tls=args.tls, cacert=args.cacert
+    )
+    client = target.client()
+    try:
+        with probe.speaks_redis():
+            probe.ping(client)
+            own = str(client.client_id())
+            listed = client.client_list()
+            limits = _limits(client)
+    except (redis.AuthenticationError, redis.ResponseError) as exc:
+        raise UsageError(f"{args.host}:{args.port}: {str(exc).splitlines()[0][:200]}") from None
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        raise probe.Unreachable(" ".join(str(exc).split())) from None
+    finally:
+        client.close()
+    clients = [{k: str(v) for k, v in c.items()} for c in listed]
+    rep = connections.report(clients, limits[0], limits[1], own_id=own)
+    text = json.dumps(rep, indent=2) if args.json else connections.render(rep)
+    _write(sys.stdout, text)
+    return 1 if rep["warnings"] else 0
+
+
+def _limits(client: redis.Redis) -> tuple[int, int]:
+    """(maxclients, timeout): CONFIG GET, else INFO's maxclients (timeout unknown: 0)."""
+    try:
+        got = client.config_get("maxclients")
+        timeout = client.config_get("timeout")
+        return int(str(got["maxclients"])), int(str(timeout["timeout"]))
+    except redis.ResponseError:
+        info = client.info("clients")
+        return int(info.get("maxclients", 10000)), 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    try:
+        args = parse_args(given)
+    except SystemExit as exc:
+        return 2 if exc.code else 0
+    commands = {"settings": run_settings, "lint": run_lint, "connections": run_connections}
+    try:
+        return commands[args.command](args)
+    except UsageError as exc:
+        _write(sys.stderr, f"{PROG}: {' '.join(str(exc).split())}")
+    except probe.NotRedis as exc:
+        _write(sys.stderr, f"{PROG}: {args.host}:{args.port} answered, but not as Redis ({exc})")
+    except probe.Unreachable as exc:
+        _write(sys.stderr, f"{PROG}: cannot reach {args.host}:{args.port}: {exc}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

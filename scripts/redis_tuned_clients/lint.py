@@ -1,0 +1,348 @@
+"""Lint a Django settings file's CHANNEL_LAYERS and CACHES for the Redis traps people
+copy, without running it (settings are code: the file is read with ``ast``).
+
+Each finding names the line, why it breaks and the fix. Values the linter cannot
+know without running the file (``os.environ[...]``, names, calls) are opaque: a
+rule only fires on what the file says literally.
+"""
+
+from __future__ import annotations
+
+import ast
+import urllib.parse
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from redis_tuned_tools.verify.inputs import UsageError, read_bounded
+
+MAX_SETTINGS = 1024 * 1024
+BZPOPMIN_WAIT = 5  # channels_redis core.py brpop_timeout
+
+
+@dataclass(frozen=True)
+class Finding:
+    line: int
+    code: str
+    message: str
+    fix: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Opaque:
+    """A value only running the file would know."""
+
+    def __repr__(self) -> str:
+        return "<opaque>"
+
+
+@dataclass
+class Value:
+    """A literal value with the line it is written on; dicts keep their keys' lines."""
+
+    value: Any
+    line: int
+
+
+def _value(node: ast.AST) -> Value:
+    line = getattr(node, "lineno", 0)
+    if isinstance(node, ast.Dict):
+        items: dict[Any, tuple[Value, Value]] = {}
+        for k, v in zip(node.keys, node.values, strict=True):
+            if k is None:
+                continue  # **spread: opaque
+            key = _value(k)
+            items[_hashable(key.value)] = (key, _value(v))
+        return Value(items, line)
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return Value([_value(e) for e in node.elts], line)
+    if isinstance(node, ast.Constant):
+        return Value(node.value, line)
+    if isinstance(node, ast.Attribute):  # socket.TCP_KEEPIDLE
+        return Value(ast.unparse(node), line)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _value(node.operand)
+        if isinstance(inner.value, (int, float)):
+            return Value(-inner.value, line)
+    return Value(Opaque(), line)
+
+
+def _hashable(value: Any) -> Any:
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value
+
+
+def _get(d: Value, key: str) -> Value | None:
+    if isinstance(d.value, dict) and key in d.value:
+        found: Value = d.value[key][1]
+        return found
+    return None
+
+
+def _dicts(v: Value) -> list[Value]:
+    """Every dict value inside ``v`` (itself included)."""
+    out = []
+    if isinstance(v.value, dict):
+        out.append(v)
+        for _, inner in v.value.values():
+            out += _dicts(inner)
+    elif isinstance(v.value, list):
+        for inner in v.value:
+            out += _dicts(inner)
+    return out
+
+
+def read_settings(path: Path) -> dict[str, Value]:
+    """The module-level assignments of CHANNEL_LAYERS and CACHES (last one wins)."""
+    data = read_bounded(path, MAX_SETTINGS, f"settings {path}")
+    try:
+        tree = ast.parse(data.decode("utf-8"), filename=str(path))
+    except UnicodeDecodeError:
+        raise UsageError(f"settings {path}: not UTF-8 text") from None
+    except SyntaxError as exc:
+        raise UsageError(f"settings {path}: syntax error at line {exc.lineno}: {exc.msg}") from None
+    except (ValueError, RecursionError, MemoryError):
+        raise UsageError(f"settings {path}: cannot be parsed as Python") from None
+    found: dict[str, Value] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign):
+            targets, value = stmt.targets, stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            targets, value = [stmt.target], stmt.value
+        else:
+            continue
+        for target in targets:
+            if isinstance(target, ast.Name) and target.id in ("CHANNEL_LAYERS", "CACHES"):
+                found[target.id] = _value(value)
+    return found
+
+
+def lint(path: Path, server_timeout: int = 300) -> list[Finding]:
+    settings = read_settings(path)
+    findings: list[Finding] = []
+    layers = settings.get("CHANNEL_LAYERS")
+    caches = settings.get("CACHES")
+    for top in (layers, caches):
+        if top is not None:
+            findings += _keepalive(top) + _health_check(top, server_timeout) + _passwords(top)
+    channel_addresses: list[tuple[tuple[str, int], int]] = []
+    if layers is not None and isinstance(layers.value, dict):
+        for _, layer in layers.value.values():
+            findings += _channel_layer(layer)
+            channel_addresses += _layer_addresses(layer)
+    cache_addresses: list[tuple[tuple[str, int], int]] = []
+    if caches is not None and isinstance(caches.value, dict):
+        for _, cache in caches.value.values():
+            findings += _cache(cache)
+            cache_addresses += _cache_addresses(cache)
+    channel_set = {a for a, _ in channel_addresses}
+    for address, line in cache_addresses:
+        if address in channel_set:
+            findings.append(
+                Finding(
+                    line,
+                    "shared-instance",
+                    f"the cache and the channel layer use one Redis instance "
+                    f"({address[0]}:{address[1]}, different databases): under memory pressure the "
+                    "cache's eviction policy also evicts channel groups and messages",
+                    "run two instances (the role's channels profile: noeviction; cache profile: "
+                    "allkeys-lru) and point each at its own, database 0",
+                )
+            )
+    return sorted(set(findings), key=lambda f: (f.line, f.code))
+
+
+def _keepalive(top: Value) -> list[Finding]:
+    out = []
+    for d in _dicts(top):
+        options = _get(d, "socket_keepalive_options")
+        if options is None or not isinstance(options.value, dict):
+            continue
+        for key, _ in options.value.values():
+            if isinstance(key.value, int) and not isinstance(key.value, bool):
+                out.append(
+                    Finding(
+                        key.line,
+                        "keepalive-keys",
+                        f"socket_keepalive_options key {key.value} is not a keepalive option: on "
+                        "Linux 1, 2, 3 are TCP_NODELAY, TCP_MAXSEG and TCP_CORK ({1: 60, 2: 10, "
+                        "3: 6} makes every connect fail; with 2: 100 TCP_CORK adds ~200 ms a "
+                        "round trip)",
+                        "use socket.TCP_KEEPIDLE, socket.TCP_KEEPINTVL, socket.TCP_KEEPCNT",
+                    )
+                )
+    return out
+
+
+def _health_check(top: Value, server_timeout: int) -> list[Finding]:
+    out = []
+    for d in _dicts(top):
+        hci = _get(d, "health_check_interval")
+        if hci is None or not isinstance(hci.value, (int, float)) or isinstance(hci.value, bool):
+            continue
+        if server_timeout and hci.value >= server_timeout:
+            out.append(
+                Finding(
+                    hci.line,
+                    "health-check-interval",
+                    f"health_check_interval {hci.value} is not below the server's timeout "
+                    f"({server_timeout} s): the server closes idle pooled connections first, "
+                    "and the next command on one fails",
+                    f"set it below {server_timeout} (30 is a good value)",
+                )
+            )
+    return out
+
+
+def _passwords(top: Value) -> list[Finding]:
+    out = []
+
+    def walk(v: Value) -> None:
+        if isinstance(v.value, str) and v.value.startswith(("redis://", "rediss://")):
+            try:
+                password = urllib.parse.urlsplit(v.value).password
+            except ValueError:
+                password = None
+            if password:
+                out.append(
+                    Finding(
+                        v.line,
+                        "inline-password",
+                        "a Redis password is written in the settings file (and so in version "
+                        "control and every copy of it)",
+                        "read it from the environment (redis-tuned-clients settings does)",
+                    )
+                )
+        elif isinstance(v.value, dict):
+            for _, inner in v.value.values():
+                walk(inner)
+        elif isinstance(v.value, list):
+            for inner in v.value:
+                walk(inner)
+
+    walk(top)
+    return out
+
+
+def _channel_layer(layer: Value) -> list[Finding]:
+    out: list[Finding] = []
+    backend = _get(layer, "BACKEND")
+    name = backend.value if backend is not None and isinstance(backend.value, str) else ""
+    config = _get(layer, "CONFIG")
+    if config is None:
+        return out
+    kwargs = _get(config, "connection_kwargs")
+    if kwargs is not None:
+        out.append(
+            Finding(
+                _key_line(config, "connection_kwargs"),
+                "connection-kwargs",
+                "CONFIG connection_kwargs is not a channels_redis option (dropped in 2.0): "
+                "the layer raises TypeError when it is built, and the options in it never apply",
+                'put the pool options inside each hosts entry: {"address": ..., '
+                '"max_connections": ..., "socket_timeout": ...}',
+            )
+        )
+    if not name.endswith("RedisChannelLayer"):
+        return out
+    hosts = _get(config, "hosts")
+    entries = hosts.value if hosts is not None and isinstance(hosts.value, list) else []
+    for entry in entries:
+        timeout = _get(entry, "socket_timeout") if isinstance(entry.value, dict) else None
+        if timeout is None:
+            out.append(
+                Finding(
+                    entry.line,
+                    "channels-socket-timeout",
+                    "no socket_timeout in this hosts entry: redis-py 8 defaults it to 5 s, the "
+                    "same as the layer's BZPOPMIN wait, so idle consumers time out and "
+                    "reconnect in a loop",
+                    'add "socket_timeout": 15 (above 5 s) to the hosts entry, with a short '
+                    '"socket_connect_timeout"',
+                )
+            )
+        elif isinstance(timeout.value, (int, float)) and timeout.value <= BZPOPMIN_WAIT * 2:
+            out.append(
+                Finding(
+                    timeout.line,
+                    "channels-socket-timeout",
+                    f"socket_timeout {timeout.value} is not above the channel layer's 5 s "
+                    "BZPOPMIN wait (with margin): idle consumers time out and reconnect in a loop",
+                    "set it to 15 or more (or None), and keep socket_connect_timeout short",
+                )
+            )
+    return out
+
+
+def _cache(cache: Value) -> list[Finding]:
+    out: list[Finding] = []
+    options = _get(cache, "OPTIONS")
+    if options is None:
+        return out
+    parser = _get(options, "PARSER_CLASS")
+    if parser is not None and parser.value == "redis.connection.HiredisParser":
+        out.append(
+            Finding(
+                parser.line,
+                "parser-class",
+                "redis.connection.HiredisParser was removed in redis-py 5: django-redis raises "
+                "ImportError on the first cache call, IGNORE_EXCEPTIONS or not",
+                "remove PARSER_CLASS: redis-py uses hiredis by itself when it is installed",
+            )
+        )
+    if _get(options, "COMPRESS_MIN_LENGTH") is not None:
+        out.append(
+            Finding(
+                _key_line(options, "COMPRESS_MIN_LENGTH"),
+                "compress-min-length",
+                "COMPRESS_MIN_LENGTH is not a django-redis option: it is silently ignored",
+                "remove it (the threshold belongs to the compressor class, e.g. a subclass of "
+                "django_redis.compressors.zlib.ZlibCompressor with its own min_length)",
+            )
+        )
+    return out
+
+
+def _key_line(d: Value, key: str) -> int:
+    return int(d.value[key][0].line) if isinstance(d.value, dict) and key in d.value else d.line
+
+
+def _address(text: Any) -> tuple[str, int] | None:
+    if not isinstance(text, str) or not text.startswith(("redis://", "rediss://")):
+        return None
+    try:
+        url = urllib.parse.urlsplit(text)
+        return (url.hostname or "", url.port or 6379)
+    except ValueError:
+        return None
+
+
+def _layer_addresses(layer: Value) -> list[tuple[tuple[str, int], int]]:
+    config = _get(layer, "CONFIG")
+    hosts = _get(config, "hosts") if config is not None else None
+    out = []
+    for entry in hosts.value if hosts is not None and isinstance(hosts.value, list) else []:
+        raw = _get(entry, "address") if isinstance(entry.value, dict) else entry
+        if raw is not None and (address := _address(raw.value)):
+            out.append((address, raw.line))
+        elif raw is not None and isinstance(raw.value, list) and len(raw.value) == 2:
+            host, port = raw.value[0].value, raw.value[1].value
+            if isinstance(host, str) and isinstance(port, int):
+                out.append(((host, port), raw.line))
+    return out
+
+
+def _cache_addresses(cache: Value) -> list[tuple[tuple[str, int], int]]:
+    location = _get(cache, "LOCATION")
+    values = [] if location is None else location.value
+    candidates = values if isinstance(values, list) else [location] if location else []
+    out = []
+    for v in candidates:
+        if isinstance(v, Value) and (address := _address(v.value)):
+            out.append((address, v.line))
+    return out

@@ -1,0 +1,276 @@
+"""Client settings for the instances the role deployed: Django's CHANNEL_LAYERS and
+CACHES, or plain redis-py pool kwargs, sized against the server and safe with the
+installed libraries.
+
+The rules, each for a trap people copy (README, "Your Django settings"):
+
+- keepalive with the real constants (socket.TCP_KEEPIDLE/KEEPINTVL/KEEPCNT), never 1, 2, 3;
+- the channel layer's ``socket_timeout`` above channels_redis's 5 s BZPOPMIN wait (redis-py 8
+  defaults to 5 s: idle consumers would time out and reconnect in a loop);
+- ``health_check_interval`` below the server's ``timeout``, so a pooled connection is checked
+  before the server drops it;
+- pools sized so that processes x pools fit under ``maxclients`` with 20% headroom;
+- pool options inside each ``hosts`` entry (``connection_kwargs`` is gone from channels_redis);
+- passwords from environment variables, never in the settings file.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+from redis_tuned_tools.verify.inputs import Expectations, UsageError, valid_host
+
+KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 6}
+CHANNELS_SOCKET_TIMEOUT = 15  # channels_redis blocks in BZPOPMIN for 5 s
+CONNECT_TIMEOUT = 5
+CACHE_SOCKET_TIMEOUT = 5
+HEADROOM = 0.8  # of maxclients, for the role's own users, the exporter, replicas, operators
+DEFAULT_MAXCLIENTS = 10000
+DEFAULT_TIMEOUT = 300
+MAX_POOL = 1000
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One instance as the app reaches it."""
+
+    use: str  # "channels" or "cache"
+    scheme: str
+    host: str
+    port: int
+    db: int
+    user: str | None
+    maxclients: int
+    timeout: int
+    ca_file: str | None
+    password_env: str
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "rediss"
+
+    @property
+    def instance(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+
+def parse_url(
+    text: str, use: str, expectations: list[Expectations], cacert: str | None
+) -> Endpoint:
+    """--channels-url / --cache-url: redis[s]://[user@]host[:port][/db], no password."""
+    flag = f"--{use}-url"
+    try:
+        url = urllib.parse.urlsplit(text)
+        port = url.port or 6379
+    except ValueError:
+        raise UsageError(f"{flag} is not a valid URL") from None
+    if url.password is not None:
+        raise UsageError(
+            f"{flag} must not hold a password (it would show in ps and in the settings): the "
+            f"snippet reads it from $REDIS_{use.upper()}_PASSWORD"
+        )
+    if url.scheme not in ("redis", "rediss") or not url.hostname or not valid_host(url.hostname):
+        raise UsageError(f"{flag} takes redis://[user@]host[:port][/db] (rediss:// for TLS)")
+    path = url.path.strip("/")
+    if path and not (path.isdigit() and int(path) <= 10000):
+        raise UsageError(f"{flag}: the path must be a database number (/0)")
+    expected = next((e for e in expectations if port in _ports(e)), None)
+    maxclients, timeout = DEFAULT_MAXCLIENTS, DEFAULT_TIMEOUT
+    ca_file = cacert
+    if expected is not None:
+        maxclients = _number(expected.config.get("maxclients"), DEFAULT_MAXCLIENTS)
+        timeout = _number(expected.config.get("timeout"), DEFAULT_TIMEOUT)
+        if expected.tls and not ca_file:
+            ca_file = expected.tls.ca_file
+    if url.scheme == "rediss" and not ca_file:
+        raise UsageError(f"{flag} is rediss://: give --cacert (or an --expect-file with tls)")
+    return Endpoint(
+        use=use,
+        scheme=url.scheme,
+        host=url.hostname,
+        port=port,
+        db=int(path or 0),
+        user=urllib.parse.unquote(url.username) if url.username else None,
+        maxclients=maxclients,
+        timeout=timeout,
+        ca_file=ca_file if url.scheme == "rediss" else None,
+        password_env=f"REDIS_{use.upper()}_PASSWORD",
+    )
+
+
+def _ports(exp: Expectations) -> set[int]:
+    return {p for p in (exp.port, exp.tls.port if exp.tls else None) if p}
+
+
+def _number(value: Any, default: int) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return default
+
+
+def pool_sizes(endpoints: list[Endpoint], processes: int, concurrency: int) -> dict[str, int]:
+    """Connections per process for each pool: the concurrency, cut where processes x
+    the pools on one instance would pass 80% of its maxclients."""
+    sizes = {e.use: max(2, min(concurrency, MAX_POOL)) for e in endpoints}
+    for instance in {e.instance for e in endpoints}:
+        on_it = [e for e in endpoints if e.instance == instance]
+        budget = int(on_it[0].maxclients * HEADROOM)
+        wanted = processes * sum(sizes[e.use] for e in on_it)
+        if wanted > budget:
+            each = budget // (processes * len(on_it))
+            if each < 2:
+                raise UsageError(
+                    f"{processes} processes x {len(on_it)} pools need at least "
+                    f"{2 * processes * len(on_it)} connections on {instance[0]}:{instance[1]}, "
+                    f"more than 80% of its maxclients {on_it[0].maxclients}: raise maxclients "
+                    "or run fewer processes"
+                )
+            for e in on_it:
+                sizes[e.use] = min(sizes[e.use], each)
+    return sizes
+
+
+def health_check_interval(timeout: int) -> int:
+    """Below the server's idle timeout (0: never drops idle clients)."""
+    return 30 if timeout == 0 or timeout > 60 else max(1, timeout // 2)
+
+
+def pool_kwargs(endpoint: Endpoint, size: int) -> dict[str, Any]:
+    """redis-py connection-pool kwargs for one endpoint (keepalive keys by name)."""
+    channels = endpoint.use == "channels"
+    kwargs: dict[str, Any] = {
+        "max_connections": size,
+        "socket_timeout": CHANNELS_SOCKET_TIMEOUT if channels else CACHE_SOCKET_TIMEOUT,
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "socket_keepalive": True,
+        "socket_keepalive_options": dict(KEEPALIVE),
+        "health_check_interval": health_check_interval(endpoint.timeout),
+    }
+    if endpoint.tls:
+        kwargs |= {"ssl_ca_certs": endpoint.ca_file, "ssl_cert_reqs": "required"}
+    return kwargs
+
+
+def as_json(endpoints: list[Endpoint], sizes: dict[str, int]) -> str:
+    out = {}
+    for e in endpoints:
+        out[e.use] = {
+            "url": f"{e.scheme}://{e.host}:{e.port}/{e.db}",
+            "username": e.user,
+            "password_env": e.password_env,
+            **pool_kwargs(e, sizes[e.use]),
+            "note": "socket_keepalive_options keys are the socket module's constants by name",
+        }
+    return json.dumps(out, indent=2)
+
+
+def _py(value: Any, indent: int) -> str:
+    """A Python literal, keepalive options as socket constants."""
+    pad = " " * indent
+    if isinstance(value, dict):
+        if value and all(k in KEEPALIVE for k in value):
+            return "_KEEPALIVE"
+        items = [f'{pad}    "{k}": {_py(v, indent + 4)},' for k, v in value.items()]
+        return "{\n" + "\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
+
+
+def as_django(
+    endpoints: list[Endpoint], sizes: dict[str, int], processes: int, concurrency: int,
+    layer: str = "core", cache_backend: str = "django-redis",
+) -> str:  # fmt: skip
+    """The Django settings snippet: CHANNEL_LAYERS and CACHES."""
+    by_use = {e.use: e for e in endpoints}
+    lines = [
+        "# Generated by redis-tuned-clients settings (redis_tuned).",
+        "# Passwords come from the environment, never from this file: "
+        + ", ".join(f"${e.password_env}" for e in endpoints)
+        + ".",
+        f"# Pools sized for {processes} process(es) x {concurrency} concurrent requests, "
+        "under 80% of each instance's maxclients:",
+    ]
+    for e in endpoints:
+        lines.append(
+            f"#   {e.use}: {sizes[e.use]} per process at {e.host}:{e.port} "
+            f"(maxclients {e.maxclients}, server timeout {e.timeout} s)"
+        )
+    lines += [
+        "import os",
+        "import socket",
+        "from urllib.parse import quote",
+        "",
+        "# Keepalive with the socket module's constants: keys 1, 2, 3 would be TCP_NODELAY,",
+        "# TCP_MAXSEG and TCP_CORK on Linux.",
+        "_KEEPALIVE = {" + ", ".join(f"socket.{k}: {v}" for k, v in KEEPALIVE.items()) + "}",
+        "",
+        "",
+        "def _redis_url(scheme, user, password_env, host, port, db):",
+        '    """The instance\'s URL with the password from the environment (quoted)."""',
+        '    password = os.environ.get(password_env, "")',
+        '    auth = ""',
+        "    if user or password:",
+        '        auth = quote(user or "", safe="") + ":" + quote(password, safe="") + "@"',
+        '    return f"{scheme}://{auth}{host}:{port}/{db}"',
+        "",
+        "",
+    ]
+    if "channels" in by_use:
+        e = by_use["channels"]
+        host = {"address": "ADDRESS", **pool_kwargs(e, sizes["channels"])}
+        entry = _py(host, 16).replace('"ADDRESS"', _url_call(e))
+        backend = (
+            "channels_redis.pubsub.RedisPubSubChannelLayer"
+            if layer == "pubsub"
+            else "channels_redis.core.RedisChannelLayer"
+        )
+        lines += [
+            "# Pool options inside each hosts entry (channels_redis has no connection_kwargs).",
+            f"# socket_timeout {CHANNELS_SOCKET_TIMEOUT} s: above the layer's 5 s BZPOPMIN wait.",
+            "CHANNEL_LAYERS = {",
+            '    "default": {',
+            f'        "BACKEND": "{backend}",',
+            '        "CONFIG": {',
+            f'            "hosts": [\n                {entry},\n            ],',
+            "        },",
+            "    },",
+            "}",
+            "",
+        ]
+    if "cache" in by_use:
+        e = by_use["cache"]
+        kwargs = pool_kwargs(e, sizes["cache"])
+        if cache_backend == "django":
+            options = {**kwargs, "pool_class": "redis.BlockingConnectionPool", "timeout": 5}
+            backend = "django.core.cache.backends.redis.RedisCache"
+        else:
+            socket_timeout = kwargs.pop("socket_timeout")
+            connect_timeout = kwargs.pop("socket_connect_timeout")
+            options = {
+                "CONNECTION_POOL_CLASS": "redis.BlockingConnectionPool",
+                # A full pool waits up to 5 s for a connection instead of raising.
+                "CONNECTION_POOL_KWARGS": {**kwargs, "timeout": 5},
+                "SOCKET_CONNECT_TIMEOUT": connect_timeout,
+                "SOCKET_TIMEOUT": socket_timeout,
+            }
+            backend = "django_redis.cache.RedisCache"
+        lines += [
+            "CACHES = {",
+            '    "default": {',
+            f'        "BACKEND": "{backend}",',
+            f'        "LOCATION": {_url_call(e)},',
+            f'        "OPTIONS": {_py(options, 8)},',
+            "    },",
+            "}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _url_call(e: Endpoint) -> str:
+    user = json.dumps(e.user) if e.user else "None"
+    return f'_redis_url("{e.scheme}", {user}, "{e.password_env}", "{e.host}", {e.port}, {e.db})'

@@ -1,0 +1,136 @@
+"""redis-tuned-clients lint on the guide's settings and on generated ones, and the
+connection report on a server with known clients."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from conftest import ADMIN_PASSWORD
+
+from redis_tuned_clients.cli import main
+
+HERE = Path(__file__).resolve().parent
+GUIDE = HERE / "guide_settings.py.txt"
+
+
+def test_lint_reports_every_trap_of_the_guide(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lint", str(GUIDE), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    found = sorted((f["line"], f["code"]) for f in report["findings"])
+    assert found == [
+        (8, "channels-socket-timeout"),  # the hosts entry: redis-py 8's 5 s default
+        (9, "connection-kwargs"),
+        (16, "keepalive-keys"),
+        (17, "keepalive-keys"),
+        (18, "keepalive-keys"),
+        (28, "shared-instance"),  # db 0 and db 1 of one instance
+        (37, "parser-class"),
+        (39, "compress-min-length"),
+    ]
+    assert all(f["fix"] for f in report["findings"])
+
+
+def test_lint_passes_generated_settings(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    for extra in ([], ["--channel-layer=pubsub", "--cache-backend=django"]):
+        assert main(["settings", "--channels-url=redis://app@10.0.0.5:6379/0",
+                     "--cache-url=redis://app@10.0.0.5:6380/0", *extra]) == 0  # fmt: skip
+        generated = tmp_path / "settings.py"
+        generated.write_text(capsys.readouterr().out)
+        assert main(["lint", str(generated)]) == 0, capsys.readouterr().out
+        assert "0 finding(s)" in capsys.readouterr().out
+
+
+def test_lint_flags_health_checks_at_or_over_the_server_timeout(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "s.py"
+    path.write_text(
+        'CACHES = {"default": {"OPTIONS": {"CONNECTION_POOL_KWARGS": {\n'
+        '    "health_check_interval": 300}}}}\n'
+    )
+    assert main(["lint", str(path)]) == 1
+    assert "s.py:2: health-check-interval" in capsys.readouterr().out
+    assert main(["lint", str(path), "--server-timeout", "600"]) == 0
+
+
+def test_lint_flags_an_inline_password_without_showing_it(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "s.py"
+    path.write_text('CACHES = {"default": {"LOCATION": "redis://:hunter2@10.0.0.5:6380/0"}}\n')
+    assert main(["lint", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "inline-password" in out and "hunter2" not in out
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"CACHES = {\n", "syntax error at line 1"),
+        (b"\xff\xfe", "not UTF-8 text"),
+        (None, "cannot read settings"),
+    ],
+)
+def test_lint_unreadable_input_is_one_line(
+    content: bytes | None, says: str, tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "s.py"
+    if content is not None:
+        path.write_bytes(content)
+    assert main(["lint", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+    assert says in captured.err and "Traceback" not in captured.err
+
+
+def test_lint_never_runs_the_file(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    marker = tmp_path / "ran"
+    path = tmp_path / "s.py"
+    path.write_text(f"open({str(marker)!r}, 'w').write('x')\nCACHES = {{}}\n")
+    assert main(["lint", str(path)]) == 0
+    assert not marker.exists()
+
+
+def test_connections_report_counts_who_holds_them(redis_server, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """300 connections from three client names, one client blocked in BLPOP."""
+    monkeypatch.setenv("REDISCLI_AUTH", ADMIN_PASSWORD)
+    server = redis_server(timeout=300, maxclients=360)
+    clients = []
+    for name in ("web-1", "web-2", "worker"):
+        for _ in range(100):
+            c = redis.Redis(port=server.port, password=ADMIN_PASSWORD)
+            c.client_setname(name)
+            clients.append(c)
+    blocker = redis.Redis(port=server.port, password=ADMIN_PASSWORD)
+    thread = threading.Thread(target=lambda: blocker.blpop(["nothing"], timeout=5), daemon=True)
+    thread.start()
+    time.sleep(0.3)
+    try:
+        code = main(["connections", "--port", str(server.port), "--json"])
+    finally:
+        server.admin.lpush("nothing", "wake")  # ends the BLPOP now
+        thread.join(10)
+        for c in clients:
+            c.close()
+    out = capsys.readouterr().out
+    rep = json.loads(out)
+    named = {e["name"]: e["connections"] for e in rep["by_name"]}
+    assert (named["web-1"], named["web-2"], named["worker"]) == (100, 100, 100)
+    assert rep["connections"] >= 302  # + the blocker + the tool itself
+    assert rep["by_address"]["127.0.0.1"] >= 301
+    assert rep["blocked"] == 1, rep
+    assert rep["maxclients"] == 360 and rep["server_timeout"] == 300
+    # 300+ of 360: past the 80% warning.
+    assert code == 1 and any("of maxclients 360 in use" in w for w in rep["warnings"])
+
+
+def test_connections_to_nothing_is_one_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        assert main(["connections", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("redis-tuned-clients: cannot reach") and len(err.splitlines()) == 1

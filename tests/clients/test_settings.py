@@ -1,0 +1,260 @@
+"""redis-tuned-clients settings, loaded by a real Django with the installed
+channels_redis, django-redis and redis-py, against real redis-server processes and
+ACL users made the way the role makes them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import django
+import pytest
+import redis
+from conftest import ADMIN_PASSWORD, role_rules
+from django.conf import settings as django_settings
+
+from redis_tuned_clients import lint
+from redis_tuned_clients.cli import main
+
+APP_PASSWORD = "app-test-secret"
+# The rule strings the README gives per use (the role's default rules, plus the one
+# command each library needs beyond them).
+CHANNELS_RULES = "~asgi* &asgi* +@all -@dangerous +keys"
+CACHE_RULES = "~* &* +@all -@dangerous +flushdb"
+
+
+def generate(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    assert main(["settings", *argv]) == 0
+    return capsys.readouterr().out
+
+
+def load(snippet: str, env: dict[str, str]) -> dict[str, Any]:
+    """Run the generated snippet as Django would import it, with its environment."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        namespace: dict[str, Any] = {}
+        exec(compile(snippet, "generated_settings.py", "exec"), namespace)  # our own output
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return namespace
+
+
+@pytest.fixture(scope="module", autouse=True)
+def django_configured() -> None:
+    """One Django per test process; each test swaps CHANNEL_LAYERS and CACHES in."""
+    if not django_settings.configured:
+        django_settings.configure(INSTALLED_APPS=[], CHANNEL_LAYERS={}, CACHES={})
+        django.setup()
+
+
+_overrides: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def restore_settings() -> Any:
+    yield
+    while _overrides:
+        _overrides.pop().disable()
+
+
+def use(namespace: dict[str, Any]) -> None:
+    """Swap the snippet's CHANNEL_LAYERS and CACHES in (Django's setting_changed
+    signal makes the cache and channel-layer handlers start afresh)."""
+    from django.test import override_settings
+
+    override = override_settings(
+        CHANNEL_LAYERS=namespace.get("CHANNEL_LAYERS", {}),
+        CACHES=namespace.get(
+            "CACHES", {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+        ),
+    )
+    override.enable()
+    _overrides.append(override)
+
+
+def two_instances(redis_server: Any) -> tuple[Any, Any]:
+    channels, cache = redis_server(timeout=300), redis_server(timeout=300)
+    channels.add_user("app", APP_PASSWORD, CHANNELS_RULES)
+    cache.add_user("app", APP_PASSWORD, CACHE_RULES)
+    return channels, cache
+
+
+ENV = {"REDIS_CHANNELS_PASSWORD": APP_PASSWORD, "REDIS_CACHE_PASSWORD": APP_PASSWORD}
+
+
+def test_generated_settings_work_in_django_with_acl_users(redis_server, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A group round trip through the channel layer and set/get/clear through the
+    cache, as the app's ACL user (the README's rule strings)."""
+    from channels.layers import get_channel_layer
+    from django.core.cache import cache
+
+    channels, cache_server = two_instances(redis_server)
+    snippet = generate(
+        capsys,
+        f"--channels-url=redis://app@127.0.0.1:{channels.port}/0",
+        f"--cache-url=redis://app@127.0.0.1:{cache_server.port}/0",
+        "--processes=2",
+    )
+    assert APP_PASSWORD not in snippet and "REDIS_CHANNELS_PASSWORD" in snippet
+    use(load(snippet, ENV))
+
+    async def round_trip() -> dict[str, Any]:
+        layer = get_channel_layer()
+        name = await layer.new_channel()
+        await layer.group_add("room", name)
+        await layer.group_send("room", {"type": "chat.message", "text": "hi"})
+        message = await asyncio.wait_for(layer.receive(name), 10)
+        await layer.group_discard("room", name)
+        await layer.flush()
+        return dict(message)
+
+    assert asyncio.run(round_trip()) == {"type": "chat.message", "text": "hi"}
+    cache.set("k", "v", 30)
+    assert cache.get("k") == "v"
+    cache.clear()
+    assert cache.get("k") is None
+    # The app user may not do what an app has no business doing.
+    app = redis.Redis(port=cache_server.port, username="app", password=APP_PASSWORD)
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        app.flushall()
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        app.config_set("maxmemory", "1")
+
+
+def test_the_roles_default_rules_refuse_cache_clear(redis_server, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Why the cache rule adds +flushdb: Django's cache.clear() is FLUSHDB."""
+    from django.core.cache import cache
+
+    server = redis_server()
+    server.add_user("app", APP_PASSWORD, role_rules("__redis_tuned_acl_default_rules"))
+    snippet = generate(capsys, f"--cache-url=redis://app@127.0.0.1:{server.port}/0")
+    use(load(snippet, ENV))
+    cache.set("k", "v", 30)
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        cache.clear()
+
+
+def test_an_idle_consumer_keeps_its_connection(redis_server, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Waiting 12 s for a message with the generated settings: no timeout, no reconnect.
+    A hosts entry without socket_timeout (redis-py 8: 5 s, the layer's BZPOPMIN wait)
+    fails within the same wait, and the linter flags that entry's line."""
+    from channels.layers import get_channel_layer
+
+    server = redis_server()
+    server.add_user("app", APP_PASSWORD, CHANNELS_RULES)
+    url = f"redis://app@127.0.0.1:{server.port}/0"
+    snippet = generate(capsys, f"--channels-url={url}")
+    use(load(snippet, ENV))
+
+    async def idle(seconds: float) -> str:
+        layer = get_channel_layer()
+        name = await layer.new_channel()
+        try:
+            await asyncio.wait_for(layer.receive(name), seconds)
+        except TimeoutError:
+            return "waited"  # our own bound: nothing came, nothing broke
+        except Exception as exc:  # the failure under test
+            return type(exc).__name__
+        return "message"
+
+    before = int(server.admin.info("stats")["total_connections_received"])
+    assert asyncio.run(idle(12)) == "waited"
+    after = int(server.admin.info("stats")["total_connections_received"])
+    assert after - before <= 2  # the layer's connection(s), not one per 5 s
+
+    bare = tmp_path / "bare_settings.py"
+    bare.write_text(
+        "CHANNEL_LAYERS = {\n"
+        '    "default": {\n'
+        '        "BACKEND": "channels_redis.core.RedisChannelLayer",\n'
+        '        "CONFIG": {"hosts": [\n'
+        f'            {{"address": "redis://app:{APP_PASSWORD}@127.0.0.1:{server.port}/0"}},\n'
+        "        ]},\n"
+        "    },\n"
+        "}\n"
+    )
+    use(load(bare.read_text(), {}))
+    start = time.monotonic()
+    assert asyncio.run(idle(12)) == "TimeoutError"  # redis-py's, after its 5 s default
+    assert time.monotonic() - start < 11
+    flagged = {(f.line, f.code) for f in lint.lint(bare)}
+    assert (5, "channels-socket-timeout") in flagged
+
+
+def test_keepalive_options_on_the_pooled_socket_are_the_generated_ones(
+    redis_server, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    from django.core.cache import cache
+
+    server = redis_server()
+    server.add_user("app", APP_PASSWORD, CACHE_RULES)
+    snippet = generate(capsys, f"--cache-url=redis://app@127.0.0.1:{server.port}/0")
+    use(load(snippet, ENV))
+    cache.set("k", "v", 30)
+    client = cache.client.get_client()  # type: ignore[attr-defined]
+    conn = client.connection_pool.get_connection()
+    try:
+        sock = conn._sock
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        got = {
+            name: sock.getsockopt(socket.IPPROTO_TCP, getattr(socket, name))
+            for name in ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT")
+        }
+        assert got == {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 6}
+    finally:
+        client.connection_pool.release(conn)
+
+
+def test_pools_are_sized_under_maxclients_and_health_checks_under_timeout(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    expect = tmp_path / "cache.json"
+    expect.write_text(json.dumps({"port": 6380, "config": {"maxclients": 1000, "timeout": 40}}))
+    out = generate(
+        capsys, "--cache-url=redis://app@10.0.0.5:6380/0", "--channels-url=redis://10.0.0.5:6380/1",
+        "--processes=8", "--concurrency=100", f"--expect-file={expect}", "--format=json",
+    )  # fmt: skip
+    data = json.loads(out)
+    # 8 processes x 2 pools on one instance under 80% of 1000: 50 each.
+    assert data["cache"]["max_connections"] == data["channels"]["max_connections"] == 50
+    assert data["cache"]["health_check_interval"] == 20  # below the server's 40 s
+    assert data["channels"]["socket_timeout"] > 5
+    assert main(["settings", "--cache-url=redis://10.0.0.5:6380/0", "--processes=500",
+                 f"--expect-file={expect}"]) == 2  # fmt: skip
+    assert "raise maxclients or run fewer processes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--cache-url=redis://app:hunter2@10.0.0.5:6380/0"], "must not hold a password"),
+        (["--cache-url=http://10.0.0.5:6380/0"], "takes redis://"),
+        (["--cache-url=redis://a..b:6380/0"], "takes redis://"),
+        (["--cache-url=redis://h:99999/0"], "not a valid URL"),
+        (["--cache-url=rediss://h:6380/0"], "give --cacert"),
+        (["--cache-url=redis://h/x"], "database number"),
+        ([], "needs --channels-url, --cache-url or both"),
+        (["--processes=0", "--cache-url=redis://h/0"], "--processes must be 1-10000"),
+        (["--password=hunter2", "--cache-url=redis://h/0"], "never taken on the command line"),
+    ],
+)
+def test_bad_settings_input_is_one_line(argv: list[str], says: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["settings", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+    assert says in captured.err and "hunter2" not in captured.err
+
+
+def test_the_console_script_is_installed() -> None:
+    exe = Path(sys.executable).with_name("redis-tuned-clients")
+    assert exe.exists(), "pip install -e .[dev] installs redis-tuned-clients"
+    assert ADMIN_PASSWORD  # the fixtures' admin password stays out of the snippets
