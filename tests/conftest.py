@@ -9,3 +9,5 @@ from pathlib import Path
 sys.path.insert(
     0, str(Path(__file__).resolve().parents[1] / "roles" / "redis_tuned" / "filter_plugins")
 )
+# tests/support.py: helpers the suites share.
+sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -21,7 +21,7 @@ import redis
 
 from redis_tuned_clients import connections, lint, settings
 from redis_tuned_tools.verify import inputs, probe
-from redis_tuned_tools.verify.cli import SECRET_OPTION, OneLineParser, _write
+from redis_tuned_tools.verify.cli import SECRET_OPTION, OneLineParser, _fail, _write
 from redis_tuned_tools.verify.inputs import UsageError
 
 PROG = "redis-tuned-clients"
@@ -174,12 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return commands[args.command](args)
     except UsageError as exc:
-        _write(sys.stderr, f"{PROG}: {' '.join(str(exc).split())}")
+        return _fail(str(exc), PROG)
     except probe.NotRedis as exc:
-        _write(sys.stderr, f"{PROG}: {args.host}:{args.port} answered, but not as Redis ({exc})")
+        return _fail(f"{args.host}:{args.port} answered, but not as Redis ({exc})", PROG)
     except probe.Unreachable as exc:
-        _write(sys.stderr, f"{PROG}: cannot reach {args.host}:{args.port}: {exc}")
-    return 2
+        return _fail(f"cannot reach {args.host}:{args.port}: {exc}", PROG)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ role makes them, for the application-side tests."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -14,15 +13,20 @@ from pathlib import Path
 import pytest
 import redis
 import yaml
+from support import free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "redis_tuned"
 ADMIN_PASSWORD = "admin-test-secret"
 
 
-def role_rules(name: str) -> str:
-    """An ACL rule string of the role (vars/main.yml), e.g. the default for app users."""
-    return str(yaml.safe_load((ROLE / "vars" / "main.yml").read_text())[name])
+def role_rules(use: str) -> str:
+    """The role's ACL rule string for a use (defaults/main.yml, redis_tuned_acl_rules);
+    "default" must be the role's own default for users (vars/main.yml)."""
+    rules = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())["redis_tuned_acl_rules"]
+    internal = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
+    assert rules["default"] == internal["__redis_tuned_acl_default_rules"]
+    return str(rules[use])
 
 
 @dataclass
@@ -35,12 +39,6 @@ class Server:
         self.admin.execute_command(
             "ACL", "SETUSER", name, "reset", "on", f">{password}", *rules.split()
         )  # type: ignore[no-untyped-call]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

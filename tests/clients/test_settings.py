@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import sys
 import time
@@ -18,15 +17,15 @@ import pytest
 import redis
 from conftest import ADMIN_PASSWORD, role_rules
 from django.conf import settings as django_settings
+from support import environ
 
 from redis_tuned_clients import lint
 from redis_tuned_clients.cli import main
 
 APP_PASSWORD = "app-test-secret"
-# The rule strings the README gives per use (the role's default rules, plus the one
-# command each library needs beyond them).
-CHANNELS_RULES = "~asgi* &asgi* +@all -@dangerous +keys"
-CACHE_RULES = "~* &* +@all -@dangerous +flushdb"
+# The role's rule strings per use (defaults/main.yml: redis_tuned_acl_rules).
+CHANNELS_RULES = role_rules("channels")
+CACHE_RULES = role_rules("cache")
 
 
 def generate(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
@@ -36,17 +35,9 @@ def generate(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 
 def load(snippet: str, env: dict[str, str]) -> dict[str, Any]:
     """Run the generated snippet as Django would import it, with its environment."""
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        namespace: dict[str, Any] = {}
+    namespace: dict[str, Any] = {}
+    with environ(env):
         exec(compile(snippet, "generated_settings.py", "exec"), namespace)  # our own output
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     return namespace
 
 
@@ -137,7 +128,7 @@ def test_the_roles_default_rules_refuse_cache_clear(redis_server, capsys) -> Non
     from django.core.cache import cache
 
     server = redis_server()
-    server.add_user("app", APP_PASSWORD, role_rules("__redis_tuned_acl_default_rules"))
+    server.add_user("app", APP_PASSWORD, role_rules("default"))
     snippet = generate(capsys, f"--cache-url=redis://app@127.0.0.1:{server.port}/0")
     use(load(snippet, ENV))
     cache.set("k", "v", 30)

@@ -26,14 +26,14 @@ from typing import Any
 
 import pytest
 import redis
-from conftest import REDIS_SERVER, free_port
+from conftest import REDIS_SERVER
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from support import environ, free_port, loopback_only
 
 from redis_tuned_tools.verify.cli import main
 
 SECRET = "Zq9-hostile-SECRET-Xk"
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 EXAMPLES = int(os.environ.get("REDIS_TUNED_HYPOTHESIS_EXAMPLES", "150"))
 PROPERTY = settings(
     max_examples=EXAMPLES,
@@ -70,34 +70,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 
 @pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Generated host names never leave this machine: only loopback resolves."""
-    real = socket.getaddrinfo
-
-    def guarded(host: Any, *args: Any, **kwargs: Any) -> Any:
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        if name.strip("[]") not in LOOPBACK:
-            raise socket.gaierror(socket.EAI_NONAME, "not resolved in these tests")
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", guarded)
+def loopback_names_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_only(socket.getaddrinfo))
 
 
 def run(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """main() in-process, its exit code, stdout and stderr."""
     out, err = io.StringIO(), io.StringIO()
-    saved = {k: os.environ.get(k) for k in ("REDISCLI_AUTH",)}
-    os.environ.pop("REDISCLI_AUTH", None)
-    os.environ.update(env or {})
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(argv)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with (
+        environ(env or {}, drop=("REDISCLI_AUTH",)),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        code = main(argv)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -110,8 +95,8 @@ def assert_clean(code: int, out: str, err: str, argv: list[str]) -> None:
     if code == 2:
         assert out == "", argv
         assert len(err.strip().splitlines()) == 1, (argv, err)
-    if "--json" in argv and code in (0, 1):
-        json.loads(out)  # valid JSON, or this raises
+    if "--json" in argv and code in (0, 1) and not {"-h", "--help"} & set(argv):
+        json.loads(out)  # valid JSON, or this raises (--help wins over --json)
 
 
 # Forced last, so that whatever was generated: bounded in time, nothing written
@@ -448,3 +433,16 @@ def test_the_admin_secret_goes_only_to_its_own_instance(
     first = json.loads(out)["checks"][0]
     assert code == 1 and first["name"] == "auth"
     assert "wants a password" in first["hint"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--tls", "--cacert", "\r"],  # found by the argv property: a second "line"
+        ["--cacert", "\x1b[31mred"],  # a terminal escape is shown, not played
+        ["--expect-file", f"redis://u:{SECRET}@h:6379/0"],  # found: a URL given as a path
+    ],
+)
+def test_error_lines_are_one_printable_line_without_credentials(argv: list[str]) -> None:
+    line = one_line(*run(argv))
+    assert line.isprintable() and SECRET not in line

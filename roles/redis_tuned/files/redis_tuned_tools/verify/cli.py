@@ -42,7 +42,7 @@ class OneLineParser(argparse.ArgumentParser):
             message = prefix + (" ".join(names) or "(values not shown)")
         # argparse quotes the value it refused ("invalid int value: 'x'"): not shown.
         message = re.sub(r"(value|choice): .*", r"\1 (not shown)", message)
-        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+        self.exit(2, f"{self.prog}: {inputs.one_line(message)} (see --help)\n")
 
 
 def _option_name(arg: str) -> str:
@@ -581,8 +581,9 @@ def _write(stream: Any, text: str) -> None:
         pass
 
 
-def _fail(message: str) -> int:
-    _write(sys.stderr, f"redis-tuned-verify: {' '.join(message.split())}")
+def _fail(message: str, prog: str = "redis-tuned-verify") -> int:
+    """One line on stderr, credentials in any URL in it redacted; exit code 2."""
+    _write(sys.stderr, f"{prog}: {inputs.one_line(message)}")
     return 2
 
 

@@ -105,8 +105,20 @@ def exporter_url(text: str) -> str:
 
 
 def redact_url(text: str) -> str:
-    """The URL with any user:password@ replaced, for messages."""
-    return re.sub(r"(?<=://)[^/@]*@", "***@", text)
+    """``text`` with the credentials of any URL in it (user:password@, also in a
+    path that squeezed ``//`` to ``/``) replaced: for every message the tools print."""
+    return URL_CREDENTIALS.sub(r"\1***@", text)
+
+
+URL_CREDENTIALS = re.compile(r"(?i)([a-z][a-z0-9+.-]*:/{1,2})[^/@\s]*@")
+
+
+def one_line(text: str) -> str:
+    """A message as one printable line: whitespace folded, other control characters
+    (a stray \\r, a terminal escape) shown as \\xNN, URL credentials redacted."""
+    folded = " ".join(text.split())
+    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in folded)
+    return redact_url(shown)
 
 
 # --- files and standard input -------------------------------------------------
