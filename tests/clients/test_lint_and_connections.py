@@ -134,3 +134,24 @@ def test_connections_to_nothing_is_one_line(capsys) -> None:  # type: ignore[no-
         assert main(["connections", "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("redis-tuned-clients: cannot reach") and len(err.splitlines()) == 1
+
+
+def test_connection_report_flags_idle_past_the_timeout_and_the_share() -> None:
+    from redis_tuned_clients import connections
+
+    listing = "\n".join(
+        [
+            "id=1 addr=10.0.0.7:5001 name=web flags=N idle=400 lib-name=redis-py",
+            "id=2 addr=10.0.0.7:5002 name=web flags=N idle=10 lib-name=redis-py",
+            "id=3 addr=10.0.0.8:6001 name= flags=b idle=0 lib-name=",
+            "id=4 addr=127.0.0.1:7000 name= flags=N idle=0",  # the tool itself
+        ]
+    )
+    clients = connections.parse_client_list(listing)
+    rep = connections.report(clients, maxclients=5, timeout=300, own_id="4")
+    assert rep["by_address"] == {"10.0.0.7": 2, "10.0.0.8": 1}
+    assert rep["by_name"][0] == {"name": "web", "library": "redis-py", "connections": 2}
+    assert rep["idle_past_timeout"] == 1 and rep["blocked"] == 1
+    assert rep["idle_seconds"]["max"] == 400
+    assert len(rep["warnings"]) == 2  # 4 of 5 in use; one idle past 300 s
+    assert "health_check_interval should be below the timeout" in rep["warnings"][1]

@@ -249,3 +249,24 @@ def test_the_console_script_is_installed() -> None:
     exe = Path(sys.executable).with_name("redis-tuned-clients")
     assert exe.exists(), "pip install -e .[dev] installs redis-tuned-clients"
     assert ADMIN_PASSWORD  # the fixtures' admin password stays out of the snippets
+
+
+def test_tls_instances_get_rediss_and_the_ca_from_the_expectations(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    expect = tmp_path / "channels.json"
+    ca = "/etc/redis/redis_tuned/tls/ca.crt"
+    expect.write_text(json.dumps({"port": 0, "tls": {"port": 6479, "ca_file": ca}, "config": {}}))
+    data = json.loads(
+        generate(
+            capsys,
+            "--channels-url=rediss://app@redis-1:6479/0",
+            f"--expect-file={expect}",
+            "--format=json",
+        )
+    )
+    assert data["channels"]["url"] == "rediss://redis-1:6479/0"
+    assert data["channels"]["ssl_ca_certs"] == ca
+    assert data["channels"]["ssl_cert_reqs"] == "required"
+    snippet = generate(
+        capsys, "--channels-url=rediss://app@redis-1:6479/0", f"--expect-file={expect}"
+    )
+    assert f'"ssl_ca_certs": "{ca}"' in snippet and '_redis_url("rediss"' in snippet
