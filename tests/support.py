@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
+import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
 def free_port() -> int:
@@ -48,3 +53,23 @@ def loopback_only(real: Callable[..., Any]) -> Callable[..., Any]:
         return real(host, *args, **kwargs)
 
     return guarded
+
+
+def server_cert(d: Path, name: str, days: int) -> None:
+    """``d/NAME.crt`` and ``d/NAME.key`` for 127.0.0.1, valid ``days``, signed by ``d/ca.crt``."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
+
+    openssl(
+        "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", f"{name}.key", "-out", f"{name}.csr",
+    )  # fmt: skip
+    (d / "san.cnf").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        "authorityKeyIdentifier=keyid,issuer\nextendedKeyUsage=serverAuth,clientAuth\n"
+    )
+    openssl(
+        "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", str(days), "-extfile", "san.cnf", "-out", f"{name}.crt",
+    )  # fmt: skip

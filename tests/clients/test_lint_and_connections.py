@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import ADMIN_PASSWORD
+from clients_support import ADMIN_PASSWORD
 
 from redis_tuned_clients.cli import main
 

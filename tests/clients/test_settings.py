@@ -15,7 +15,7 @@ from typing import Any
 import django
 import pytest
 import redis
-from conftest import ADMIN_PASSWORD, role_rules
+from clients_support import ADMIN_PASSWORD, role_rules
 from django.conf import settings as django_settings
 from support import environ
 

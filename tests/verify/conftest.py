@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -11,9 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from support import free_port
-
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+from support import REDIS_SERVER, free_port, server_cert
 
 
 @dataclass
@@ -62,26 +59,6 @@ def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     server_cert(d, "server", days=2)
     return d
-
-
-def server_cert(d: Path, name: str, days: int) -> None:
-    """``d/NAME.crt`` and ``d/NAME.key`` for 127.0.0.1, valid ``days``, signed by ``d/ca.crt``."""
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
-
-    openssl(
-        "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-        "-keyout", f"{name}.key", "-out", f"{name}.csr",
-    )  # fmt: skip
-    (d / "san.cnf").write_text(
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-        "authorityKeyIdentifier=keyid,issuer\nextendedKeyUsage=serverAuth,clientAuth\n"
-    )
-    openssl(
-        "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-days", str(days), "-extfile", "san.cnf", "-out", f"{name}.crt",
-    )  # fmt: skip
 
 
 @pytest.fixture

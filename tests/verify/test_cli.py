@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import redis
-from conftest import server_cert
+from support import server_cert
 
 from redis_tuned_tools.verify.cli import main
 

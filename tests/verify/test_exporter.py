@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import redis
 import yaml
-from conftest import free_port
+from support import free_port
 
 from redis_tuned_dev import monitoring
 from redis_tuned_tools.verify.checks import parse_metrics

@@ -26,10 +26,9 @@ from typing import Any
 
 import pytest
 import redis
-from conftest import REDIS_SERVER
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from support import environ, free_port, loopback_only
+from support import REDIS_SERVER, environ, free_port, loopback_only
 
 from redis_tuned_tools.verify.cli import main
 
