@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import subprocess
 import tarfile
 import warnings
@@ -899,3 +900,133 @@ def test_thp_unchanged_removes_the_unit_an_earlier_run_left(
     assert stand_in == "never"  # left as it was
     assert back.result.returncode == 0, back.output[-3000:]
     assert back.after[host_name][:2] == (True, "enabled")
+
+
+# --- the instance lifecycle: removed and re-added; a crash --------------------------
+
+SHARED_FILES = [
+    "/etc/redis/redis-shared.conf",
+    "/etc/redis/redis-shared.acl",
+    "/etc/redis/redis_tuned/shared.json",
+    "/etc/systemd/system/redis-server@shared.service.d/redis-tuned.conf",
+    "/etc/redis-tuned-exporter/shared.env",
+    "/etc/redis-tuned-exporter/shared.json",
+]
+
+
+def shared_state(_name: str, host) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    def unit(cmd: str, name: str) -> str:
+        return str(host.run(f"systemctl {cmd} {name}").stdout.strip())
+
+    return {
+        "active": unit("is-active", "redis-server@shared"),
+        "enabled": unit("is-enabled", "redis-server@shared"),
+        "exporter": unit("is-active", "redis-tuned-exporter@shared"),
+        "files": [p for p in SHARED_FILES if host.file(p).exists],
+        "data": host.file("/var/lib/redis/shared").is_directory,
+        "pids": {n: main_pid(host, n) for n in ("main", "cache")},
+    }
+
+
+@pytest.fixture(scope="session")
+def removed(thp_runs: dict[str, Observed]) -> tuple[Observed, Observed]:
+    """ "shared" with state: absent, then back as molecule.yml has it."""
+    extra = molecule_instances()
+    instances: list[dict[str, Any]] = extra["redis_tuned_instances"]  # type: ignore[assignment]
+    instances[2] = {**instances[2], "state": "absent"}
+    return observe(extra, shared_state), observe({}, shared_state)
+
+
+def test_an_absent_instance_is_stopped_and_its_files_removed_data_kept(
+    host_name: str, removed: tuple[Observed, Observed]
+) -> None:
+    gone, back = removed
+    assert gone.result.returncode == 0, gone.output[-3000:]
+    assert gone.before[host_name]["active"] == "active"
+    after = gone.after[host_name]
+    assert (after["active"], after["exporter"]) == ("inactive", "inactive")
+    assert after["enabled"] != "enabled"
+    assert after["files"] == []
+    assert after["data"] is True  # no purge: the data directory stays
+    # The others run on (cache's auto maxmemory grows: one share fewer, so it restarts).
+    assert after["pids"]["main"] == gone.before[host_name]["pids"]["main"]
+    assert back.result.returncode == 0, back.output[-3000:]
+    again = back.after[host_name]
+    assert (again["active"], again["enabled"], again["exporter"]) == (
+        "active",
+        "enabled",
+        "active",
+    )
+    assert again["files"] == SHARED_FILES
+
+
+CRASH_WRITER = r"""
+import json, os, signal, subprocess, time
+import redis
+pw = open("/etc/redis/redis_tuned/admin.secret").read().strip()
+r = redis.Redis(port=6379, username="redis-tuned", password=pw, socket_timeout=5)
+acked = []
+start = time.time()
+while time.time() - start < 4 and len(acked) < 20000:  # bounded: 4 s, 20000 keys
+    r.set(f"crash:{len(acked)}", "x")
+    acked.append(time.time())
+    if len(acked) % 50 == 0:
+        time.sleep(0.005)
+pid = int(subprocess.check_output(
+    ["systemctl", "show", "-p", "MainPID", "--value", "redis-server@main"]))
+killed = time.time()
+os.kill(pid, signal.SIGKILL)
+safe = sum(1 for t in acked if t <= killed - 2)
+print(json.dumps({"pid": pid, "acked": len(acked), "safe": safe}))
+"""
+
+CRASH_READER = r"""
+import json, sys, time
+import redis
+pw = open("/etc/redis/redis_tuned/admin.secret").read().strip()
+deadline = time.time() + 60
+while True:  # until systemd has it back and it has loaded its AOF (bounded)
+    try:
+        r = redis.Redis(port=6379, username="redis-tuned", password=pw, socket_timeout=5)
+        if r.info("persistence")["loading"] == 0:
+            break
+    except redis.RedisError:
+        pass
+    if time.time() > deadline:
+        sys.exit("redis-server@main did not come back within 60 s")
+    time.sleep(0.2)
+safe = int(sys.argv[1])
+present = sum(r.exists(*[f"crash:{i}" for i in range(s, min(s + 500, safe))])
+              for s in range(0, safe, 500))
+r.delete(*[f"crash:{i}" for i in range(20000)])
+print(json.dumps({"present": present}))
+"""
+
+
+@pytest.fixture(scope="session")
+def crash(removed: tuple[Observed, Observed]) -> dict[str, Any]:
+    """On every container: keys written to "main" (AOF everysec) for 4 s, then its
+    process SIGKILLed; systemd brings it back; then one role run."""
+    seen: dict[str, Any] = {}
+    for name, host in containers().items():
+        wrote = json.loads(host.check_output(f"python3 -c {shlex.quote(CRASH_WRITER)}"))
+        read = json.loads(
+            host.check_output(f"python3 -c {shlex.quote(CRASH_READER)} {wrote['safe']}")
+        )
+        seen[name] = {**wrote, **read, "new_pid": main_pid(host, "main")}
+    seen["rerun"] = run_site(None, {})
+    return seen
+
+
+def test_a_crash_loses_no_key_acknowledged_two_seconds_before(
+    host_name: str, crash: dict[str, Any]
+) -> None:
+    seen = crash[host_name]
+    assert seen["safe"] > 100, seen  # the stream ran long enough to prove something
+    assert seen["present"] == seen["safe"], seen
+    assert seen["new_pid"] != seen["pid"]  # systemd restarted it
+    rerun = crash["rerun"]
+    output = rerun.stdout + rerun.stderr
+    assert rerun.returncode == 0, output[-3000:]
+    recap = next(ln for ln in output.splitlines() if ln.startswith(f"{host_name} "))
+    assert "changed=0" in recap, recap

@@ -324,7 +324,26 @@ PROBLEMS: dict[str, tuple[dict[str, Any], str]] = {
         {"instances": [ONE, {**ONE, "port": 6390}]},
         "unique names (got ['default', 'default'])",
     ),
-    "no instance": ({"instances": []}, "redis_tuned_instances must list at least one instance"),
+    "no instance": (
+        {"instances": []},
+        "redis_tuned_instances must list at least one present instance",
+    ),
+    "only absent": (
+        {"instances": [{**ONE, "state": "absent"}]},
+        "redis_tuned_instances must list at least one present instance",
+    ),
+    "bad state": (
+        {"instances": [{**ONE, "state": "gone"}]},
+        "redis_tuned_instances[0] (default): state must be present or absent (got gone)",
+    ),
+    "purge without absent": (
+        {"instances": [{**ONE, "purge": True}]},
+        "purge: true goes with state: absent",
+    ),
+    "absent and present of one name": (
+        {"instances": [ONE, {**ONE, "state": "absent"}]},
+        "redis_tuned_instances must have unique names",
+    ),
     "bad instance name": (
         {"instances": [{**ONE, "name": "Bad Name"}]},
         "redis_tuned_instances[0] (Bad Name): name must match [a-z0-9_-]+",
@@ -701,6 +720,7 @@ LAYOUT = {
     "verify": True,
     "tool_files": ["redis_tuned_tools/__init__.py", "redis_tuned_tools/verify/cli.py"],
     "verify_command": "/usr/local/bin/redis-tuned-verify",
+    "state_dir": "/var/lib/redis_tuned",
 }  # fmt: skip
 
 
@@ -741,3 +761,32 @@ def test_host_files_tls_files_are_secrets_and_unchanged_thp_removes_its_unit() -
     assert files["absent"] == [LAYOUT["thp_unit_file"]]
     assert LAYOUT["thp_unit_file"] not in [e["path"] for e in files["files"]]
     assert LAYOUT["verify_command"] not in [e["path"] for e in files["files"]]
+
+
+# --- removing an instance -----------------------------------------------------
+
+
+def test_an_absent_instance_is_removed_and_the_others_keep_their_plan() -> None:
+    """state: absent takes the instance out of the plan (its memory share goes to
+    the others) and lists what to stop and delete; the data stays unless purge."""
+    two = [ONE, {"name": "cache", "port": 6390, "profile": "cache"}]
+    both = plan(instances=two)
+    gone = plan(instances=[ONE, {**two[1], "state": "absent"}])
+    assert [i["name"] for i in gone["instances"]] == ["default"]
+    assert gone["problems"] == []
+    removed = gone["removed_instances"][0]
+    assert removed["unit"] == "redis-server@cache.service"
+    assert removed["exporter_unit"] == "redis-tuned-exporter@cache.service"
+    assert removed["dir"] == "/var/lib/redis/cache" and removed["purge"] is False
+    # maxmemory auto: one instance fewer to share among
+    auto = lambda p: by_name(p)["default"]["config"]["maxmemory"]  # noqa: E731
+    assert auto(gone) > auto(both)
+    files = f.host_files(gone, LAYOUT)
+    assert "/etc/redis/redis-cache.conf" in files["absent"]
+    assert "/etc/redis/redis_tuned/cache.json" in files["absent"]
+    assert "/etc/redis-tuned-exporter/cache.json" in files["absent"]
+    assert "/var/lib/redis/cache" not in files["absent"]  # data kept
+    assert not [e for e in files["files"] if "cache" in e["path"]]
+    # Its index in the list still names it, after an absent entry.
+    bad = plan(instances=[{**two[1], "state": "absent"}, {**ONE, "port": 0}])
+    assert any(p.startswith("redis_tuned_instances[1] (default): port") for p in bad["problems"])

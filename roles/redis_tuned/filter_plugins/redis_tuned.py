@@ -145,7 +145,27 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
     gets one share.
     """
     problems: list[str] = []
-    raw = list(inputs.get("instances") or [])
+    raw_all = list(inputs.get("instances") or [])
+    # (index in redis_tuned_instances, entry): the present ones are planned, the
+    # absent ones removed (removed_instances).
+    indexed = list(enumerate(raw_all))
+    for index, inst in indexed:
+        if inst.get("state", "present") not in ("present", "absent"):
+            problems.append(
+                f"redis_tuned_instances[{index}] ({inst.get('name')}): state must be present or "
+                f"absent (got {inst.get('state')})"
+            )
+        if not isinstance(inst.get("purge", False), bool):
+            problems.append(
+                f"redis_tuned_instances[{index}] ({inst.get('name')}): purge must be true or false"
+            )
+        if inst.get("purge") is True and inst.get("state") != "absent":
+            problems.append(
+                f"redis_tuned_instances[{index}] ({inst.get('name')}): purge: true goes with "
+                "state: absent (it deletes the instance's data directory)"
+            )
+    present = [(i, inst) for i, inst in indexed if inst.get("state", "present") != "absent"]
+    raw = [inst for _, inst in present]
     memtotal = _int(memtotal_mb) or 0
     share = _float(inputs.get("memory_share"))
     if share is None or not 0 < share <= 1:
@@ -157,7 +177,7 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
     if nofile < 1024:
         problems.append(f"redis_tuned_nofile must be at least 1024 (got {inputs.get('nofile')})")
     if not raw:
-        problems.append("redis_tuned_instances must list at least one instance")
+        problems.append("redis_tuned_instances must list at least one present instance")
     thp = str(inputs.get("transparent_hugepages"))
     thp_path = str(inputs.get("thp_path") or THP_PATH)
     if thp not in THP_MODES:
@@ -184,14 +204,14 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
     tls_on = _truthy(tls_in.get("enabled"))
     exporter_on = _truthy(exporter_in.get("enabled"))
     instances = []
-    for index, (inst, directives) in enumerate(zip(raw, merged, strict=True)):
+    for (index, inst), directives in zip(present, merged, strict=True):
         where = f"redis_tuned_instances[{index}] ({inst.get('name')})"
         instances.append(
             _instance(
                 inputs, index, inst, directives, auto_bytes, nofile, memtotal, problems, where
             )
         )
-    problems += _list_problems(raw, instances)
+    problems += _list_problems(raw_all, instances)
     if tls_on:
         problems += _tls_problems(tls_in)
     if exporter_on:
@@ -233,6 +253,9 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
     ]
     return {
         "instances": instances,
+        "removed_instances": [
+            _removed(inst) for _, inst in indexed if inst.get("state") == "absent"
+        ],
         "transparent_hugepages": thp,
         # What the kernel probe reads: every sysctl, then THP.
         "kernel_paths": [*(_sysctl_path(k) for k in sysctls), thp_path],
@@ -243,6 +266,27 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
         "directories": directories,
         "sysctls": sysctls,
         "problems": problems,
+    }
+
+
+def _removed(inst: dict[str, Any]) -> dict[str, Any]:
+    """An instance with state: absent: its units stop, its files go; its data
+    directory stays unless purge."""
+    name = str(inst.get("name"))
+    unit = f"redis-server@{name}.service"
+    config = _lower_keys(inst.get("config"))
+    return {
+        "name": name,
+        "unit": unit,
+        "exporter_unit": f"redis-tuned-exporter@{name}.service",
+        "paths": {
+            "conf": f"/etc/redis/redis-{name}.conf",
+            "acl": f"/etc/redis/redis-{name}.acl",
+            "dropin": f"/etc/systemd/system/{unit}.d/redis-tuned.conf",
+            "dropin_dir": f"/etc/systemd/system/{unit}.d",
+        },
+        "dir": str(config.get("dir") or f"/var/lib/redis/{name}"),
+        "purge": inst.get("purge") is True,
     }
 
 
@@ -466,7 +510,7 @@ def _exporter_plan(
         inst.get("exporter_port"), exporter.get("port"), port, "exporter", where, problems
     )
     tls = tls_plan["tls"]
-    if tls_plan["plain_port"]:
+    if tls_plan["plain_port"] or not tls:  # (no port at all is a problem of its own)
         addr = f"redis://{url_host(local)}:{tls_plan['plain_port']}"
     else:
         addr = f"rediss://{url_host(local)}:{tls['port']}"
@@ -843,6 +887,18 @@ def host_files(the_plan: dict[str, Any], layout: dict[str, Any]) -> dict[str, An
         files.append(
             {"path": layout["verify_command"], "template": "redis-tuned-verify.j2", "mode": "0755"}
         )
+    for gone in the_plan.get("removed_instances", []):
+        base = f"{layout['exporter_dir']}/{gone['name']}"
+        absent += [
+            gone["paths"]["conf"],
+            gone["paths"]["acl"],
+            gone["paths"]["dropin"],
+            gone["paths"]["dropin_dir"],  # only if nothing else is in it
+            f"{layout['expect_dir']}/{gone['name']}.json",
+            f"{base}.env",
+            f"{base}.json",
+            f"{layout['state_dir']}/{gone['name']}.verify.json",
+        ]
     for entry in files:
         entry.setdefault("owner", "root")
         entry.setdefault("group", "root")

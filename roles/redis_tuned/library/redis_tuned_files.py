@@ -9,7 +9,8 @@ then renamed over the live file, so a file Redis refuses never goes live. A
 refused file fails the task after every other file was handled (as a looped
 template task does), naming the file and quoting the checker. Owner and mode
 are corrected in place when only they differ. ``secrets`` are files whose
-content is never shown (no diff, no_log). ``absent`` paths are removed.
+content is never shown (no diff, no_log). ``absent`` paths are removed (a
+directory only when nothing else is left in it).
 
 Returns ``changed_paths`` (what this run changed, or in check mode would
 change) and, in diff mode, one diff per changed file.
@@ -91,6 +92,7 @@ class Writer:
         self.changed: list[str] = []
         self.diffs: list[dict[str, str]] = []
         self.errors: list[str] = []
+        self.removing: set[str] = set()  # what this call removes (check mode: would)
 
     def _stat(self, path: str) -> os.stat_result | None:
         try:
@@ -198,8 +200,20 @@ class Writer:
             )
 
     def absent(self, path: str) -> None:
+        """Remove a file; a directory only when it is empty (someone else's file in it
+        stays, and so does the directory)."""
         st = self._stat(path)
         if st is None:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            if os.listdir(path) and not all(
+                os.path.join(path, n) in self.removing for n in os.listdir(path)
+            ):
+                return
+            self.changed.append(path)
+            self._add_diff(path, "directory\n", "(absent)\n")
+            if not self.check:
+                os.rmdir(path)
             return
         self.changed.append(path)
         self._add_diff(path, attrs_text(st), "(absent)\n")
@@ -226,6 +240,7 @@ def main() -> None:
             writer.file(spec, secret=True)
         for spec in p["files"]:
             writer.file(spec, secret=False)
+        writer.removing = set(p["absent"])
         for path in p["absent"]:
             writer.absent(path)
     except Unknown as exc:
