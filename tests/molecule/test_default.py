@@ -12,6 +12,7 @@ import os
 import shlex
 import subprocess
 import tarfile
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -505,9 +506,10 @@ def check_diff() -> Observed:
 def test_check_diff_shows_the_change_and_makes_none(host_name: str, check_diff: Observed) -> None:
     output = check_diff.output
     assert check_diff.result.returncode == 0, output[-3000:]
-    # The diff of cache's config, and the restart it would make.
+    # The diff of cache's config, and the live change it would make (no restart).
     assert "-timeout 120" in output and "+timeout 123" in output
-    assert "RUNNING HANDLER [redis_tuned : Restart changed Redis instances]" in output
+    assert "cache: would be applied live, no restart: timeout 123" in output
+    assert "RUNNING HANDLER [redis_tuned : Restart changed Redis instances]" not in output
     assert check_diff.after[host_name] == check_diff.before[host_name]
     assert check_diff.after[host_name]["cache timeout"] == "120"
 
@@ -631,9 +633,46 @@ def upstream_exporter(
         "{{ lookup('ansible.builtin.file', '" + str(tmp) + "/' ~ inventory_hostname ~ '.sha256') }}"
     )
     right = observe({**upstream, "redis_tuned_exporter_sha256": own_sha}, look)
-    cache = {"maxmemory-policy": "allkeys-lfu", "timeout": 121}
-    back = observe(molecule_instances(cache=cache), look)
+    # Back to the distro's exporter, and five live changes on cache, one on shared.
+    for host in containers().values():
+        host.check_output(f"nohup python3 -c {shlex.quote(HOLDER)} >/dev/null 2>&1 &")
+        assert redis_cli(host, *SHARED, "SET", "molecule:kept", "kept").stdout.strip() == "OK"
+    time.sleep(1)
+    changed = {"cache": CACHE_LIVE, "shared": {**SHARED_CONFIG, "timeout": 200}}
+    back = observe(molecule_instances(**changed), lambda n, h: (*look(n, h), held(h)))
+    for host in containers().values():
+        host.run("pkill -f molecule-held")
+        redis_cli(host, *SHARED, "DEL", "molecule:kept")
     return {"shas": shas, "wrong": wrong, "right": right, "back": back}
+
+
+CACHE_LIVE = {
+    "maxmemory-policy": "allkeys-lru",
+    "timeout": 121,
+    "maxmemory": "48mb",
+    "maxclients": 3000,
+    "tcp-keepalive": 30,
+}
+# A client holding one connection to cache across a run (bounded: 10 minutes).
+HOLDER = (
+    "import redis, time\n"
+    "pw = open('/etc/redis/redis_tuned/admin.secret').read().strip()\n"
+    "r = redis.Redis(port=6390, username='redis-tuned', password=pw)\n"
+    "r.client_setname('molecule-held')\n"
+    "time.sleep(600)\n"
+)
+
+
+def held(host) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """The CLIENT ID of the held connection on cache, and the key on shared."""
+    listing = redis_cli(host, *CACHE, "CLIENT", "LIST").stdout
+    ids = [
+        ln.split()[0].removeprefix("id=")
+        for ln in listing.splitlines()
+        if "name=molecule-held" in ln
+    ]
+    key = redis_cli(host, *SHARED, "GET", "molecule:kept").stdout.strip()
+    return {"held": ids[0] if ids else None, "key": key}
 
 
 def test_upstream_exporter_is_installed_only_with_its_checksum(
@@ -646,54 +685,57 @@ def test_upstream_exporter_is_installed_only_with_its_checksum(
     assert f"did not match {'0' * 64}; it was" in refused_on(wrong, host_name)
     assert wrong.after[host_name][1], "a tarball with the wrong checksum was kept or unpacked"
     assert wrong.after[host_name][0] == wrong.before[host_name][0]
-    # Refused before any file was written: nothing restarted, not even the lost restart.
+    # Refused before any file was written: nothing restarted, nothing applied.
     assert wrong.after[host_name][2] == wrong.before[host_name][2]
     assert right.result.returncode == 0, right.output[-3000:]
     sha = upstream_exporter["shas"][host_name]
     for exe, up in right.after[host_name][0].values():
         assert exe == f"/usr/local/lib/redis_tuned/redis_exporter/{sha}/redis_exporter"
         assert up == [1.0]
-    # Exporter changes never restart Redis (cache's restart is the lost one, below).
-    before, after = right.before[host_name][2], right.after[host_name][2]
-    assert (after["main"], after["shared"]) == (before["main"], before["shared"])
+    # Exporter changes never restart Redis (and cache's lost change is applied live, below).
+    assert right.after[host_name][2] == right.before[host_name][2]
 
 
-def test_a_restart_lost_to_a_failed_run_is_made_by_the_next(
+def test_a_change_lost_to_a_failed_run_is_applied_live_by_the_next(
     host_name: str, upstream_exporter: dict[str, Any]
 ) -> None:
     """After the failed runs above, cache's config on disk says timeout 122 and its
     process still runs with 120. The next run that gets past preflight and the
-    install changes no file of cache's, yet restarts it (its config is newer
-    than its process), and only it."""
+    install changes no file of cache's, yet applies 122 live (the probe reads the
+    live config, sees the drift), without a restart."""
     wrong, right = upstream_exporter["wrong"], upstream_exporter["right"]
     assert wrong.before[host_name][3] == wrong.after[host_name][3] == "120"
     assert right.before[host_name][3] == "120"
     assert right.after[host_name][3] == "122"
-    before, after = right.before[host_name][2], right.after[host_name][2]
-    assert after["cache"] != before["cache"]
-    assert (after["main"], after["shared"]) == (before["main"], before["shared"])
+    assert right.after[host_name][2] == right.before[host_name][2]  # same pids
+    assert "cache: corrected live drift: timeout 122" in right.output
 
 
-def test_a_config_change_restarts_only_its_instance(
+def test_a_config_change_is_applied_live_with_the_same_process(
     host, host_name: str, upstream_exporter: dict[str, Any], restored: Observed
 ) -> None:
-    """cache's timeout 120 -> 121 (with the exporters back on the distro's binary),
-    then back to 120: each time only cache restarts."""
+    """cache: maxmemory, timeout, maxclients, tcp-keepalive and maxmemory-policy in
+    one run (with the exporters back on the distro's binary), shared (channels,
+    holding keys): timeout; then all back: each time the same processes, the
+    connection held across the run is the same one (CLIENT ID), the keys are there."""
     back = upstream_exporter["back"]
     assert back.result.returncode == 0, back.output[-3000:]
     assert all(
         exe == "/usr/bin/prometheus-redis-exporter" for exe, _ in back.after[host_name][0].values()
     )
-    changed = (
-        (back.before[host_name][2], back.after[host_name][2]),
-        (restored.before[host_name]["pids"], restored.after[host_name]["pids"]),
-    )
-    for before, after in changed:
-        assert after["main"] == before["main"]
-        assert after["shared"] == before["shared"]
-        assert after["cache"] != before["cache"]
+    before, after = back.before[host_name], back.after[host_name]
+    assert after[2] == before[2]  # pids
+    assert after[4] == before[4] and after[4]["held"] is not None  # the held connection
+    assert after[4]["key"] == "kept"
+    for directive, value in CACHE_LIVE.items():
+        assert f"{directive} " in back.output.split("cache: applied live, no restart:")[1][:300], (
+            directive,
+            value,
+        )
+    assert "cache: applied live, no restart:" in back.output
     assert restored.before[host_name]["cache timeout"] == "121"
     assert restored.after[host_name]["cache timeout"] == "120"
+    assert restored.after[host_name]["pids"] == restored.before[host_name]["pids"]
     assert config_get(host, *CACHE, "timeout") == "120"
 
 
@@ -930,11 +972,27 @@ def shared_state(_name: str, host) -> dict[str, Any]:  # type: ignore[no-untyped
 
 @pytest.fixture(scope="session")
 def removed(thp_runs: dict[str, Observed]) -> tuple[Observed, Observed]:
-    """ "shared" with state: absent, then back as molecule.yml has it."""
-    extra = molecule_instances()
+    """The "shared" instance with state: absent and cache's tcp-backlog (immutable)
+    raised, then both back as molecule.yml has them."""
+    extra = molecule_instances(cache={**CACHE_CONFIG, "tcp-backlog": 1024})
     instances: list[dict[str, Any]] = extra["redis_tuned_instances"]  # type: ignore[assignment]
     instances[2] = {**instances[2], "state": "absent"}
     return observe(extra, shared_state), observe({}, shared_state)
+
+
+CACHE_CONFIG = {"maxmemory-policy": "allkeys-lfu", "timeout": 120}  # as molecule.yml
+
+
+def test_an_immutable_change_restarts_exactly_its_instance(
+    host_name: str, removed: tuple[Observed, Observed]
+) -> None:
+    gone, back = removed
+    for run in (gone, back):
+        assert run.result.returncode == 0, run.output[-3000:]
+        before, after = run.before[host_name]["pids"], run.after[host_name]["pids"]
+        assert after["cache"] != before["cache"]  # tcp-backlog: only a restart applies it
+        assert after["main"] == before["main"]
+    assert "cache: restart for tcp-backlog" in gone.output
 
 
 def test_an_absent_instance_is_stopped_and_its_files_removed_data_kept(
@@ -948,7 +1006,7 @@ def test_an_absent_instance_is_stopped_and_its_files_removed_data_kept(
     assert after["enabled"] != "enabled"
     assert after["files"] == []
     assert after["data"] is True  # no purge: the data directory stays
-    # The others run on (cache's auto maxmemory grows: one share fewer, so it restarts).
+    # The others run on (cache's auto maxmemory grows live: one share fewer).
     assert after["pids"]["main"] == gone.before[host_name]["pids"]["main"]
     assert back.result.returncode == 0, back.output[-3000:]
     again = back.after[host_name]

@@ -43,6 +43,8 @@ USER_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 THP_MODES = ("never", "madvise", "unchanged")
 THP_PATH = "/sys/kernel/mm/transparent_hugepage/enabled"
+# Read from the file only; CONFIG GET does not show them (a change restarts).
+FILE_ONLY_DIRECTIVES = frozenset({"include", "rename-command", "user", "loadmodule"})
 AUTH_CLIENTS = ("no", "optional", "yes")
 
 
@@ -261,6 +263,11 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
         "kernel_paths": [*(_sysctl_path(k) for k in sysctls), thp_path],
         "thp_path": thp_path,
         "units": [i["unit"] for i in instances],
+        # What the probe reads live (CONFIG GET) of each instance, and how it connects.
+        "live_probe": [
+            {"name": i["name"], "args": i["cli_args"], "directives": sorted(i["live"])}
+            for i in instances
+        ],
         # Per instance, the files its running process must not be older than.
         "restart_files": [f for i in instances for f in i["restart_files"]],
         "directories": directories,
@@ -406,6 +413,10 @@ def _instance(
         restart_files += [str(tls["cert_file"]), str(tls["key_file"]), str(tls["ca_file"])]
     return {
         "name": name,
+        # What CONFIG GET must answer, in Redis's own spelling (compared live each run).
+        "live": {
+            d: _checks.normalise(d, v) for d, v in config.items() if d not in FILE_ONLY_DIRECTIVES
+        },
         # Its systemd unit and the files the role writes for it.
         "unit": unit,
         "paths": paths,
@@ -746,14 +757,17 @@ def pending_restarts(
     the_plan: dict[str, Any],
     state: dict[str, Any],
     changed_paths: list[str] | None = None,
+    live: dict[str, Any] | None = None,
 ) -> list[str]:
-    """The instances to restart, decided from state: a running instance whose
-    config, unit drop-in or TLS files (``restart_files``) were modified after its
-    process started, or that this run changed (in check mode: would change).
-    ``state`` is what library/redis_tuned_probe.py read before this run wrote
-    anything: ``units`` (start time of each running process) and ``mtimes``.
-    An instance that was not running is started, not restarted: starting it
-    reads what is on disk."""
+    """The instances to restart, decided from state: a running instance whose unit
+    drop-in or TLS files (``restart_files``) were modified after its process
+    started, or that this run changed (in check mode: would change); and one
+    whose live config differs from its file in a directive CONFIG SET cannot
+    change (``live``, from live_changes). Its config file alone restarts it only
+    where the live config cannot be compared (no ``live`` for it, or a directive
+    CONFIG GET does not show). ``state`` is what library/redis_tuned_probe.py read
+    before this run wrote anything. An instance that was not running is started,
+    not restarted: starting it reads what is on disk."""
     units = state.get("units") or {}
     modified = state.get("mtimes") or {}
     changed = set(changed_paths or [])
@@ -762,10 +776,90 @@ def pending_restarts(
         since = (units.get(inst["unit"]) or {}).get("started")
         if since is None:
             continue
-        newest = max((modified.get(f, 0.0) for f in inst["restart_files"]), default=0.0)
-        if newest > since or changed & set(inst["restart_files"]):
+        mine = (live or {}).get(inst["name"])
+        files = list(inst["restart_files"])
+        if mine is not None and not mine["unverifiable"]:
+            files.remove(inst["paths"]["conf"])  # compared live instead
+        newest = max((modified.get(f, 0.0) for f in files), default=0.0)
+        if newest > since or changed & set(files) or (mine and mine["restart"]):
             restart.append(inst["name"])
     return restart
+
+
+def live_changes(
+    the_plan: dict[str, Any],
+    state: dict[str, Any],
+    immutable: dict[str, list[str]],
+    changed_paths: list[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per running instance, its live config (``state["live_config"]``, CONFIG GET *
+    read by the probe) against what its file says: ``set``, what one CONFIG SET
+    applies live; ``restart``, the directives only a restart applies (immutable in
+    any server version the role knows, or protected); ``unverifiable``, what CONFIG
+    GET does not show; ``drift``, whether the difference is not this run's change
+    (someone ran CONFIG SET by hand, or a run failed before applying)."""
+    frozen = set().union(*(set(v) for v in immutable.values()))
+    changed = set(changed_paths or [])
+    out: dict[str, dict[str, Any]] = {}
+    for inst in the_plan["instances"]:
+        live = (state.get("live_config") or {}).get(inst["name"])
+        if live is None:
+            continue  # not running: starting it reads the file
+        to_set: dict[str, str] = {}
+        restart, unverifiable = [], []
+        for directive, want in inst["live"].items():
+            if directive not in live:
+                unverifiable.append(directive)
+            elif _checks.normalise(directive, live[directive]) != want:
+                if directive in frozen:
+                    restart.append(directive)
+                else:
+                    to_set[directive] = want
+        out[inst["name"]] = {
+            "set": to_set,
+            "restart": sorted(restart),
+            "unverifiable": sorted(unverifiable),
+            "drift": bool(to_set or restart) and inst["paths"]["conf"] not in changed,
+        }
+    return out
+
+
+def config_set(values: dict[str, str]) -> str:
+    """One CONFIG SET line for redis-cli's standard input (its quoting)."""
+    quoted = [
+        f'{k} "{str(v).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+        for k, v in values.items()
+    ]
+    return "CONFIG SET " + " ".join(quoted)
+
+
+def live_summary(results: list[dict[str, Any]], live: dict[str, Any]) -> dict[str, Any]:
+    """The live-apply report: one line per instance that changed (or would, in check
+    mode); ``ok`` false when Redis refused a CONFIG SET, with its message."""
+    lines, ok = [], True
+    done = {
+        r["__redis_tuned_instance"]["name"]: r for r in results if "__redis_tuned_instance" in r
+    }
+    for name, change in sorted(live.items()):
+        if change["restart"]:
+            lines.append(f"{name}: restart for {', '.join(change['restart'])}")
+            continue
+        if not change["set"]:
+            continue
+        what = ", ".join(f"{k} {v}" for k, v in change["set"].items())
+        verb = "corrected live drift" if change["drift"] else "applied live, no restart"
+        result = done.get(name) or {}
+        if result.get("skipped") or "rc" not in result:
+            lines.append(f"{name}: would be {verb.replace('corrected', 'correcting')}: {what}")
+            continue
+        answers = [ln for ln in str(result.get("stdout", "")).splitlines() if ln.strip()]
+        if result.get("rc") != 0 or answers[1:] != ["OK"] or answers[:1] != ["OK"]:
+            ok = False
+            said = "; ".join(a for a in answers if a != "OK") or str(result.get("stderr", ""))
+            lines.append(f"{name}: Redis refused the live change ({what}): {said.strip()}")
+        else:
+            lines.append(f"{name}: {verb}: {what}")
+    return {"ok": ok, "lines": lines}
 
 
 def _sysctl_path(key: str) -> str:
@@ -916,6 +1010,9 @@ class FilterModule:
             "redis_tuned_expect_args": expect_args,
             "redis_tuned_verify_summary": verify_summary,
             "redis_tuned_pending_restarts": pending_restarts,
+            "redis_tuned_live_changes": live_changes,
+            "redis_tuned_config_set": config_set,
+            "redis_tuned_live_summary": live_summary,
             "redis_tuned_kernel_state": kernel_state,
             "redis_tuned_host_files": host_files,
         }

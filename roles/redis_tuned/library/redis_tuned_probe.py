@@ -4,8 +4,9 @@
 Read only (it changes nothing, in check mode or not). One module call instead of
 one per question: which packages are missing, which units are masked, enabled,
 active and since when, which users exist, what the kernel settings are live and
-whether they can be written, and when the files an instance restarts for last
-changed. The role's tasks then skip every step whose state is already right.
+whether they can be written, when the files an instance restarts for last
+changed, and each running instance's live config (CONFIG GET *). The role's
+tasks then skip every step whose state is already right.
 """
 
 from __future__ import annotations
@@ -32,9 +33,22 @@ options:
     {type: list, elements: str, default: [], description: /proc/sys and /sys files to read.}
   paths:
     {type: list, elements: str, default: [], description: Files whose modification time to read.}
+  live:
+    type: list
+    elements: dict
+    default: []
+    description: "Instances to CONFIG GET: name, args (redis-cli flags), directives to return."
+  live_user: {type: str, default: redis-tuned, description: The role's own ACL user.}
+  live_secret:
+    type: str
+    default: /etc/redis/redis_tuned/admin.secret
+    description: Its password file (read on the host, never passed in).
 author: redis_tuned
 """
 
+SENSITIVE = frozenset(
+    {"requirepass", "masterauth", "masteruser", "tls-key-file-pass", "tls-client-key-file-pass"}
+)
 # systemctl show --timestamp=us+utc (systemd 248 and later; Debian 12 has 252).
 STAMP = "%a %Y-%m-%d %H:%M:%S.%f UTC"
 
@@ -118,6 +132,37 @@ def mtimes(paths: list[str]) -> dict[str, float]:
     return found
 
 
+def live_configs(
+    module: AnsibleModule, instances: list[dict[str, Any]], user: str, secret_path: str
+) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """CONFIG GET * of each instance that answers, as the role's own user (its
+    password from the 0600 file, handed to redis-cli in its environment, never
+    on a command line); why not, for one that does not."""
+    if not instances or not os.path.exists(secret_path):
+        return {}, {}
+    with open(secret_path, encoding="ascii") as f:
+        secret = f.read().strip()
+    found: dict[str, dict[str, str]] = {}
+    errors: dict[str, str] = {}
+    for inst in instances:
+        argv = ["redis-cli", "--no-auth-warning", "--user", user, *inst["args"]]
+        rc, out, err = module.run_command(
+            [*argv, "CONFIG", "GET", "*"], environ_update={"REDISCLI_AUTH": secret}
+        )
+        lines = out.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        first = (lines[0] if lines else err).strip()
+        if rc != 0 or len(lines) % 2 or first.split(" ")[0] in ("ERR", "NOAUTH", "WRONGPASS"):
+            errors[inst["name"]] = " ".join((first or err or f"exit {rc}").split())[:200]
+            continue
+        live = dict(zip(lines[0::2], lines[1::2], strict=True))
+        # Only what the caller compares, and never a secret (requirepass, masterauth...).
+        wanted = set(inst.get("directives") or []) - SENSITIVE
+        found[inst["name"]] = {d: v for d, v in live.items() if d in wanted}
+    return found, errors
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -126,18 +171,25 @@ def main() -> None:
             "users": {"type": "list", "elements": "str", "default": []},
             "kernel_paths": {"type": "list", "elements": "str", "default": []},
             "paths": {"type": "list", "elements": "str", "default": []},
+            # Instances to read CONFIG GET * from: name, args (redis-cli connection flags).
+            "live": {"type": "list", "elements": "dict", "default": []},
+            "live_user": {"type": "str", "default": "redis-tuned"},
+            "live_secret": {"type": "str", "default": "/etc/redis/redis_tuned/admin.secret"},
         },
         supports_check_mode=True,
     )
     p = module.params
     try:
-        result = {
+        result: dict[str, Any] = {
             "packages_missing": packages_missing(module, p["packages"]),
             "units": units(module, p["units"]),
             "users": users(p["users"]),
             "kernel": kernel(p["kernel_paths"]),
             "mtimes": mtimes(p["paths"]),
         }
+        result["live_config"], result["live_errors"] = live_configs(
+            module, p["live"], p["live_user"], p["live_secret"]
+        )
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         module.fail_json(msg=f"reading the host's state failed: {exc}")
     module.exit_json(changed=False, **result)

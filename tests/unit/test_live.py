@@ -1,0 +1,171 @@
+"""Live apply: what the role compares, sets live or restarts for, against a real
+redis-server where it matters (the immutable lists are data, checked here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import redis_tuned as f  # roles/redis_tuned/filter_plugins/redis_tuned.py
+import yaml
+from support import REDIS_SERVER, free_port
+from test_plan import ONE, plan
+
+ROLE = Path(__file__).resolve().parents[2] / "roles" / "redis_tuned"
+IMMUTABLE = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())[
+    "__redis_tuned_immutable_directives"
+]
+STARTED = 1795809600.5
+CONF = "/etc/redis/redis-default.conf"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Redis]:
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("live")
+    proc = subprocess.Popen(
+        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
+         "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    client = redis.Redis(port=port, decode_responses=True)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    yield client
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def installed_list(client: redis.Redis) -> list[str]:
+    version = str(client.info("server")["redis_version"])
+    key = {"7.0": "redis-7.0", "8.0": "redis-8.0"}.get(".".join(version.split(".")[:2]))
+    if key is None:
+        pytest.skip(f"no immutable list kept for redis-server {version}")
+    return list(IMMUTABLE[key]) + list(IMMUTABLE["protected"]) + list(IMMUTABLE["aliases"])
+
+
+def test_every_listed_directive_is_refused_live_by_the_installed_server(server) -> None:  # type: ignore[no-untyped-def]
+    """CONFIG SET of each listed name (to its own current value) is refused."""
+    for name in installed_list(server):
+        current = server.config_get(name).get(name, "")
+        with pytest.raises(redis.ResponseError) as refused:
+            server.config_set(name, current)
+        text = str(refused.value)
+        assert "immutable" in text or "protected" in text or "Unknown option" in text, (name, text)
+
+
+def test_every_other_directive_is_set_live_by_the_installed_server(server) -> None:  # type: ignore[no-untyped-def]
+    """And every directive not listed is accepted (set to its current value)."""
+    listed = set(installed_list(server)) | {"requirepass", "masterauth", "masteruser"}
+    refused = []
+    for name, current in sorted(server.config_get("*").items()):
+        if name in listed:
+            continue
+        try:
+            server.config_set(name, current)
+        except redis.ResponseError as exc:
+            refused.append((name, str(exc)))
+    assert refused == [], refused
+
+
+def state(live: dict[str, str], started: float | None = STARTED) -> dict[str, Any]:
+    return {
+        "units": {"redis-server@default.service": {"started": started}},
+        "mtimes": {CONF: STARTED + 10},  # the file is newer than the process
+        "live_config": {"default": live} if live is not None else {},
+    }
+
+
+def test_a_runtime_directive_is_set_live_and_restarts_nothing() -> None:
+    the_plan = plan(instances=[{**ONE, "config": {"timeout": 121, "maxmemory": "64mb"}}])
+    live = {d: v for d, v in the_plan["instances"][0]["live"].items()}
+    live |= {"timeout": "120", "maxmemory": "0"}
+    changes = f.live_changes(the_plan, state(live), IMMUTABLE, [CONF])
+    assert changes["default"]["set"] == {"maxmemory": str(64 * 1024**2), "timeout": "121"}
+    assert changes["default"]["restart"] == [] and changes["default"]["drift"] is False
+    # The config file is newer than the process, yet no restart: it was compared live.
+    assert f.pending_restarts(the_plan, state(live), [CONF], changes) == []
+    # Without a live comparison the file rule restarts it (as before).
+    assert f.pending_restarts(the_plan, state(live), [CONF]) == ["default"]
+
+
+def test_an_immutable_directive_restarts_and_drift_is_named() -> None:
+    the_plan = plan(instances=[{**ONE, "config": {"tcp-backlog": 1024}}])
+    live = dict(the_plan["instances"][0]["live"]) | {"tcp-backlog": "511", "timeout": "7"}
+    changes = f.live_changes(the_plan, state(live), IMMUTABLE, [])
+    assert changes["default"]["restart"] == ["tcp-backlog"]
+    assert changes["default"]["drift"] is True  # the file did not change this run
+    assert f.pending_restarts(the_plan, state(live), [], changes) == ["default"]
+
+
+def test_a_directive_config_get_cannot_show_falls_back_to_the_file_rule() -> None:
+    the_plan = plan()
+    live = dict(the_plan["instances"][0]["live"])
+    live.pop("dbfilename")
+    changes = f.live_changes(the_plan, state(live), IMMUTABLE, [])
+    assert changes["default"]["unverifiable"] == ["dbfilename"]
+    assert f.pending_restarts(the_plan, state(live), [], changes) == ["default"]
+
+
+def test_config_set_line_quotes_as_redis_cli_reads_it() -> None:
+    line = f.config_set({"save": "900 1 300 10", "notify-keyspace-events": 'a"b\\c'})
+    assert line == 'CONFIG SET save "900 1 300 10" notify-keyspace-events "a\\"b\\\\c"'
+
+
+def test_live_summary_says_what_happened_and_fails_on_a_refusal() -> None:
+    live = {
+        "a": {"set": {"timeout": "121"}, "restart": [], "drift": False},
+        "b": {"set": {"maxclients": "1"}, "restart": [], "drift": True},
+        "c": {"set": {}, "restart": ["tcp-backlog"], "drift": False},
+    }
+    results = [
+        {"__redis_tuned_instance": {"name": "a"}, "rc": 0, "stdout": "OK\nOK"},
+        {"__redis_tuned_instance": {"name": "b"}, "rc": 0, "stdout": "OK\nERR CONFIG SET failed"},
+    ]
+    summary = f.live_summary(results, live)
+    assert summary["ok"] is False
+    assert summary["lines"] == [
+        "a: applied live, no restart: timeout 121",
+        "b: Redis refused the live change (maxclients 1): ERR CONFIG SET failed",
+        "c: restart for tcp-backlog",
+    ]
+    check_mode = f.live_summary([{"__redis_tuned_instance": {"name": "a"}, "skipped": True}], live)
+    assert check_mode["lines"][0] == "a: would be applied live, no restart: timeout 121"
+
+
+def test_the_probe_reads_the_live_config_without_secrets(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    port = server.connection_pool.connection_kwargs["port"]
+    server.config_set("requirepass", "probe-secret-pw")
+    try:
+        secret = tmp_path / "admin.secret"
+        secret.write_text("probe-secret-pw")
+        args = {
+            "live": [{"name": "x", "args": ["-h", "127.0.0.1", "-p", str(port)],
+                      "directives": ["timeout", "requirepass", "no-such-directive"]}],
+            "live_user": "default", "live_secret": str(secret),
+            "_ansible_check_mode": False, "_ansible_diff": False,
+        }  # fmt: skip
+        argfile = tmp_path / "args.json"
+        argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+        out = subprocess.run(
+            [sys.executable, str(ROLE / "library" / "redis_tuned_probe.py"), str(argfile)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        result = json.loads(out.stdout)
+        assert result["live_config"] == {"x": {"timeout": "0"}}
+        assert "probe-secret-pw" not in out.stdout
+    finally:
+        redis.Redis(port=port, password="probe-secret-pw").config_set("requirepass", "")
