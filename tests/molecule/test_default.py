@@ -593,9 +593,40 @@ def no_refused_download(host) -> bool:  # type: ignore[no-untyped-def]
     )
 
 
+MAIN_CONFIG = {"maxmemory": "64mb", "maxclients": 4000}  # as molecule.yml
+
+
+def main_live(_name: str, host) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return {
+        "pids": pids(host),
+        "bind": config_get(host, *MAIN, "bind"),
+        "timeout": config_get(host, *MAIN, "timeout"),
+    }
+
+
+@pytest.fixture(scope="session")
+def refused_live(refused_directive: Observed) -> Observed:
+    """main asked to bind an address this host does not have (the config check
+    cannot see that: its throwaway server listens nowhere) and a timeout of 301, in
+    one change: Redis refuses the CONFIG SET; cache keeps the timeout 122 on disk."""
+    main = {**MAIN_CONFIG, "bind": "127.0.0.1 -::1 192.0.2.77", "timeout": 301}
+    return observe(molecule_instances(main=main, cache=CACHE_122), main_live)
+
+
+def test_a_live_change_redis_refuses_changes_nothing_and_says_why(
+    host_name: str, refused_live: Observed
+) -> None:
+    output = refused_on(refused_live, host_name)
+    assert "main: Redis refused the live change" in output
+    assert "bind" in output.split("main: Redis refused the live change")[1][:400]
+    # All or nothing: neither the bind nor the timeout changed, and nothing restarted.
+    assert refused_live.after[host_name] == refused_live.before[host_name]
+    assert refused_live.after[host_name]["timeout"] == "300"
+
+
 @pytest.fixture(scope="session")
 def upstream_exporter(
-    tmp_path_factory: pytest.TempPathFactory, refused_directive: Observed
+    tmp_path_factory: pytest.TempPathFactory, refused_live: Observed
 ) -> dict[str, Any]:
     """A release tarball per container (made from its distro binary, served as
     file://): a wrong SHA-256 fails the run with nothing unpacked and the
