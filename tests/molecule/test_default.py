@@ -1093,7 +1093,35 @@ print(json.dumps({"present": present}))
 
 
 @pytest.fixture(scope="session")
-def crash(removed: tuple[Observed, Observed]) -> dict[str, Any]:
+def deferred(removed: tuple[Observed, Observed]) -> tuple[Observed, Observed]:
+    """redis_tuned_restart_policy deferred with cache's tcp-backlog raised: written,
+    not restarted, reported as pending; then back to molecule.yml (the running
+    process never took the change, so nothing restarts then either)."""
+    extra = {
+        **molecule_instances(cache={**CACHE_CONFIG, "tcp-backlog": 1024}),
+        "redis_tuned_restart_policy": "deferred",
+    }
+    look = lambda _n, h: {"pids": pids(h), "backlog": config_get(h, *CACHE, "tcp-backlog")}  # noqa: E731
+    return observe(extra, look), observe({}, look)
+
+
+def test_restart_policy_deferred_writes_reports_and_does_not_restart(
+    host_name: str, deferred: tuple[Observed, Observed]
+) -> None:
+    pending, back = deferred
+    assert pending.result.returncode == 0, pending.output[-3000:]
+    assert pending.after[host_name] == pending.before[host_name]  # same pids, backlog 511
+    assert pending.after[host_name]["backlog"] == "511"
+    output = " ".join(pending.output.split())
+    assert "cache: restart pending: tcp-backlog (redis_tuned_restart_policy: deferred)" in output
+    # The verification says so too, as a warning, not a pass and not a failure.
+    assert "WARN config tcp-backlog: expected 1024, observed 511 (restart pending" in output
+    assert back.result.returncode == 0, back.output[-3000:]
+    assert back.after[host_name] == back.before[host_name]
+
+
+@pytest.fixture(scope="session")
+def crash(deferred: tuple[Observed, Observed]) -> dict[str, Any]:
     """On every container: keys written to "main" (AOF everysec) for 4 s, then its
     process SIGKILLed; systemd brings it back; then one role run."""
     seen: dict[str, Any] = {}

@@ -140,8 +140,7 @@ def test_live_summary_says_what_happened_and_fails_on_a_refusal() -> None:
     assert summary["lines"] == [
         "a: applied live, no restart: timeout 121",
         "b: Redis refused the live change (maxclients 1): ERR CONFIG SET failed",
-        "c: restart for tcp-backlog",
-    ]
+    ]  # c: its restart applies it all (restart_summary reports that)
     check_mode = f.live_summary([{"__redis_tuned_instance": {"name": "a"}, "skipped": True}], live)
     assert check_mode["lines"][0] == "a: would be applied live, no restart: timeout 121"
 
@@ -169,3 +168,46 @@ def test_the_probe_reads_the_live_config_without_secrets(server, tmp_path: Path)
         assert "probe-secret-pw" not in out.stdout
     finally:
         redis.Redis(port=port, password="probe-secret-pw").config_set("requirepass", "")
+
+
+def test_restarts_say_why_and_how_many_keys_they_drop_or_stay_pending() -> None:
+    two = [
+        {**ONE, "config": {"tcp-backlog": 1024}},
+        {"name": "c", "port": 6390, "profile": "cache"},
+    ]
+    the_plan = plan(instances=two)
+    live = {
+        "default": dict(the_plan["instances"][0]["live"]) | {"tcp-backlog": "511"},
+        "c": dict(the_plan["instances"][1]["live"]) | {"tcp-backlog": "511"},
+    }
+    running = {
+        "units": {
+            "redis-server@default.service": {"started": STARTED},
+            "redis-server@c.service": {"started": STARTED},
+        },
+        "mtimes": {},
+        "live_config": live,
+        "live_keys": {"default": 7, "c": 12},
+    }
+    dropin_c = "/etc/systemd/system/redis-server@c.service.d/redis-tuned.conf"
+    changes = f.live_changes(the_plan, running, IMMUTABLE, [])
+    why = f.restart_reasons(the_plan, running, [dropin_c], changes)
+    assert why == {"default": ["tcp-backlog"], "c": ["unit drop-in"]}
+    assert f.restart_summary(the_plan, running, why) == [
+        "default: restart for tcp-backlog",  # persists (guide): no keys lost
+        "c: restart for unit drop-in (drops 12 keys: no persistence)",
+    ]
+    deferred = {**the_plan, "restart_policy": "deferred"}
+    assert f.restart_summary(deferred, running, why)[0] == (
+        "default: restart pending: tcp-backlog (redis_tuned_restart_policy: deferred)"
+    )
+    # ...and the expectations file says what is pending, for the verification.
+    from test_plan import LAYOUT
+
+    files = f.host_files(deferred, LAYOUT, changes)
+    expect = next(e for e in files["files"] if e["path"].endswith("/default.json"))
+    assert json.loads(expect["content"])["pending_restart"] == ["tcp-backlog"]
+    plain = next(
+        e for e in f.host_files(the_plan, LAYOUT)["files"] if e["path"].endswith("/default.json")
+    )
+    assert "pending_restart" not in json.loads(plain["content"])

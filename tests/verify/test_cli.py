@@ -590,3 +590,19 @@ def test_table_output_and_exit_codes(redis_server) -> None:
     bad = cli("--port", str(server.port), "--mode", "client", "--expect", "maxmemory=2mb", *FAST)
     assert bad.returncode == 1
     assert any(ln.startswith("FAIL") and "config maxmemory" in ln for ln in bad.stdout.splitlines())
+
+
+def test_a_pending_restart_is_a_warning_not_a_pass(redis_server, capsys, tmp_path) -> None:
+    """redis_tuned_restart_policy deferred: the file says tcp-backlog 1024, the
+    process still has 511. Listed as pending: a warning naming it; not listed: a failure."""
+    server = redis_server()
+    expect = tmp_path / "e.json"
+    pending = {"config": {"tcp-backlog": 1024}, "pending_restart": ["tcp-backlog"]}
+    expect.write_text(json.dumps(pending))
+    code, report = verify(capsys, server, "--mode", "client", "--expect-file", str(expect))
+    backlog = check(report, "config tcp-backlog")
+    assert code == 0 and backlog["status"] == "warn", backlog
+    assert "restart pending" in backlog["hint"] and "511" in backlog["hint"]
+    expect.write_text(json.dumps({"config": {"tcp-backlog": 1024}}))
+    code, report = verify(capsys, server, "--mode", "client", "--expect-file", str(expect))
+    assert code == 1 and check(report, "config tcp-backlog")["status"] == "fail"

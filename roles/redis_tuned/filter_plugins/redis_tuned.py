@@ -182,6 +182,9 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
         problems.append("redis_tuned_instances must list at least one present instance")
     thp = str(inputs.get("transparent_hugepages"))
     thp_path = str(inputs.get("thp_path") or THP_PATH)
+    policy = str(inputs.get("restart_policy") or "auto")
+    if policy not in ("auto", "deferred"):
+        problems.append(f"redis_tuned_restart_policy must be auto or deferred (got {policy})")
     if thp not in THP_MODES:
         problems.append(
             f"redis_tuned_transparent_hugepages must be one of {', '.join(THP_MODES)} (got {thp})"
@@ -259,6 +262,7 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
             _removed(inst) for _, inst in indexed if inst.get("state") == "absent"
         ],
         "transparent_hugepages": thp,
+        "restart_policy": policy,
         # What the kernel probe reads: every sysctl, then THP.
         "kernel_paths": [*(_sysctl_path(k) for k in sysctls), thp_path],
         "thp_path": thp_path,
@@ -274,6 +278,15 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
         "sysctls": sysctls,
         "problems": problems,
     }
+
+
+def _expectations(inst: dict[str, Any], pending: list[str] | None) -> str:
+    """The expectations file: with restart policy deferred, the directives whose
+    change waits for a restart (the verification warns on them, it does not fail)."""
+    data = dict(inst["expectations"])
+    if pending:
+        data["pending_restart"] = sorted(pending)
+    return json.dumps(data, indent=4, sort_keys=True) + "\n"
 
 
 def _removed(inst: dict[str, Any]) -> dict[str, Any]:
@@ -753,37 +766,77 @@ def verify_summary(results: list[dict[str, Any]], mode: str = "client") -> dict[
     return {"ok": ok, "lines": lines}
 
 
+def restart_reasons(
+    the_plan: dict[str, Any],
+    state: dict[str, Any],
+    changed_paths: list[str] | None = None,
+    live: dict[str, Any] | None = None,
+) -> dict[str, list[str]]:
+    """Why each running instance needs a restart, decided from state: its unit
+    drop-in or TLS files (``restart_files``) were modified after its process
+    started, or this run changed them (in check mode: would change); its live
+    config differs from its file in a directive CONFIG SET cannot change
+    (``live``, from live_changes). Its config file alone counts only where the
+    live config cannot be compared (no ``live`` for it, or a directive CONFIG GET
+    does not show). ``state`` is what library/redis_tuned_probe.py read before
+    this run wrote anything. An instance that was not running is started, not
+    restarted: starting it reads what is on disk."""
+    units = state.get("units") or {}
+    modified = state.get("mtimes") or {}
+    changed = set(changed_paths or [])
+    reasons: dict[str, list[str]] = {}
+    for inst in the_plan["instances"]:
+        since = (units.get(inst["unit"]) or {}).get("started")
+        if since is None:
+            continue
+        mine = (live or {}).get(inst["name"])
+        paths = inst["paths"]
+        kinds = {paths["dropin"]: "unit drop-in"}
+        kinds |= {f: "TLS files" for f in inst["restart_files"] if f not in paths.values()}
+        if mine is None or mine["unverifiable"]:
+            kinds[paths["conf"]] = "config file"
+        why = list(mine["restart"]) if mine else []
+        for path, kind in kinds.items():
+            if (modified.get(path, 0.0) > since or path in changed) and kind not in why:
+                why.append(kind)
+        if why:
+            reasons[inst["name"]] = why
+    return reasons
+
+
 def pending_restarts(
     the_plan: dict[str, Any],
     state: dict[str, Any],
     changed_paths: list[str] | None = None,
     live: dict[str, Any] | None = None,
 ) -> list[str]:
-    """The instances to restart, decided from state: a running instance whose unit
-    drop-in or TLS files (``restart_files``) were modified after its process
-    started, or that this run changed (in check mode: would change); and one
-    whose live config differs from its file in a directive CONFIG SET cannot
-    change (``live``, from live_changes). Its config file alone restarts it only
-    where the live config cannot be compared (no ``live`` for it, or a directive
-    CONFIG GET does not show). ``state`` is what library/redis_tuned_probe.py read
-    before this run wrote anything. An instance that was not running is started,
-    not restarted: starting it reads what is on disk."""
-    units = state.get("units") or {}
-    modified = state.get("mtimes") or {}
-    changed = set(changed_paths or [])
-    restart = []
+    """The instances to restart (see restart_reasons)."""
+    return list(restart_reasons(the_plan, state, changed_paths, live))
+
+
+def restart_summary(
+    the_plan: dict[str, Any], state: dict[str, Any], reasons: dict[str, list[str]]
+) -> list[str]:
+    """One line per instance to restart, or (policy deferred) whose restart is pending;
+    a restart of an instance without persistence says how many keys it drops."""
+    lines = []
+    keys = state.get("live_keys") or {}
     for inst in the_plan["instances"]:
-        since = (units.get(inst["unit"]) or {}).get("started")
-        if since is None:
+        why = reasons.get(inst["name"])
+        if not why:
             continue
-        mine = (live or {}).get(inst["name"])
-        files = list(inst["restart_files"])
-        if mine is not None and not mine["unverifiable"]:
-            files.remove(inst["paths"]["conf"])  # compared live instead
-        newest = max((modified.get(f, 0.0) for f in files), default=0.0)
-        if newest > since or changed & set(files) or (mine and mine["restart"]):
-            restart.append(inst["name"])
-    return restart
+        if the_plan.get("restart_policy") == "deferred":
+            lines.append(
+                f"{inst['name']}: restart pending: {', '.join(why)} "
+                "(redis_tuned_restart_policy: deferred)"
+            )
+            continue
+        line = f"{inst['name']}: restart for {', '.join(why)}"
+        count = int(keys.get(inst["name"]) or 0)
+        if count and not inst["persists"]:
+            line += f" (drops {count} keys: no persistence)"
+        lines.append(line)
+    return lines
 
 
 def live_changes(
@@ -833,19 +886,19 @@ def config_set(values: dict[str, str]) -> str:
     return "CONFIG SET " + " ".join(quoted)
 
 
-def live_summary(results: list[dict[str, Any]], live: dict[str, Any]) -> dict[str, Any]:
+def live_summary(
+    results: list[dict[str, Any]], live: dict[str, Any], policy: str = "auto"
+) -> dict[str, Any]:
     """The live-apply report: one line per instance that changed (or would, in check
-    mode); ``ok`` false when Redis refused a CONFIG SET, with its message."""
+    mode); ``ok`` false when Redis refused a CONFIG SET, with its message. With
+    restart policy auto an instance that restarts gets everything from the restart."""
     lines, ok = [], True
     done = {
         r["__redis_tuned_instance"]["name"]: r for r in results if "__redis_tuned_instance" in r
     }
     for name, change in sorted(live.items()):
-        if change["restart"]:
-            lines.append(f"{name}: restart for {', '.join(change['restart'])}")
-            continue
-        if not change["set"]:
-            continue
+        if (change["restart"] and policy == "auto") or not change["set"]:
+            continue  # a restart applies it all (restart_summary says so)
         what = ", ".join(f"{k} {v}" for k, v in change["set"].items())
         verb = "corrected live drift" if change["drift"] else "applied live, no restart"
         result = done.get(name) or {}
@@ -896,11 +949,16 @@ def kernel_state(the_plan: dict[str, Any], kernel: dict[str, Any]) -> dict[str, 
     return state
 
 
-def host_files(the_plan: dict[str, Any], layout: dict[str, Any]) -> dict[str, Any]:
+def host_files(
+    the_plan: dict[str, Any],
+    layout: dict[str, Any],
+    live: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Every directory and file the role writes on the host, with owner, mode and
     the check each must pass before it goes live; what it removes. The argument of
     the one task that writes them all (action_plugins/redis_tuned_files.py).
-    ``layout`` holds the role's paths and switches (vars/main.yml)."""
+    ``layout`` holds the role's paths and switches (vars/main.yml); ``live`` (with
+    restart policy deferred) the live_changes whose restarts wait."""
     instances = the_plan["instances"]
     checker = layout["checker"]
     exporter_user = layout["exporter_user"]
@@ -945,7 +1003,7 @@ def host_files(the_plan: dict[str, Any], layout: dict[str, Any]) -> dict[str, An
             {"path": inst["paths"]["dropin"], "template": "unit-dropin.conf.j2", "vars": one,
              "mode": "0644"},
             {"path": f"{layout['expect_dir']}/{name}.json",
-             "content": json.dumps(inst["expectations"], indent=4, sort_keys=True) + "\n",
+             "content": _expectations(inst, ((live or {}).get(name) or {}).get("restart")),
              "group": "redis", "mode": "0640"},
         ]  # fmt: skip
     exporters = [i for i in instances if i["exporter"]]
@@ -1010,6 +1068,8 @@ class FilterModule:
             "redis_tuned_expect_args": expect_args,
             "redis_tuned_verify_summary": verify_summary,
             "redis_tuned_pending_restarts": pending_restarts,
+            "redis_tuned_restart_reasons": restart_reasons,
+            "redis_tuned_restart_summary": restart_summary,
             "redis_tuned_live_changes": live_changes,
             "redis_tuned_config_set": config_set,
             "redis_tuned_live_summary": live_summary,

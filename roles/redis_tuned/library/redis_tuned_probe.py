@@ -134,16 +134,17 @@ def mtimes(paths: list[str]) -> dict[str, float]:
 
 def live_configs(
     module: AnsibleModule, instances: list[dict[str, Any]], user: str, secret_path: str
-) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+) -> tuple[dict[str, dict[str, str]], dict[str, str], dict[str, int]]:
     """CONFIG GET * of each instance that answers, as the role's own user (its
     password from the 0600 file, handed to redis-cli in its environment, never
     on a command line); why not, for one that does not."""
     if not instances or not os.path.exists(secret_path):
-        return {}, {}
+        return {}, {}, {}
     with open(secret_path, encoding="ascii") as f:
         secret = f.read().strip()
     found: dict[str, dict[str, str]] = {}
     errors: dict[str, str] = {}
+    keys: dict[str, int] = {}
     for inst in instances:
         argv = ["redis-cli", "--no-auth-warning", "--user", user, *inst["args"]]
         rc, out, err = module.run_command(
@@ -160,7 +161,18 @@ def live_configs(
         # Only what the caller compares, and never a secret (requirepass, masterauth...).
         wanted = set(inst.get("directives") or []) - SENSITIVE
         found[inst["name"]] = {d: v for d, v in live.items() if d in wanted}
-    return found, errors
+        # How many keys a restart would drop, where nothing persists them.
+        rc, out, _ = module.run_command(
+            [*argv, "INFO", "keyspace"], environ_update={"REDISCLI_AUTH": secret}
+        )
+        keys[inst["name"]] = sum(
+            int(part.split("=", 1)[1])
+            for line in out.splitlines()
+            if line.startswith("db") and ":" in line
+            for part in line.split(":", 1)[1].split(",")
+            if part.startswith("keys=") and part[5:].strip().isdigit()
+        )
+    return found, errors, keys
 
 
 def main() -> None:
@@ -187,7 +199,7 @@ def main() -> None:
             "kernel": kernel(p["kernel_paths"]),
             "mtimes": mtimes(p["paths"]),
         }
-        result["live_config"], result["live_errors"] = live_configs(
+        result["live_config"], result["live_errors"], result["live_keys"] = live_configs(
             module, p["live"], p["live_user"], p["live_secret"]
         )
     except (OSError, ValueError, subprocess.SubprocessError) as exc:

@@ -6,7 +6,7 @@ import ipaddress
 import math
 import re
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -163,8 +163,13 @@ def normalise(directive: str, value: Any) -> str:
     return text
 
 
-def compare_config(expected: Mapping[str, Any], live: Mapping[str, str | None]) -> list[Check]:
-    """One check per expected directive against its CONFIG GET value."""
+def compare_config(
+    expected: Mapping[str, Any],
+    live: Mapping[str, str | None],
+    pending: Collection[str] = (),
+) -> list[Check]:
+    """One check per expected directive against its CONFIG GET value; a directive
+    whose change waits for a restart (``pending``) that differs is a warning."""
     checks = []
     for directive in sorted(expected):
         want = normalise(directive, expected[directive])
@@ -188,9 +193,14 @@ def compare_config(expected: Mapping[str, Any], live: Mapping[str, str | None]) 
         else:
             want_shown, got_shown = want, got
             hint = "" if ok else f"live value differs: CONFIG GET {directive} answers {got!r}"
-        checks.append(
-            Check(f"config {directive}", PASS if ok else FAIL, want_shown, got_shown, hint)
-        )
+        status = PASS if ok else FAIL
+        if not ok and directive in pending:
+            status = WARN
+            hint = (
+                f"restart pending: the config file says {want_shown}, the running process has "
+                f"{got_shown} (redis_tuned_restart_policy: deferred); restart the instance"
+            )
+        checks.append(Check(f"config {directive}", status, want_shown, got_shown, hint))
     return checks
 
 

@@ -367,7 +367,7 @@ def run(args: argparse.Namespace) -> ck.Report:
     live: dict[str, str | None] = {}
     try:
         live = probe.config_get(client, directives)
-        report.checks.extend(ck.compare_config(expected.config, live))
+        report.checks.extend(ck.compare_config(expected.config, live, expected.pending_restart))
     except probe.NoPermission as exc:
         report.checks.extend(ck.unreadable_config(expected.config, str(exc)))
     except (redis.ResponseError, redis.DataError, ValueError, TypeError, KeyError) as exc:

@@ -62,6 +62,8 @@ class Expectations:
     config: dict[str, Any] = field(default_factory=dict)
     sysctl: dict[str, int] = field(default_factory=dict)
     transparent_hugepages: str = "never"
+    # Directives whose change waits for a restart (redis_tuned_restart_policy: deferred).
+    pending_restart: list[str] = field(default_factory=list)
 
 
 # --- hosts, ports, URLs -------------------------------------------------------
@@ -276,6 +278,12 @@ def parse_expectations(obj: dict[str, Any], where: str) -> Expectations:
     if thp not in ("never", "madvise", "always", "unchanged"):
         raise UsageError(f"{where}: transparent_hugepages must be never, madvise or unchanged")
     exp.transparent_hugepages = thp
+    pending = obj.get("pending_restart", [])
+    if not isinstance(pending, list) or not all(
+        isinstance(d, str) and DIRECTIVE.match(d) for d in pending
+    ):
+        raise UsageError(f"{where}: pending_restart must be a list of directive names")
+    exp.pending_restart = [d.lower() for d in pending]
     return exp
 
 
