@@ -1147,3 +1147,63 @@ def test_a_crash_loses_no_key_acknowledged_two_seconds_before(
     assert rerun.returncode == 0, output[-3000:]
     recap = next(ln for ln in output.splitlines() if ln.startswith(f"{host_name} "))
     assert "changed=0" in recap, recap
+
+
+# --- TLS certificate rotated live ----------------------------------------------------
+
+SERVED = r"""
+import hashlib, socket, ssl, sys
+ctx = ssl.create_default_context(cafile="/etc/redis/redis_tuned/tls/ca.crt")
+ctx.check_hostname = False
+with socket.create_connection(("127.0.0.1", 6479), timeout=10) as raw:
+    with ctx.wrap_socket(raw) as tls:
+        print(hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest())
+"""
+
+
+def served(_name: str, host) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """The certificate main serves on its TLS port (SHA-256 of its DER), and the pids."""
+    return {"cert": host.check_output(f"python3 -c {shlex.quote(SERVED)}"), "pids": pids(host)}
+
+
+def fingerprint(pem: Path) -> str:
+    import ssl
+
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem.read_text())).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def tls_rotated(crash: dict[str, Any]) -> tuple[Observed, Observed, dict[str, str]]:
+    """Each container's certificate re-issued by the CA (same key, new serial), the
+    role run with it, then with the original again."""
+    tls = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "tls"
+    for name in host_names():
+        subprocess.run(
+            ["openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-days", "30", "-extfile", f"{name}.ext",
+             "-out", f"{name}.rotated.crt"],
+            cwd=tls, check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+    rotated_cert = (
+        "{{ lookup('ansible.builtin.env', 'MOLECULE_EPHEMERAL_DIRECTORY') }}"
+        "/tls/{{ inventory_hostname }}.rotated.crt"
+    )
+    new = observe({"redis_tuned_tls_cert_file": rotated_cert}, served)
+    back = observe({}, served)
+    prints = {n: fingerprint(tls / f"{n}.rotated.crt") for n in host_names()}
+    prints |= {f"{n} original": fingerprint(tls / f"{n}.crt") for n in host_names()}
+    return new, back, prints
+
+
+def test_a_rotated_certificate_is_served_without_a_restart(
+    host_name: str, tls_rotated: tuple[Observed, Observed, dict[str, str]]
+) -> None:
+    new, back, prints = tls_rotated
+    assert new.result.returncode == 0, new.output[-3000:]
+    assert new.before[host_name]["cert"] == prints[f"{host_name} original"]
+    assert new.after[host_name]["cert"] == prints[host_name]  # the new one, served now
+    assert new.after[host_name]["pids"] == new.before[host_name]["pids"]  # no restart
+    assert "TLS certificate, key and CA reloaded" in new.output
+    assert back.result.returncode == 0, back.output[-3000:]
+    assert back.after[host_name]["cert"] == prints[f"{host_name} original"]
+    assert back.after[host_name]["pids"] == back.before[host_name]["pids"]

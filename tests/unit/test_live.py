@@ -127,9 +127,9 @@ def test_config_set_line_quotes_as_redis_cli_reads_it() -> None:
 
 def test_live_summary_says_what_happened_and_fails_on_a_refusal() -> None:
     live = {
-        "a": {"set": {"timeout": "121"}, "restart": [], "drift": False},
-        "b": {"set": {"maxclients": "1"}, "restart": [], "drift": True},
-        "c": {"set": {}, "restart": ["tcp-backlog"], "drift": False},
+        "a": {"set": {"timeout": "121"}, "restart": [], "drift": False, "tls_reload": False},
+        "b": {"set": {"maxclients": "1"}, "restart": [], "drift": True, "tls_reload": False},
+        "c": {"set": {}, "restart": ["tcp-backlog"], "drift": False, "tls_reload": False},
     }
     results = [
         {"__redis_tuned_instance": {"name": "a"}, "rc": 0, "stdout": "OK\nOK"},
@@ -211,3 +211,35 @@ def test_restarts_say_why_and_how_many_keys_they_drop_or_stay_pending() -> None:
         e for e in f.host_files(the_plan, LAYOUT)["files"] if e["path"].endswith("/default.json")
     )
     assert "pending_restart" not in json.loads(plain["content"])
+
+
+def test_tls_files_are_reloaded_live_once_not_restarted() -> None:
+    """A changed certificate: CONFIG SET of the TLS file directives (the same paths)
+    reloads it in the running process; the marker of that reload keeps the next run
+    from doing it again; without a live comparison it would be a restart."""
+    from test_plan import TLS_DIR, TLS_ON
+
+    the_plan = plan(tls={**TLS_ON})
+    inst = the_plan["instances"][0]
+    cert, marker = f"{TLS_DIR}/redis.crt", "/var/lib/redis_tuned/default.tls-loaded"
+    live = dict(inst["live"])
+    base = {"units": {inst["unit"]: {"started": STARTED}}, "live_config": {"default": live}}
+    newer = {**base, "mtimes": {cert: STARTED + 5}}
+    changes = f.live_changes(the_plan, newer, IMMUTABLE, [])
+    assert changes["default"]["tls_reload"] is True and changes["default"]["set"] == {}
+    assert f.restart_reasons(the_plan, newer, [], changes) == {}
+    assert f.restart_reasons(the_plan, newer, []) == {"default": ["TLS files"]}
+    sent = f.live_set(inst, changes["default"])
+    assert sent == {
+        d: inst["live"][d] for d in ("tls-cert-file", "tls-key-file", "tls-ca-cert-file")
+    }
+    reloaded = {**base, "mtimes": {cert: STARTED + 5, marker: STARTED + 6}}
+    assert f.live_changes(the_plan, reloaded, IMMUTABLE, [])["default"]["tls_reload"] is False
+    this_run = f.live_changes(the_plan, reloaded, IMMUTABLE, [f"{TLS_DIR}/ca.crt"])
+    assert this_run["default"]["tls_reload"] is True
+    summary = f.live_summary(
+        [{"__redis_tuned_instance": {"name": "default"}, "rc": 0, "stdout": "OK\nOK"}], this_run
+    )
+    assert summary["lines"] == [
+        "default: applied live, no restart: TLS certificate, key and CA reloaded"
+    ]

@@ -43,6 +43,8 @@ USER_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 THP_MODES = ("never", "madvise", "unchanged")
 THP_PATH = "/sys/kernel/mm/transparent_hugepage/enabled"
+# Where the role and redis-tuned-verify keep per-instance state on the host.
+STATE_DIR = "/var/lib/redis_tuned"
 # Read from the file only; CONFIG GET does not show them (a change restarts).
 FILE_ONLY_DIRECTIVES = frozenset({"include", "rename-command", "user", "loadmodule"})
 AUTH_CLIENTS = ("no", "optional", "yes")
@@ -422,6 +424,8 @@ def _instance(
         "dropin": f"/etc/systemd/system/{unit}.d/redis-tuned.conf",
     }
     restart_files = [paths["conf"], paths["dropin"]]
+    # When the TLS files were last loaded by the running process (live reloads).
+    paths["tls_loaded"] = f"{STATE_DIR}/{name}.tls-loaded"
     if tls:
         restart_files += [str(tls["cert_file"]), str(tls["key_file"]), str(tls["ca_file"])]
     return {
@@ -792,7 +796,8 @@ def restart_reasons(
         mine = (live or {}).get(inst["name"])
         paths = inst["paths"]
         kinds = {paths["dropin"]: "unit drop-in"}
-        kinds |= {f: "TLS files" for f in inst["restart_files"] if f not in paths.values()}
+        if mine is None:  # else reloaded live (live_changes: tls_reload)
+            kinds |= {f: "TLS files" for f in inst["restart_files"] if f not in paths.values()}
         if mine is None or mine["unverifiable"]:
             kinds[paths["conf"]] = "config file"
         why = list(mine["restart"]) if mine else []
@@ -873,8 +878,36 @@ def live_changes(
             "restart": sorted(restart),
             "unverifiable": sorted(unverifiable),
             "drift": bool(to_set or restart) and inst["paths"]["conf"] not in changed,
+            "tls_reload": _tls_reload(inst, state, changed),
         }
     return out
+
+
+TLS_FILE_DIRECTIVES = ("tls-cert-file", "tls-key-file", "tls-ca-cert-file")
+
+
+def _tls_reload(inst: dict[str, Any], state: dict[str, Any], changed: set[str]) -> bool:
+    """A TLS file changed this run, or since the running process last loaded them
+    (it started, or a live reload marked ``tls_loaded``): CONFIG SET of the TLS
+    file directives (even to the same paths) makes Redis load them again."""
+    if not inst["tls"]:
+        return False
+    files = [f for f in inst["restart_files"] if f not in inst["paths"].values()]
+    if changed & set(files):
+        return True
+    modified = state.get("mtimes") or {}
+    started = ((state.get("units") or {}).get(inst["unit"]) or {}).get("started") or 0.0
+    loaded = max(started, modified.get(inst["paths"]["tls_loaded"], 0.0))
+    return max((modified.get(f, 0.0) for f in files), default=0.0) > loaded
+
+
+def live_set(inst: dict[str, Any], change: dict[str, Any]) -> dict[str, str]:
+    """What the instance's one CONFIG SET sends: the changed directives, and the
+    TLS file directives when the files are to be reloaded."""
+    values = dict(change["set"])
+    if change.get("tls_reload"):
+        values |= {d: inst["live"][d] for d in TLS_FILE_DIRECTIVES if d in inst["live"]}
+    return values
 
 
 def config_set(values: dict[str, str]) -> str:
@@ -897,9 +930,11 @@ def live_summary(
         r["__redis_tuned_instance"]["name"]: r for r in results if "__redis_tuned_instance" in r
     }
     for name, change in sorted(live.items()):
-        if (change["restart"] and policy == "auto") or not change["set"]:
+        if (change["restart"] and policy == "auto") or not (change["set"] or change["tls_reload"]):
             continue  # a restart applies it all (restart_summary says so)
         what = ", ".join(f"{k} {v}" for k, v in change["set"].items())
+        if change["tls_reload"]:
+            what = ", ".join(filter(None, [what, "TLS certificate, key and CA reloaded"]))
         verb = "corrected live drift" if change["drift"] else "applied live, no restart"
         result = done.get(name) or {}
         if result.get("skipped") or "rc" not in result:
@@ -965,6 +1000,7 @@ def host_files(
     dirs = [
         {"path": layout["expect_dir"], "owner": "root", "group": "redis", "mode": "0750"},
         {"path": layout["tool_dir"], "owner": "root", "group": "root", "mode": "0755"},
+        {"path": layout["state_dir"], "owner": "root", "group": "root", "mode": "0700"},
     ]
     dirs += [
         {"path": d["path"], "owner": d["owner"], "group": d["owner"], "mode": d["mode"]}
@@ -1050,6 +1086,7 @@ def host_files(
             f"{base}.env",
             f"{base}.json",
             f"{layout['state_dir']}/{gone['name']}.verify.json",
+            f"{layout['state_dir']}/{gone['name']}.tls-loaded",
         ]
     for entry in files:
         entry.setdefault("owner", "root")
@@ -1073,6 +1110,7 @@ class FilterModule:
             "redis_tuned_live_changes": live_changes,
             "redis_tuned_config_set": config_set,
             "redis_tuned_live_summary": live_summary,
+            "redis_tuned_live_set": live_set,
             "redis_tuned_kernel_state": kernel_state,
             "redis_tuned_host_files": host_files,
         }
