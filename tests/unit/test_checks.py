@@ -36,7 +36,8 @@ def test_startup_warnings_only_since_the_last_start() -> None:
         "2:M 01 Jan 2026 00:01:00.001 * Ready to accept connections tcp",
     ]
     assert ck.check_startup_warnings(ck.startup_warnings(log), False).status == ck.PASS
-    log.append("2:M 01 Jan 2026 00:01:00.002 # WARNING Memory overcommit must be enabled!")
+    # Redis logs it while starting, before it is ready.
+    log.insert(2, "2:M 01 Jan 2026 00:01:00.000 # WARNING Memory overcommit must be enabled!")
     found = ck.startup_warnings(log)
     assert len(found) == 1
     assert ck.check_startup_warnings(found, kernel_read_only=True).status == ck.WARN
@@ -85,3 +86,16 @@ def test_one_stall_does_not_decide_the_latency_check() -> None:
     check = ck.check_latency(slow, 5.0)
     assert check.status == ck.FAIL
     assert check.observed.startswith("50.000 ms (median of 5 batch p99s")
+
+
+def test_startup_warnings_are_those_of_the_last_start_only() -> None:
+    log = [
+        "1:C 27 Nov 2026 10:00:00.000 # Redis is starting oO0OoO0Oo",
+        "1:M 27 Nov 2026 10:00:00.001 # WARNING Memory overcommit must be enabled!",
+        "1:M 27 Nov 2026 10:00:00.002 * Ready to accept connections tcp",
+        "1:M 27 Nov 2026 10:05:00.000 # Warning: Could not create server TCP listening socket"
+        " 192.0.2.77:6379: bind: Cannot assign requested address",
+    ]
+    assert ck.startup_warnings(log) == [log[1]]
+    restarted = [*log, "2:C 27 Nov 2026 11:00:00.000 # Redis is starting oO0OoO0Oo"]
+    assert ck.startup_warnings(restarted) == []

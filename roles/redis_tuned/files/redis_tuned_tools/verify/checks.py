@@ -493,13 +493,19 @@ KERNEL_WARNINGS = ("overcommit", "transparent huge pages", "transparent_hugepage
 
 
 def startup_warnings(log_lines: Iterable[str]) -> list[str]:
-    """Warnings Redis logged since its last start (lowered maxclients among them)."""
+    """Warnings Redis logged during its last start (lowered maxclients among them):
+    from "Redis is starting" to "Ready to accept connections". A warning logged
+    later (a refused CONFIG SET bind, say) is about that command, not the start."""
     current: list[str] = []
+    starting = True
     for line in log_lines:
         if "Redis is starting" in line:
-            current = []
+            current, starting = [], True
+        elif "Ready to accept connections" in line:
+            starting = False
         low = line.lower()
-        if "# warning" in low or " warning " in low or "maxclients has been reduced" in low:
+        warned = "# warning" in low or " warning " in low or "maxclients has been reduced" in low
+        if starting and warned:
             current.append(line.strip())
     return current
 
