@@ -243,3 +243,17 @@ def test_tls_files_are_reloaded_live_once_not_restarted() -> None:
     assert summary["lines"] == [
         "default: applied live, no restart: TLS certificate, key and CA reloaded"
     ]
+
+
+def test_a_directive_dropped_from_the_config_restarts() -> None:
+    """tcp-backlog 1024 was in the file; the new file leaves it out (Redis's default,
+    511): CONFIG GET cannot tell what the default is, a restart applies it."""
+    the_plan = plan()
+    live = dict(the_plan["instances"][0]["live"]) | {"tcp-backlog": "1024"}
+    was = sorted([*the_plan["instances"][0]["live"], "tcp-backlog", "port", "daemonize"])
+    state_ = {**state(live), "conf_directives": {"default": was}}
+    changes = f.live_changes(the_plan, state_, IMMUTABLE, [CONF])
+    assert changes["default"]["restart"] == ["tcp-backlog (dropped from the config)"]
+    assert f.restart_reasons(the_plan, state_, [CONF], changes) == {
+        "default": ["tcp-backlog (dropped from the config)"]
+    }

@@ -45,6 +45,8 @@ THP_MODES = ("never", "madvise", "unchanged")
 THP_PATH = "/sys/kernel/mm/transparent_hugepage/enabled"
 # Where the role and redis-tuned-verify keep per-instance state on the host.
 STATE_DIR = "/var/lib/redis_tuned"
+# Written by the template itself, the same for every instance.
+TEMPLATE_DIRECTIVES = frozenset({"daemonize", "supervised", "pidfile", "port", "aclfile"})
 # Read from the file only; CONFIG GET does not show them (a change restarts).
 FILE_ONLY_DIRECTIVES = frozenset({"include", "rename-command", "user", "loadmodule"})
 AUTH_CLIENTS = ("no", "optional", "yes")
@@ -271,7 +273,12 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
         "units": [i["unit"] for i in instances],
         # What the probe reads live (CONFIG GET) of each instance, and how it connects.
         "live_probe": [
-            {"name": i["name"], "args": i["cli_args"], "directives": sorted(i["live"])}
+            {
+                "name": i["name"],
+                "args": i["cli_args"],
+                "directives": sorted(i["live"]),
+                "conf": i["paths"]["conf"],
+            }
             for i in instances
         ],
         # Per instance, the files its running process must not be older than.
@@ -865,6 +872,11 @@ def live_changes(
             continue  # not running: starting it reads the file
         to_set: dict[str, str] = {}
         restart, unverifiable = [], []
+        # A directive the file on disk has and the new one drops goes back to Redis's
+        # default, which only a restart knows.
+        before = set((state.get("conf_directives") or {}).get(inst["name"], []))
+        dropped = before - set(inst["live"]) - TEMPLATE_DIRECTIVES - FILE_ONLY_DIRECTIVES
+        restart += [f"{d} (dropped from the config)" for d in sorted(dropped)]
         for directive, want in inst["live"].items():
             if directive not in live:
                 unverifiable.append(directive)
@@ -898,7 +910,7 @@ def _tls_reload(inst: dict[str, Any], state: dict[str, Any], changed: set[str]) 
     modified = state.get("mtimes") or {}
     started = ((state.get("units") or {}).get(inst["unit"]) or {}).get("started") or 0.0
     loaded = max(started, modified.get(inst["paths"]["tls_loaded"], 0.0))
-    return max((modified.get(f, 0.0) for f in files), default=0.0) > loaded
+    return bool(max((modified.get(f, 0.0) for f in files), default=0.0) > loaded)
 
 
 def live_set(inst: dict[str, Any], change: dict[str, Any]) -> dict[str, str]:

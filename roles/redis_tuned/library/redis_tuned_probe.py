@@ -175,6 +175,20 @@ def live_configs(
     return found, errors, keys
 
 
+def conf_directives(instances: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The directive names each instance's config file holds now (names only)."""
+    found: dict[str, list[str]] = {}
+    for inst in instances:
+        try:
+            with open(inst["conf"], encoding="utf-8", errors="replace") as f:
+                lines = f.read().splitlines()
+        except (OSError, KeyError):
+            continue
+        names = {ln.split()[0].lower() for ln in lines if ln.strip() and ln.lstrip()[0] != "#"}
+        found[inst["name"]] = sorted(names)
+    return found
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -199,6 +213,7 @@ def main() -> None:
             "kernel": kernel(p["kernel_paths"]),
             "mtimes": mtimes(p["paths"]),
         }
+        result["conf_directives"] = conf_directives(p["live"])
         result["live_config"], result["live_errors"], result["live_keys"] = live_configs(
             module, p["live"], p["live_user"], p["live_secret"]
         )
