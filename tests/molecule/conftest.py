@@ -179,3 +179,22 @@ def host(host_name: str):  # type: ignore[no-untyped-def]
     each); podman exec takes milliseconds.
     """
     return testinfra.get_host(f"podman://{host_name}")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    """Figures, not a test: how often each instance's redis-server started across
+    the verify stage (converge's start included), from its own log ("Redis is
+    starting"), per container: what the live apply saves in restarts."""
+    try:
+        names = host_names()
+    except (KeyError, OSError):
+        return
+    terminalreporter.section("redis-server starts per instance (log: 'Redis is starting')")
+    for name in names:
+        host = testinfra.get_host(f"podman://{name}")
+        counts = {}
+        for instance in ("main", "cache", "shared"):
+            log = f"/var/log/redis/redis-server-{instance}.log"
+            out = host.run(f"grep -c 'Redis is starting' {log}")
+            counts[instance] = out.stdout.strip() or "?"
+        terminalreporter.write_line(f"{name}: {counts}")
