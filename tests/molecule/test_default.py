@@ -601,6 +601,7 @@ def main_live(_name: str, host) -> dict[str, Any]:  # type: ignore[no-untyped-de
         "pids": pids(host),
         "bind": config_get(host, *MAIN, "bind"),
         "timeout": config_get(host, *MAIN, "timeout"),
+        "cache timeout": cache_timeout(host),
     }
 
 
@@ -620,8 +621,9 @@ def test_a_live_change_redis_refuses_changes_nothing_and_says_why(
     assert "main: Redis refused the live change" in output
     assert "bind" in output.split("main: Redis refused the live change")[1][:400]
     # All or nothing: neither the bind nor the timeout changed, and nothing restarted.
-    assert refused_live.after[host_name] == refused_live.before[host_name]
-    assert refused_live.after[host_name]["timeout"] == "300"
+    before, after = refused_live.before[host_name], refused_live.after[host_name]
+    assert (after["pids"], after["bind"]) == (before["pids"], before["bind"])
+    assert after["timeout"] == before["timeout"] == "300"
 
 
 @pytest.fixture(scope="session")
@@ -728,18 +730,18 @@ def test_upstream_exporter_is_installed_only_with_its_checksum(
 
 
 def test_a_change_lost_to_a_failed_run_is_applied_live_by_the_next(
-    host_name: str, upstream_exporter: dict[str, Any]
+    host_name: str, refused_live: Observed, upstream_exporter: dict[str, Any]
 ) -> None:
-    """After the failed runs above, cache's config on disk says timeout 122 and its
-    process still runs with 120. The next run that gets past preflight and the
-    install changes no file of cache's, yet applies 122 live (the probe reads the
-    live config, sees the drift), without a restart."""
+    """The failed run before wrote cache's timeout 122 and never applied it (its
+    process still has 120). The next run changes no file of cache's, yet applies
+    122 live (the probe reads the live config and sees the drift), without a
+    restart, even though that run fails on main's refused change."""
+    before, after = refused_live.before[host_name], refused_live.after[host_name]
+    assert (before["cache timeout"], after["cache timeout"]) == ("120", "122")
+    assert after["pids"] == before["pids"]
+    assert "cache: corrected live drift: timeout 122" in " ".join(refused_live.output.split())
     wrong, right = upstream_exporter["wrong"], upstream_exporter["right"]
-    assert wrong.before[host_name][3] == wrong.after[host_name][3] == "120"
-    assert right.before[host_name][3] == "120"
-    assert right.after[host_name][3] == "122"
-    assert right.after[host_name][2] == right.before[host_name][2]  # same pids
-    assert "cache: corrected live drift: timeout 122" in " ".join(right.output.split())
+    assert wrong.after[host_name][3] == right.after[host_name][3] == "122"
 
 
 def test_a_config_change_is_applied_live_with_the_same_process(

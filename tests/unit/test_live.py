@@ -250,10 +250,14 @@ def test_a_directive_dropped_from_the_config_restarts() -> None:
     511): CONFIG GET cannot tell what the default is, a restart applies it."""
     the_plan = plan()
     live = dict(the_plan["instances"][0]["live"]) | {"tcp-backlog": "1024"}
-    was = sorted([*the_plan["instances"][0]["live"], "tcp-backlog", "port", "daemonize"])
+    was = dict(the_plan["instances"][0]["live"]) | {"tcp-backlog": "1024", "port": "6379"}
     state_ = {**state(live), "conf_directives": {"default": was}}
     changes = f.live_changes(the_plan, state_, IMMUTABLE, [CONF])
     assert changes["default"]["restart"] == ["tcp-backlog (dropped from the config)"]
     assert f.restart_reasons(the_plan, state_, [CONF], changes) == {
         "default": ["tcp-backlog (dropped from the config)"]
     }
+    # A value the process never took (restart policy deferred): it runs with the
+    # default already, nothing to restart for.
+    never_taken = {**state_, "live_config": {"default": live | {"tcp-backlog": "511"}}}
+    assert f.live_changes(the_plan, never_taken, IMMUTABLE, [CONF])["default"]["restart"] == []

@@ -873,10 +873,15 @@ def live_changes(
         to_set: dict[str, str] = {}
         restart, unverifiable = [], []
         # A directive the file on disk has and the new one drops goes back to Redis's
-        # default, which only a restart knows.
-        before = set((state.get("conf_directives") or {}).get(inst["name"], []))
-        dropped = before - set(inst["live"]) - TEMPLATE_DIRECTIVES - FILE_ONLY_DIRECTIVES
-        restart += [f"{d} (dropped from the config)" for d in sorted(dropped)]
+        # default, which only a restart knows: if the process runs with the dropped
+        # value (one it never took, a deferred change, is not running).
+        before = (state.get("conf_directives") or {}).get(inst["name"]) or {}
+        dropped = set(before) - set(inst["live"]) - TEMPLATE_DIRECTIVES - FILE_ONLY_DIRECTIVES
+        restart += [
+            f"{d} (dropped from the config)"
+            for d in sorted(dropped)
+            if d in live and _checks.normalise(d, live[d]) == _checks.normalise(d, before[d])
+        ]
         for directive, want in inst["live"].items():
             if directive not in live:
                 unverifiable.append(directive)

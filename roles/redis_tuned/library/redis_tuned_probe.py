@@ -175,17 +175,24 @@ def live_configs(
     return found, errors, keys
 
 
-def conf_directives(instances: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """The directive names each instance's config file holds now (names only)."""
-    found: dict[str, list[str]] = {}
+def conf_directives(instances: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """The directives each instance's config file holds now, with their values
+    (lines of one directive joined: save). The role's config files hold no secret."""
+    found: dict[str, dict[str, str]] = {}
     for inst in instances:
         try:
             with open(inst["conf"], encoding="utf-8", errors="replace") as f:
                 lines = f.read().splitlines()
         except (OSError, KeyError):
             continue
-        names = {ln.split()[0].lower() for ln in lines if ln.strip() and ln.lstrip()[0] != "#"}
-        found[inst["name"]] = sorted(names)
+        values: dict[str, list[str]] = {}
+        for line in lines:
+            parts = line.split(None, 1)
+            if parts and not parts[0].startswith("#"):
+                values.setdefault(parts[0].lower(), []).append(
+                    parts[1].strip().strip('"') if len(parts) > 1 else ""
+                )
+        found[inst["name"]] = {d: " ".join(v) for d, v in values.items() if d not in SENSITIVE}
     return found
 
 
