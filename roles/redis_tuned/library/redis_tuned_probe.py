@@ -221,8 +221,14 @@ def main() -> None:
             "mtimes": mtimes(p["paths"]),
         }
         result["conf_directives"] = conf_directives(p["live"])
+        # Live values of what the file on disk has too (a directive the new file drops).
+        asked = [
+            {**i, "directives": [*(i.get("directives") or []),
+                                 *result["conf_directives"].get(i["name"], {})]}
+            for i in p["live"]
+        ]  # fmt: skip
         result["live_config"], result["live_errors"], result["live_keys"] = live_configs(
-            module, p["live"], p["live_user"], p["live_secret"]
+            module, asked, p["live_user"], p["live_secret"]
         )
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         module.fail_json(msg=f"reading the host's state failed: {exc}")
