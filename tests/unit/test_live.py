@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 import redis
 import redis_tuned as f  # roles/redis_tuned/filter_plugins/redis_tuned.py
 import yaml
-from support import REDIS_SERVER, free_port
+from support import redis_server
 from test_plan import ONE, plan
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "redis_tuned"
@@ -28,25 +27,10 @@ CONF = "/etc/redis/redis-default.conf"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Redis]:
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("live")
-    proc = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
-         "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    client = redis.Redis(port=port, decode_responses=True)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-    yield client
-    proc.terminate()
-    proc.wait(timeout=10)
+    with redis_server(tmp_path_factory.mktemp("live")) as port:
+        client = redis.Redis(port=port, decode_responses=True)
+        client.ping()
+        yield client
 
 
 def installed_list(client: redis.Redis) -> list[str]:

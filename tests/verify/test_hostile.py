@@ -28,7 +28,7 @@ import pytest
 import redis
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from support import REDIS_SERVER, environ, free_port, loopback_only
+from support import environ, loopback_only, redis_server
 
 from redis_tuned_tools.verify.cli import main
 
@@ -47,25 +47,9 @@ PROPERTY = settings(
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A redis-server whose password is SECRET, on a free loopback port."""
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("hostile")
-    proc = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
-         "--save", "", "--appendonly", "no", "--requirepass", SECRET],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    client = redis.Redis(port=port, password=SECRET)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.02)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=10)
+    with redis_server(tmp_path_factory.mktemp("hostile"), "--requirepass", SECRET) as port:
+        redis.Redis(port=port, password=SECRET).ping()
+        yield port
 
 
 @pytest.fixture(autouse=True)
