@@ -15,7 +15,7 @@ import redis
 import redis_tuned as f  # roles/redis_tuned/filter_plugins/redis_tuned.py
 import yaml
 from support import redis_server
-from test_plan import ONE, plan
+from test_plan import ONE, plan, restarts
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "redis_tuned"
 IMMUTABLE = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())[
@@ -81,9 +81,9 @@ def test_a_runtime_directive_is_set_live_and_restarts_nothing() -> None:
     assert changes["default"]["set"] == {"maxmemory": str(64 * 1024**2), "timeout": "121"}
     assert changes["default"]["restart"] == [] and changes["default"]["drift"] is False
     # The config file is newer than the process, yet no restart: it was compared live.
-    assert f.pending_restarts(the_plan, state(live), [CONF], changes) == []
+    assert restarts(the_plan, state(live), [CONF], changes) == []
     # Without a live comparison the file rule restarts it (as before).
-    assert f.pending_restarts(the_plan, state(live), [CONF]) == ["default"]
+    assert restarts(the_plan, state(live), [CONF]) == ["default"]
 
 
 def test_an_immutable_directive_restarts_and_drift_is_named() -> None:
@@ -92,7 +92,7 @@ def test_an_immutable_directive_restarts_and_drift_is_named() -> None:
     changes = f.live_changes(the_plan, state(live), IMMUTABLE, [])
     assert changes["default"]["restart"] == ["tcp-backlog"]
     assert changes["default"]["drift"] is True  # the file did not change this run
-    assert f.pending_restarts(the_plan, state(live), [], changes) == ["default"]
+    assert restarts(the_plan, state(live), [], changes) == ["default"]
 
 
 def test_a_directive_config_get_cannot_show_falls_back_to_the_file_rule() -> None:
@@ -101,7 +101,7 @@ def test_a_directive_config_get_cannot_show_falls_back_to_the_file_rule() -> Non
     live.pop("dbfilename")
     changes = f.live_changes(the_plan, state(live), IMMUTABLE, [])
     assert changes["default"]["unverifiable"] == ["dbfilename"]
-    assert f.pending_restarts(the_plan, state(live), [], changes) == ["default"]
+    assert restarts(the_plan, state(live), [], changes) == ["default"]
 
 
 def test_config_set_line_quotes_as_redis_cli_reads_it() -> None:

@@ -12,6 +12,12 @@ import pytest
 import redis_tuned as f  # roles/redis_tuned/filter_plugins/redis_tuned.py
 import yaml
 
+
+def restarts(*args: Any) -> list[str]:
+    """The instances restart_reasons names (the order the plan lists them)."""
+    return list(f.restart_reasons(*args))
+
+
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "redis_tuned"
 GIB = 1024**3
 ONE = {"name": "default", "port": 6379, "profile": "guide"}
@@ -611,25 +617,23 @@ def test_an_instance_older_than_its_files_is_restarted_even_if_this_run_changed_
     next run sees the config on disk newer than the running process."""
     the_plan = plan(instances=[ONE, {"name": "other", "port": 6390}])
     conf = "/etc/redis/redis-default.conf"
-    assert f.pending_restarts(the_plan, {**STATE, "mtimes": {conf: STARTED_AT + 1}}) == ["default"]
-    assert f.pending_restarts(the_plan, {**STATE, "mtimes": {conf: STARTED_AT - 1}}) == []
+    assert restarts(the_plan, {**STATE, "mtimes": {conf: STARTED_AT + 1}}) == ["default"]
+    assert restarts(the_plan, {**STATE, "mtimes": {conf: STARTED_AT - 1}}) == []
     dropin = "/etc/systemd/system/redis-server@default.service.d/redis-tuned.conf"
-    assert f.pending_restarts(the_plan, {**STATE, "mtimes": {dropin: STARTED_AT + 5}}) == [
-        "default"
-    ]
+    assert restarts(the_plan, {**STATE, "mtimes": {dropin: STARTED_AT + 5}}) == ["default"]
     # "other" is not running: starting it reads what is on disk, no restart.
     other = "/etc/redis/redis-other.conf"
-    assert f.pending_restarts(the_plan, {**STATE, "mtimes": {other: STARTED_AT + 9}}) == []
+    assert restarts(the_plan, {**STATE, "mtimes": {other: STARTED_AT + 9}}) == []
 
 
 def test_changes_of_this_run_count_unless_the_instance_was_not_running() -> None:
     the_plan = plan(instances=[ONE, {"name": "other", "port": 6390}])
     # check mode: nothing written, but the change it would make is a restart
     changed = ["/etc/redis/redis-default.conf", "/etc/redis/redis-other.conf"]
-    assert f.pending_restarts(the_plan, STATE, changed) == ["default"]
+    assert restarts(the_plan, STATE, changed) == ["default"]
     # an ACL file or the expectations alone restart nothing
     acl = ["/etc/redis/redis-default.acl", "/etc/redis/redis_tuned/default.json"]
-    assert f.pending_restarts(the_plan, STATE, acl) == []
+    assert restarts(the_plan, STATE, acl) == []
 
 
 def test_a_changed_tls_file_restarts_the_instances_with_tls() -> None:
@@ -644,9 +648,9 @@ def test_a_changed_tls_file_restarts_the_instances_with_tls() -> None:
         },
         "mtimes": {},
     }
-    assert f.pending_restarts(the_plan, running, [f"{TLS_DIR}/redis.crt"]) == ["default"]
+    assert restarts(the_plan, running, [f"{TLS_DIR}/redis.crt"]) == ["default"]
     newer = {**running, "mtimes": {f"{TLS_DIR}/ca.crt": STARTED_AT + 1}}
-    assert f.pending_restarts(the_plan, newer) == ["default"]
+    assert restarts(the_plan, newer) == ["default"]
 
 
 # --- the kernel probe --------------------------------------------------------

@@ -816,16 +816,6 @@ def restart_reasons(
     return reasons
 
 
-def pending_restarts(
-    the_plan: dict[str, Any],
-    state: dict[str, Any],
-    changed_paths: list[str] | None = None,
-    live: dict[str, Any] | None = None,
-) -> list[str]:
-    """The instances to restart (see restart_reasons)."""
-    return list(restart_reasons(the_plan, state, changed_paths, live))
-
-
 def restart_summary(
     the_plan: dict[str, Any], state: dict[str, Any], reasons: dict[str, list[str]]
 ) -> list[str]:
@@ -1121,7 +1111,6 @@ class FilterModule:
             "redis_tuned_conf_lines": conf_lines,
             "redis_tuned_expect_args": expect_args,
             "redis_tuned_verify_summary": verify_summary,
-            "redis_tuned_pending_restarts": pending_restarts,
             "redis_tuned_restart_reasons": restart_reasons,
             "redis_tuned_restart_summary": restart_summary,
             "redis_tuned_live_changes": live_changes,
