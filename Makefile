@@ -14,7 +14,7 @@ export REDIS_TUNED_NOFILE_HARD := $(shell ulimit -Hn)
 SYSTEM_PACKAGES := podman runc debootstrap redis-server redis-tools iproute2 util-linux \
 	prometheus-redis-exporter prometheus openssl openssh-client
 
-.PHONY: setup system venv images lint pytest molecule test bench bench-rerun demo demo-clean clean
+.PHONY: setup system venv images lint pytest molecule test bench bench-loadtest bench-rerun demo demo-clean clean
 
 setup: system venv images
 
@@ -65,10 +65,21 @@ molecule: images
 
 test: setup lint pytest molecule
 
-# Figures, not pass/fail: the verifier against redis-benchmark on a loopback server.
+# Figures, not pass/fail: the verifier against redis-benchmark on a loopback server,
+# then the guide's stress test against the demo host (make demo first).
 bench: venv system
 	python benchmarks/verify_latency.py
 	python benchmarks/exporter_scrape.py
+	$(MAKE) --no-print-directory bench-loadtest
+
+# redis-tuned-loadtest against the demo host, run inside the container's network
+# namespace: its instance is bound to loopback there, and the package-default baseline
+# the tool starts sits on that same loopback. LOADTEST_ARGS: more flags (--clients ...).
+LOADTEST_OUT := benchmarks/results/loadtest
+bench-loadtest: venv system
+	@pid=$$(podman inspect -f '{{.State.Pid}}' redis-tuned-demo 2>/dev/null); \
+	if [ -z "$$pid" ] || [ "$$pid" = 0 ]; then echo "no running demo host: make demo first"; exit 2; fi; \
+	nsenter -t "$$pid" -n $(CURDIR)/$(VENV)/bin/redis-tuned-loadtest --out $(LOADTEST_OUT) $(LOADTEST_ARGS)
 
 # The idempotent rerun against another Redis role, over SSH: OTHER_ROLE=<checkout>.
 bench-rerun: setup

@@ -47,7 +47,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     s.add_argument("--channels-url", help="redis[s]://[user@]host:port/db of the channel layer")
     s.add_argument("--cache-url", help="redis[s]://[user@]host:port/db of the cache")
     s.add_argument("--processes", type=_bounded(1, 10000, "--processes"), default=1)
-    s.add_argument("--concurrency", type=_bounded(1, 10000, "--concurrency"), default=50)
+    s.add_argument(
+        "--concurrency", type=_bounded(1, 10000, "--concurrency"), default=50,
+        help="concurrent requests (cache) and WebSockets (Channels) one process serves",
+    )  # fmt: skip
     s.add_argument("--expect-file", type=Path, action="append", default=[])
     s.add_argument("--cacert", help="CA file for rediss:// (default: from the expectations)")
     s.add_argument("--format", choices=["django", "json"], default="django")

@@ -115,7 +115,7 @@ def _number(value: Any, default: int) -> int:
 def pool_sizes(endpoints: list[Endpoint], processes: int, concurrency: int) -> dict[str, int]:
     """Connections per process for each pool: the concurrency, cut where processes x
     the pools on one instance would pass 80% of its maxclients."""
-    sizes = {e.use: max(2, min(concurrency, MAX_POOL)) for e in endpoints}
+    sizes = {e.use: max(2, min(concurrency + _own(e), MAX_POOL)) for e in endpoints}
     for instance in {e.instance for e in endpoints}:
         on_it = [e for e in endpoints if e.instance == instance]
         budget = int(on_it[0].maxclients * HEADROOM)
@@ -132,6 +132,13 @@ def pool_sizes(endpoints: list[Endpoint], processes: int, concurrency: int) -> d
             for e in on_it:
                 sizes[e.use] = min(sizes[e.use], each)
     return sizes
+
+
+def _own(endpoint: Endpoint) -> int:
+    """Connections a pool needs beyond one per concurrent operation: channels_redis's
+    core layer keeps one in its BZPOPMIN receive loop. Its pool raises
+    MaxConnectionsError when full instead of waiting, so it must cover the peak."""
+    return 1 if endpoint.use == "channels" else 0
 
 
 def health_check_interval(timeout: int) -> int:
@@ -192,7 +199,8 @@ def as_django(
         "# Passwords come from the environment, never from this file: "
         + ", ".join(f"${e.password_env}" for e in endpoints)
         + ".",
-        f"# Pools sized for {processes} process(es) x {concurrency} concurrent requests, "
+        f"# Pools sized for {processes} process(es) x {concurrency} concurrent requests or "
+        "WebSockets (channels: +1 for the layer's receive loop; its pool raises when full), "
         "under 80% of each instance's maxclients:",
     ]
     for e in endpoints:

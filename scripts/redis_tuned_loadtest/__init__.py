@@ -1,0 +1,1 @@
+"""redis-tuned-loadtest: the guide's stress test, run for real and scaled to the machine."""

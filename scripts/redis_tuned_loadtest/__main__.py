@@ -1,0 +1,5 @@
+import sys
+
+from redis_tuned_loadtest.cli import main
+
+sys.exit(main())
