@@ -27,17 +27,24 @@ from redis_tuned_tools.verify.inputs import UsageError
 PROG = "redis-tuned-clients"
 
 
-def _bounded(low: int, high: int, flag: str) -> Any:
-    def parse(text: str) -> int:
+def bounded(low: float, high: float, flag: str, kind: type = int) -> Any:
+    """An argparse type: a number of ``kind`` in [low, high], or a message naming the flag."""
+
+    def parse(text: str) -> Any:
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} takes a whole number") from None
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{flag} takes {what}") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{flag} must be {low}-{high}")
+            raise argparse.ArgumentTypeError(f"{flag} must be {_shown(low)}-{_shown(high)}")
         return value
 
     return parse
+
+
+def _shown(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -46,9 +53,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     s = sub.add_parser("settings", help="Django settings or redis-py kwargs for the instances")
     s.add_argument("--channels-url", help="redis[s]://[user@]host:port/db of the channel layer")
     s.add_argument("--cache-url", help="redis[s]://[user@]host:port/db of the cache")
-    s.add_argument("--processes", type=_bounded(1, 10000, "--processes"), default=1)
+    s.add_argument("--processes", type=bounded(1, 10000, "--processes"), default=1)
     s.add_argument(
-        "--concurrency", type=_bounded(1, 10000, "--concurrency"), default=50,
+        "--concurrency", type=bounded(1, 10000, "--concurrency"), default=50,
         help="concurrent requests (cache) and WebSockets (Channels) one process serves",
     )  # fmt: skip
     s.add_argument("--expect-file", type=Path, action="append", default=[])
@@ -60,12 +67,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     lt.add_argument("settings_file", type=Path)
     lt.add_argument("--json", action="store_true")
     lt.add_argument(
-        "--server-timeout", type=_bounded(0, 10**9, "--server-timeout"), default=300,
+        "--server-timeout", type=bounded(0, 10**9, "--server-timeout"), default=300,
         help="the server's timeout directive (default: the guide's 300)",
     )  # fmt: skip
     c = sub.add_parser("connections", help="who holds the connections of an instance")
     c.add_argument("--host", default="127.0.0.1")
-    c.add_argument("--port", type=_bounded(1, 65535, "--port"), default=6379)
+    c.add_argument("--port", type=bounded(1, 65535, "--port"), default=6379)
     c.add_argument("--user")
     c.add_argument("--password-file", type=Path)
     c.add_argument("--tls", action="store_true")

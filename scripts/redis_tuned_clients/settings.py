@@ -58,10 +58,12 @@ class Endpoint:
 
 
 def parse_url(
-    text: str, use: str, expectations: list[Expectations], cacert: str | None
-) -> Endpoint:
+    text: str, use: str, expectations: list[Expectations], cacert: str | None,
+    flag: str | None = None, password_env: str | None = None,
+) -> Endpoint:  # fmt: skip
     """--channels-url / --cache-url: redis[s]://[user@]host[:port][/db], no password."""
-    flag = f"--{use}-url"
+    flag = flag or f"--{use}-url"
+    password_env = password_env or f"REDIS_{use.upper()}_PASSWORD"
     try:
         url = urllib.parse.urlsplit(text)
         port = url.port or 6379
@@ -70,7 +72,7 @@ def parse_url(
     if url.password is not None:
         raise UsageError(
             f"{flag} must not hold a password (it would show in ps and in the settings): the "
-            f"snippet reads it from $REDIS_{use.upper()}_PASSWORD"
+            f"snippet reads it from ${password_env}"
         )
     if url.scheme not in ("redis", "rediss") or not url.hostname or not valid_host(url.hostname):
         raise UsageError(f"{flag} takes redis://[user@]host[:port][/db] (rediss:// for TLS)")
@@ -97,7 +99,7 @@ def parse_url(
         maxclients=maxclients,
         timeout=timeout,
         ca_file=ca_file if url.scheme == "rediss" else None,
-        password_env=f"REDIS_{use.upper()}_PASSWORD",
+        password_env=password_env,
     )
 
 

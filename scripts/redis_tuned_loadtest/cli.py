@@ -37,6 +37,7 @@ from typing import Any
 import redis
 
 from redis_tuned_clients import settings
+from redis_tuned_clients.cli import bounded
 from redis_tuned_loadtest import appserver, driver, redisside, report
 from redis_tuned_tools.verify.cli import SECRET_OPTION, OneLineParser, _fail
 from redis_tuned_tools.verify.inputs import UsageError, one_line
@@ -54,17 +55,16 @@ PACKAGES = (
 )
 
 
-def _number(kind: type, low: float, high: float, flag: str) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} takes a number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{flag} must be {low:g}-{high:g}")
-        return value
-
-    return parse
+# The load's numeric flags: name, type, range, default, help.
+LOAD_FLAGS: list[tuple[str, type, float, float, float, str]] = [
+    ("--clients", int, 1, 20000, 200, "concurrent WebSocket clients"),
+    ("--rate", float, 0.01, 100, 0.5, "messages per second per client"),
+    ("--duration", float, 1, 3600, 30.0, "seconds measured per phase, after the ramp"),
+    ("--ramp", float, 0, 600, 5.0, "seconds over which the clients connect"),
+    ("--group-size", int, 1, 1000, 10, "clients per room: each message goes to its room"),
+    ("--cache-rate", float, 0, 10000, 50.0, "cache requests per second"),
+    ("--idle-connections", int, 0, 100000, 10000, "idle connections in the tuned/default phases"),
+]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -76,51 +76,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="the Channels instance, redis[s]://[user@]host:port/db (default %(default)s)",
     )
     add("--cache-url", help="the cache instance (default: the Channels instance, database 1)")
-    add(
-        "--clients",
-        type=_number(int, 1, 20000, "--clients"),
-        default=200,
-        help="concurrent WebSocket clients (default %(default)s)",
-    )
-    add(
-        "--rate",
-        type=_number(float, 0.01, 100, "--rate"),
-        default=0.5,
-        help="messages per second per client (default %(default)s)",
-    )
-    add(
-        "--duration",
-        type=_number(float, 1, 3600, "--duration"),
-        default=30.0,
-        help="seconds measured per phase, after the ramp (default %(default)s)",
-    )
-    add(
-        "--ramp",
-        type=_number(float, 0, 600, "--ramp"),
-        default=5.0,
-        help="seconds over which the clients connect (default %(default)s)",
-    )
-    add(
-        "--group-size",
-        type=_number(int, 1, 1000, "--group-size"),
-        default=10,
-        help="clients per room: each message is broadcast to its room (default %(default)s)",
-    )
-    add(
-        "--cache-rate",
-        type=_number(float, 0, 10000, "--cache-rate"),
-        default=50.0,
-        help="cache requests per second (default %(default)s)",
-    )
-    add(
-        "--idle-connections",
-        type=_number(int, 0, 100000, "--idle-connections"),
-        default=10000,
-        help="idle connections held open in the tuned/default phases (default %(default)s)",
-    )
+    for flag, kind, low, high, default, text in LOAD_FLAGS:
+        add(flag, type=bounded(low, high, flag, kind), default=default,
+            help=f"{text} (default %(default)s)")  # fmt: skip
     add(
         "--concurrency",
-        type=_number(int, 1, 10000, "--concurrency"),
+        type=bounded(1, 10000, "--concurrency"),
         help="what the pools are sized for, as redis-tuned-clients settings --concurrency "
         "(default: --clients, the WebSockets the one app process holds)",
     )

@@ -22,7 +22,8 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from redis_tuned_tools.verify.inputs import UsageError, valid_host
+from redis_tuned_clients import settings
+from redis_tuned_tools.verify.inputs import UsageError
 
 SAMPLE_EVERY = 0.25
 CROWD_PARALLEL = 200
@@ -76,24 +77,9 @@ class Target:
 
 
 def parse_target(text: str, flag: str, label: str, password_env: str, cacert: str | None) -> Target:
-    try:
-        url = urllib.parse.urlsplit(text)
-        port = url.port or 6379
-    except ValueError:
-        raise UsageError(f"{flag} is not a valid URL") from None
-    if url.password is not None:
-        raise UsageError(
-            f"{flag} must not hold a password (it would show in ps): set ${password_env}"
-        )
-    if url.scheme not in ("redis", "rediss") or not url.hostname or not valid_host(url.hostname):
-        raise UsageError(f"{flag} takes redis://[user@]host[:port][/db] (rediss:// for TLS)")
-    path = url.path.strip("/")
-    if path and not (path.isdigit() and int(path) < 10000):
-        raise UsageError(f"{flag}: the path must be a database number (/0)")
-    if url.scheme == "rediss" and not cacert:
-        raise UsageError(f"{flag} is rediss://: give --cacert")
-    user = urllib.parse.unquote(url.username) if url.username else None
-    return Target(label, url.scheme, url.hostname, port, int(path or 0), user, password_env, cacert)
+    """A URL flag, checked as redis-tuned-clients settings checks it."""
+    e = settings.parse_url(text, label, [], cacert, flag=flag, password_env=password_env)
+    return Target(label, e.scheme, e.host, e.port, e.db, e.user, password_env, e.ca_file)
 
 
 async def describe(target: Target) -> dict[str, Any]:
