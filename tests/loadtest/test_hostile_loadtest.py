@@ -1,0 +1,58 @@
+"""redis-tuned-loadtest under hostile and careless argv: output or one line (exit 0 or
+2), never a traceback, never a secret, nothing written. The target is always a loopback
+port nobody listens on, so no example starts a load; names resolve to loopback only."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from support import free_port, loopback_only
+
+from redis_tuned_loadtest.cli import LOAD_FLAGS, main
+
+SECRET = "Zq9-loadtest-SECRET-Xk"
+PROPERTY = settings(
+    max_examples=int(os.environ.get("REDIS_TUNED_HYPOTHESIS_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+FLAGS = [f[0] for f in LOAD_FLAGS] + [
+    "--channels-url", "--cache-url", "--concurrency", "--baseline-url", "--skip", "--cacert",
+    "--out", "--json", "--password", "-h",
+]  # fmt: skip
+VALUES = ["redis://app@10.0.0.5:6379/0", "rediss://h:6380/1", "redis://h:0/0", "redis://:x@h/0",
+          f"redis://u:{SECRET}@h:6379/0", "http://h/", "0", "-1", "1e9", "nan", "inf", "idle",
+          "per-request", "/dev/null", "-", "a..b", "127.0.0.1", "é", SECRET]  # fmt: skip
+token = st.one_of(st.sampled_from(FLAGS), st.sampled_from(VALUES), st.text(max_size=10))
+
+
+@pytest.fixture(autouse=True)
+def loopback_names_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_only(socket.getaddrinfo))
+
+
+@PROPERTY
+@given(argv=st.lists(token, max_size=8))
+def test_any_argv(argv: list[str], tmp_path: Path) -> None:
+    nobody = f"redis://127.0.0.1:{free_port()}/0"
+    out_dir = tmp_path / "never-written"
+    full = [*argv, "--channels-url", nobody, "--cache-url", nobody, "--skip", "idle",
+            "--out", str(out_dir)]  # fmt: skip
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(full)
+    event(f"exit {code}")
+    text = out.getvalue() + err.getvalue()
+    assert "Traceback" not in text and SECRET not in text, full
+    if {"-h"} & set(argv) and code == 0:
+        return
+    assert code == 2, full
+    assert out.getvalue() == "" and len(err.getvalue().strip().splitlines()) == 1, (full, text)
+    assert not out_dir.exists()
