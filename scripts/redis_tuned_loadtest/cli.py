@@ -72,21 +72,29 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add = parser.add_argument
     add(
         "--channels-url",
+        metavar="URL",
         default="redis://127.0.0.1:6379/0",
         help="the Channels instance, redis[s]://[user@]host:port/db (default %(default)s)",
     )
-    add("--cache-url", help="the cache instance (default: the Channels instance, database 1)")
+    add(
+        "--cache-url",
+        metavar="URL",
+        help="the cache instance (default: the Channels instance, database 1)",
+    )
     for flag, kind, low, high, default, text in LOAD_FLAGS:
-        add(flag, type=bounded(low, high, flag, kind), default=default,
+        metavar = "N" if kind is int else "S" if text.startswith("seconds") else "R"
+        add(flag, type=bounded(low, high, flag, kind), default=default, metavar=metavar,
             help=f"{text} (default %(default)s)")  # fmt: skip
     add(
         "--concurrency",
         type=bounded(1, 10000, "--concurrency"),
+        metavar="N",
         help="what the pools are sized for, as redis-tuned-clients settings --concurrency "
         "(default: --clients, the WebSockets the one app process holds)",
     )
     add(
         "--baseline-url",
+        metavar="URL",
         help="a server with the package's default configuration to compare against (default: "
         "start one here from /etc/redis/redis.conf, on loopback)",
     )
@@ -97,9 +105,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=[],
         help="leave a comparison out",
     )
-    add("--cacert", help="CA file for rediss:// URLs")
+    add("--cacert", metavar="FILE", help="CA file for rediss:// URLs")
     add(
         "--out",
+        metavar="DIR",
         type=Path,
         default=Path("loadtest-report"),
         help="report directory (default %(default)s)",
