@@ -196,24 +196,27 @@ class Run:
                     raise Unreachable(
                         f"cannot reach {target.host}:{target.port}: {one_line(str(exc))}"
                     ) from None
+                except (redis.RedisError, KeyError, ValueError) as exc:
+                    raise UsageError(
+                        f"{target.host}:{target.port} answered, but not as Redis "
+                        f"({type(exc).__name__})"
+                    ) from None
         return out
 
     def snippet(self, server: str, described: dict[str, Any]) -> tuple[Path, int]:
         """The generated settings for a server, as the application reads them."""
         endpoints = []
         for target in self.targets[server]:
-            url = target.url
-            endpoint = settings.parse_url(url, target.label, [], target.cacert)
-            config = described[_key(server, target, self.targets)].get("config") or {}
-            endpoint = dataclasses.replace(
-                endpoint,
-                maxclients=int(
-                    config.get("maxclients")
-                    or described[_key(server, target, self.targets)]["maxclients"]
-                ),
-                timeout=int(config.get("timeout") or 0) if config else settings.DEFAULT_TIMEOUT,
+            info = described[_key(server, target, self.targets)]
+            config = info.get("config") or {}  # empty where CONFIG GET is not allowed
+            endpoint = settings.parse_url(target.url, target.label, [], target.cacert)
+            endpoints.append(
+                dataclasses.replace(
+                    endpoint,
+                    maxclients=int(config.get("maxclients") or info["maxclients"]),
+                    timeout=int(config.get("timeout", settings.DEFAULT_TIMEOUT)),
+                )
             )
-            endpoints.append(endpoint)
         sizes = settings.pool_sizes(endpoints, 1, self.args.concurrency)
         path = self.workdir / f"settings_{server}.py"
         path.write_text(settings.as_django(endpoints, sizes, 1, self.args.concurrency))

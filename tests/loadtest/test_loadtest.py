@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -160,6 +162,28 @@ def test_unreachable_server_is_one_line_and_exit_2(
     assert err.startswith(f"redis-tuned-loadtest: cannot reach 127.0.0.1:{port}")
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_a_server_that_is_not_redis_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+
+        def answer() -> None:
+            for _ in range(2):
+                conn, _ = listener.accept()
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+                conn.close()
+
+        threading.Thread(target=answer, daemon=True).start()
+        code, _, err = _run(capsys, "--channels-url", f"redis://127.0.0.1:{port}/0",
+                            "--out", str(tmp_path / "r"))  # fmt: skip
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"127.0.0.1:{port}" in err
 
 
 def test_wrong_password_names_the_variable(
