@@ -79,6 +79,7 @@ LOADTEST_OUT := benchmarks/results/loadtest
 bench-loadtest: venv system
 	@pid=$$(podman inspect -f '{{.State.Pid}}' redis-tuned-demo 2>/dev/null); \
 	if [ -z "$$pid" ] || [ "$$pid" = 0 ]; then echo "no running demo host: make demo first"; exit 2; fi; \
+	REDIS_TUNED_LOADTEST_VIA="make bench-loadtest: nsenter -n into the redis-tuned-demo container" \
 	nsenter -t "$$pid" -n $(CURDIR)/$(VENV)/bin/redis-tuned-loadtest --out $(LOADTEST_OUT) $(LOADTEST_ARGS)
 
 # The idempotent rerun against another Redis role, over SSH: OTHER_ROLE=<checkout>.

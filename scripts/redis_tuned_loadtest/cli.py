@@ -536,6 +536,7 @@ async def run(args: argparse.Namespace, argv: list[str]) -> int:
             targets["default"] = f"redis-server {info['version']} at {info['address']}, {source}"
         results: dict[str, Any] = {
             "command": " ".join(shlex.quote(a) for a in [PROG, *argv]),
+            "via": os.environ.get("REDIS_TUNED_LOADTEST_VIA", ""),
             "started": started,
             "machine": machine(),
             "parameters": {

@@ -146,7 +146,9 @@ def markdown(r: dict[str, Any]) -> str:
     lines = [
         "# Load test: a Django Channels app on redis_tuned",
         "",
-        f"Made by `{r['command']}` on {r['started']} ({r['elapsed_s']:.0f} s).",
+        f"Made by `{r['command']}`"
+        + (f" ({r['via']})" if r.get("via") else "")
+        + f" on {r['started']}, in {r['elapsed_s']:.0f} s.",
         "",
         f"**Machine:** {m['cpus']} CPU ({m['cpu_model']}), {m['memory_gb']:.1f} GB RAM, Linux "
         f"{m['kernel']}, Python {m['python']}; "
