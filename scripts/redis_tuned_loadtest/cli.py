@@ -246,8 +246,11 @@ class Run:
                 self._progress(phase, stats, samplers[0], crowd, started)
             )
             try:
-                async with asyncio.timeout(self._bound(phase)):
-                    await self._drive(phase, base, stats, crowd, channels)
+                try:
+                    async with asyncio.timeout(self._bound(phase)):
+                        await self._drive(phase, base, stats, crowd, channels)
+                except TimeoutError:  # every step has its deadline: this is the last resort
+                    stats.errors["phase: stopped at its time bound"] += 1
             finally:
                 stop.set()
                 progress.cancel()
