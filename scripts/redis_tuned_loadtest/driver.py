@@ -83,8 +83,10 @@ async def run_clients(base: str, load: Load, window: Window, stats: Stats) -> No
         asyncio.create_task(_cache_worker(base, load, window, stats, w))
         for w in range(CACHE_WORKERS if load.cache_rate > 0 else 0)
     ]
-    await asyncio.gather(*tasks)
-    stats.finish()
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        stats.finish()
 
 
 async def _client(
