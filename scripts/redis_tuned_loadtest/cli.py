@@ -458,6 +458,16 @@ def findings(results: dict[str, Any]) -> list[str]:
                 "checks /proc/<pid>/limits) and `timeout`: the tuned instance closes idle "
                 "connections after 300 s, the default never does (this run is shorter than that)."
             )
+    refused = sum(
+        p["redis"]["rejected_connections"] for p in results["phases"] if p["server_kind"] == "tuned"
+    )
+    if refused:
+        out.append(
+            f"- **After this run:** the tuned instance rejected {refused} connections (the idle "
+            "crowd, on purpose). `redis-tuned-verify` fails on that growth until it is "
+            "acknowledged once: `redis-tuned-verify --instance NAME --accept-counters` on the "
+            "host, or the play with `-e redis_tuned_verify_accept_counters=true`."
+        )
     return out
 
 

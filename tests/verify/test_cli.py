@@ -423,6 +423,36 @@ def test_rejected_connections_since_the_last_verification_fail(
     assert history["observed"] == f"{n} rejected_connections since the server started"
 
 
+def test_growth_acknowledged_with_accept_counters_moves_the_baseline(
+    redis_server, capsys, tmp_path
+) -> None:
+    """A deliberate overload (the load test's idle crowd) is acknowledged once: a warning
+    with the growth, then the gate passes, and new growth fails again."""
+    server = redis_server(maxclients=100)
+    state = ["--state-file", str(tmp_path / "state.json")]
+    assert verify(capsys, server, "--mode", "client", *state)[0] == 0
+    refuse_one_connection(server)
+    assert verify(capsys, server, "--mode", "client", *state)[0] == 1
+    code, report = verify(capsys, server, "--mode", "client", *state, "--accept-counters")
+    assert code == 0
+    acked = check(report, "rejected connections")
+    assert (
+        acked["status"] == "warn" and "since the last successful verification" in acked["observed"]
+    )
+    assert "acknowledged with --accept-counters" in acked["hint"]
+    code, report = verify(capsys, server, "--mode", "client", *state)
+    assert code == 0 and check(report, "rejected connections")["status"] == "pass"
+    refuse_one_connection(server)
+    assert verify(capsys, server, "--mode", "client", *state)[0] == 1
+
+
+def test_accept_counters_needs_a_state_file(redis_server, capsys) -> None:
+    server = redis_server()
+    assert main(["--port", str(server.port), "--accept-counters"]) == 2
+    err = capsys.readouterr().err
+    assert "--accept-counters moves the baseline" in err and len(err.strip().splitlines()) == 1
+
+
 def test_history_from_before_the_last_verification_passes(redis_server, capsys, tmp_path) -> None:
     server = redis_server(maxclients=100)
     refuse_one_connection(server)

@@ -128,6 +128,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "evictions and OOM refusals fail only when they grew since then (default with "
         f"--instance: {STATE_DIR}/NAME.verify.json; without one, counts are warnings)",
     )
+    parser.add_argument(
+        "--accept-counters",
+        action="store_true",
+        help="acknowledge what those counters grew by since the last successful verification "
+        "(a deliberate overload, an incident dealt with): a warning, and the baseline moves on",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     given = sys.argv[1:] if argv is None else argv
     if any(SECRET_OPTION.match(a) for a in given):
@@ -136,6 +142,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             "use --password-file FILE or the REDISCLI_AUTH variable"
         )
     args = parser.parse_args(argv)
+    if args.accept_counters and not (args.state_file or args.instance):
+        parser.error("--accept-counters moves the baseline in a state file: give --state-file "
+                     "or --instance")  # fmt: skip
     if args.port is not None and not 1 <= args.port <= 65535:
         parser.error(f"--port must be 1-65535, got {args.port}")
     if args.instance is not None and not INSTANCE_NAME.match(args.instance):
@@ -384,7 +393,9 @@ def run(args: argparse.Namespace) -> ck.Report:
     if info is not None:
         with Stage(report, "server health", "INFO"):
             report.checks.extend(
-                ck.check_health(info, want_aof, live.get("maxmemory-policy"), baseline)
+                ck.check_health(
+                    info, want_aof, live.get("maxmemory-policy"), baseline, args.accept_counters
+                )
             )
 
     url = args.exporter_url or exporter_url(expected.exporter, target.host)
