@@ -535,8 +535,11 @@ async def run(args: argparse.Namespace, argv: list[str]) -> int:
                     None,
                     "REDIS_BASELINE_PASSWORD",
                 )
+                capped = server.nofile < redisside.PACKAGE_NOFILE
                 source = (
-                    f"{server.source}, open files {server.nofile} (the package unit's LimitNOFILE)"
+                    f"{server.source}, open files {server.nofile} (the package unit's "
+                    f"LimitNOFILE={redisside.PACKAGE_NOFILE}"
+                    + (", capped by this machine's hard limit)" if capped else ")")
                 )
             cache = dataclasses.replace(base, label="cache", db=1 if base.db == 0 else 0)
             r.targets["default"] = (base, cache)

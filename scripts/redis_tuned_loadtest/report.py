@@ -160,7 +160,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"{p['cache_rate']:g} cache requests/s; {p['idle_connections']} idle connections in the "
         "idle-crowd phases. One uvicorn process serves the app (Django, channels_redis core layer, "
         "django-redis), configured with the snippet `redis-tuned-clients settings` generates "
-        f"(pool: {p['concurrency']} per use); client, app and Redis share this machine.",
+        f"(`--concurrency {p['concurrency']}`: at most {r['phases'][0]['pool_size']} pooled "
+        "connections in all); client, app and Redis share this machine.",
         "",
         f"**Scale against the guide's test** ({s['guide_clients']} clients x 100 messages/s = "
         f"{s['guide_messages_per_s']:,} messages/s): {s['connections_factor']:.3g}x its "
