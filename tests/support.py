@@ -76,13 +76,30 @@ def server_cert(d: Path, name: str, days: int) -> None:
     )  # fmt: skip
 
 
+def own_ca(d: Path) -> None:
+    """``d/ca.crt`` and ``d/ca.key``: a CA of the tests' own, valid two days."""
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-days", "2",
+         "-subj", "/CN=redis-tuned test CA", "-keyout", "ca.key", "-out", "ca.crt"],
+        cwd=d, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+
+
 @contextlib.contextmanager
-def redis_server(workdir: Path, *options: str) -> Iterator[int]:
+def redis_server(workdir: Path, *options: str, tls: Path | None = None) -> Iterator[int]:
     """A throwaway redis-server on a free loopback port (``options``: more of its
-    flags), ready when this yields its port; stopped after the block."""
+    flags), ready when this yields its port; stopped after the block. ``tls``: a
+    directory with ca.crt and server.crt/.key: TLS only, on that port."""
     port = free_port()
+    listen = ["--port", str(port)]
+    if tls is not None:
+        listen = ["--port", "0", "--tls-port", str(port), "--tls-auth-clients", "no",
+                  "--tls-cert-file", str(tls / "server.crt"),
+                  "--tls-key-file", str(tls / "server.key"),
+                  "--tls-ca-cert-file", str(tls / "ca.crt")]  # fmt: skip
     proc = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
+        [REDIS_SERVER, *listen, "--bind", "127.0.0.1", "--dir", str(workdir),
          "--save", "", "--appendonly", "no", *options],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

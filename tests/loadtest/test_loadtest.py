@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from support import free_port, redis_server
+from support import free_port, own_ca, redis_server, server_cert
 
 from redis_tuned_loadtest import appserver, cli, perrequest, report
 from redis_tuned_loadtest.redisside import Crowd, Target
@@ -252,3 +252,36 @@ def test_app_errors_are_counted_by_kind(tmp_path: Path) -> None:
         "MaxConnectionsError: Too many connections": 2,
         "ConnectionError: Error N connecting to N.N.N.N:N.": 1,
     }
+
+
+def test_tls_and_a_password_end_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rediss:// with a password: the app's pools, the sampler and the idle crowd all
+    speak TLS (checked against the tests' own CA) and AUTH; the password is read from
+    the environment and shows nowhere."""
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    own_ca(tls)
+    server_cert(tls, "server", days=2)
+    password = "Zq9-tls-loadtest-pw"
+    monkeypatch.setenv("REDIS_CHANNELS_PASSWORD", password)
+    monkeypatch.setenv("REDIS_CACHE_PASSWORD", password)
+    out = tmp_path / "report"
+    with redis_server(tmp_path, "--requirepass", password, tls=tls) as port:
+        code, stdout, err = _run(
+            capsys, "--channels-url", f"rediss://127.0.0.1:{port}/0", "--cacert",
+            str(tls / "ca.crt"), *TINY, "--concurrency", "6", "--idle-connections", "20",
+            "--skip", "per-request", "--out", str(out),
+        )  # fmt: skip
+    results = json.loads((out / "results.json").read_text())
+    by = {p["name"]: p for p in results["phases"]}
+    assert code == 0, (by["pooled"]["clients"], by["pooled"]["app_errors"], err)
+    for name in ("pooled", "tuned+idle"):
+        assert by[name]["clients"]["lost"] == 0 and by[name]["clients"]["own_back"] > 0
+        assert by[name]["redis"]["instances"]["channels"]["samples"] > 2  # sampler, over TLS
+    assert by["tuned+idle"]["crowd"] == {"accepted": 20, "rejected": 0, "errors": {}}
+    assert results["targets"]["tuned"].startswith(f"rediss://127.0.0.1:{port}/0")
+    everything = stdout + err + "".join(p.read_text() for p in out.rglob("*.*") if p.is_file()
+                                        and p.suffix != ".png")  # fmt: skip
+    assert password not in everything

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from support import REDIS_SERVER, free_port, server_cert
+from support import REDIS_SERVER, free_port, own_ca, server_cert
 
 
 @dataclass
@@ -36,27 +36,7 @@ class Server:
 def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A CA of the tests' own and a server certificate for 127.0.0.1 signed by it."""
     d = tmp_path_factory.mktemp("tls")
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
-
-    openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=redis-tuned test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-    )
+    own_ca(d)
     server_cert(d, "server", days=2)
     return d
 
