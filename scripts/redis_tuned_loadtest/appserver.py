@@ -7,11 +7,13 @@ import asyncio
 import contextlib
 import os
 import re
-import socket
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+from redis_tuned_loadtest.driver import error_kind
+from redis_tuned_loadtest.redisside import free_port
 
 START_TIMEOUT = 30.0
 ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exhausted)): ?(.*)$")
@@ -21,19 +23,13 @@ class AppServerError(Exception):
     """The application server did not come up."""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def serving(
     snippet: Path, variant: str, log: Path, overrides: dict[str, str | None] | None = None
 ) -> AsyncIterator[str]:
     """Yields host:port once /health answers; the server is stopped after the block.
     ``overrides``: environment variables to set, or to unset where None."""
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     for key, value in (overrides or {}).items():
         if value is None:
@@ -108,6 +104,5 @@ def errors_in(log: Path) -> Counter[str]:
         for line in lines:
             match = ERROR_LINE.match(line.strip())
             if match:
-                words = re.sub(r"\d+", "N", " ".join(match.group(2).split()))[:60]
-                found[f"{match.group(1).rsplit('.', 1)[-1]}: {words}".rstrip(": ")] += 1
+                found[error_kind(match.group(1).rsplit(".", 1)[-1], match.group(2))] += 1
     return found

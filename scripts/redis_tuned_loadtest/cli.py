@@ -39,6 +39,7 @@ import redis
 from redis_tuned_clients import settings
 from redis_tuned_clients.cli import bounded
 from redis_tuned_loadtest import appserver, driver, redisside, report
+from redis_tuned_tools.verify import probe
 from redis_tuned_tools.verify.cli import SECRET_OPTION, OneLineParser, _fail
 from redis_tuned_tools.verify.inputs import UsageError, one_line
 
@@ -163,9 +164,12 @@ class Run:
         channels = redisside.parse_target(
             args.channels_url, "--channels-url", "channels", "REDIS_CHANNELS_PASSWORD", args.cacert
         )
-        cache_url = args.cache_url or _other_db(channels)
-        cache = redisside.parse_target(
-            cache_url, "--cache-url", "cache", "REDIS_CACHE_PASSWORD", args.cacert
+        cache = (
+            redisside.parse_target(
+                args.cache_url, "--cache-url", "cache", "REDIS_CACHE_PASSWORD", args.cacert
+            )
+            if args.cache_url
+            else _cache_db(channels, password_env="REDIS_CACHE_PASSWORD")
         )
         self.targets = {"tuned": (channels, cache)}
         self.latencies: dict[str, list[float]] = {}
@@ -179,27 +183,27 @@ class Run:
         sys.stderr.flush()
 
     async def servers(self) -> dict[str, Any]:
-        """Every target answers (or a UsageError/Unreachable), and what it is."""
+        """Every target answers (or one line: UsageError, probe.Unreachable or
+        probe.NotRedis), and what it is, by _key."""
         out: dict[str, Any] = {}
         for name, (channels, cache) in self.targets.items():
             for target in _distinct(channels, cache):
+                where = f"{target.host}:{target.port}"
                 try:
-                    out[f"{name}:{target.label}"] = await redisside.describe(target)
+                    with probe.speaks_redis():
+                        out[_key(name, target)] = await redisside.describe(target)
                 except redis.AuthenticationError as exc:
                     raise UsageError(
-                        f"{target.host}:{target.port}: {one_line(str(exc))} "
+                        f"{where}: {one_line(str(exc))} "
                         f"(the password comes from ${target.password_env})"
                     ) from None
                 except redis.ResponseError as exc:
-                    raise UsageError(f"{target.host}:{target.port}: {one_line(str(exc))}") from None
+                    raise UsageError(f"{where}: {one_line(str(exc))}") from None
                 except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-                    raise Unreachable(
-                        f"cannot reach {target.host}:{target.port}: {one_line(str(exc))}"
-                    ) from None
-                except (redis.RedisError, KeyError, ValueError) as exc:
-                    raise UsageError(
-                        f"{target.host}:{target.port} answered, but not as Redis "
-                        f"({type(exc).__name__})"
+                    raise probe.Unreachable(f"cannot reach {where}: {one_line(str(exc))}") from None
+                except (probe.NotRedis, redis.RedisError) as exc:
+                    raise probe.NotRedis(
+                        f"{where} answered, but not as Redis ({type(exc).__name__})"
                     ) from None
         return out
 
@@ -207,7 +211,7 @@ class Run:
         """The generated settings for a server, as the application reads them."""
         endpoints = []
         for target in self.targets[server]:
-            info = described[_key(server, target, self.targets)]
+            info = described[_key(server, target)]
             config = info.get("config") or {}  # empty where CONFIG GET is not allowed
             endpoint = settings.parse_url(target.url, target.label, [], target.cacert)
             endpoints.append(
@@ -388,12 +392,9 @@ def _crowd_bound(count: int) -> float:
     return 0.0 if count == 0 else max(60.0, count / 100)
 
 
-class Unreachable(Exception):
-    """A target server that does not answer."""
-
-
-def _other_db(target: redisside.Target) -> str:
-    return dataclasses.replace(target, db=1 if target.db == 0 else 0).url
+def _cache_db(target: redisside.Target, **changes: Any) -> redisside.Target:
+    """The cache beside the Channels layer on one instance: the other database."""
+    return dataclasses.replace(target, label="cache", db=1 if target.db == 0 else 0, **changes)
 
 
 def _distinct(*targets: redisside.Target) -> list[redisside.Target]:
@@ -404,9 +405,9 @@ def _distinct(*targets: redisside.Target) -> list[redisside.Target]:
     return list(first.values())
 
 
-def _key(server: str, target: redisside.Target, targets: dict[str, Any]) -> str:
-    first = next(t for t in _distinct(*targets[server]) if t.instance == target.instance)
-    return f"{server}:{first.label}"
+def _key(server: str, target: redisside.Target) -> str:
+    """Where `servers` files what it learnt of an instance."""
+    return f"{server} {target.host}:{target.port}"
 
 
 def findings(results: dict[str, Any]) -> list[str]:
@@ -541,14 +542,13 @@ async def run(args: argparse.Namespace, argv: list[str]) -> int:
                     f"LimitNOFILE={redisside.PACKAGE_NOFILE}"
                     + (", capped by this machine's hard limit)" if capped else ")")
                 )
-            cache = dataclasses.replace(base, label="cache", db=1 if base.db == 0 else 0)
-            r.targets["default"] = (base, cache)
+            r.targets["default"] = (base, _cache_db(base))
         described = await r.servers()
         targets = {
             "tuned": f"{r.targets['tuned'][0].url} (Channels), {r.targets['tuned'][1].url} (cache)"
         }
         if "default" in r.targets:
-            info = described["default:channels"]
+            info = described[_key("default", r.targets["default"][0])]
             targets["default"] = f"redis-server {info['version']} at {info['address']}, {source}"
         results: dict[str, Any] = {
             "command": " ".join(shlex.quote(a) for a in [PROG, *argv]),
@@ -574,7 +574,9 @@ async def run(args: argparse.Namespace, argv: list[str]) -> int:
             r.say(f"phase {n}/{len(plan)}: {phase.title}")
             snippet, pool = r.snippet(phase.server, described)
             results["phases"].append(
-                await r.phase(phase, snippet, pool, described[f"{phase.server}:channels"])
+                await r.phase(
+                    phase, snippet, pool, described[_key(phase.server, r.targets[phase.server][0])]
+                )
             )
             done = results["phases"][-1]
             r.say(
@@ -614,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run(args, given))
     except UsageError as exc:
         return _fail(str(exc), PROG)
-    except (Unreachable, appserver.AppServerError) as exc:
+    except (probe.Unreachable, appserver.AppServerError) as exc:
         return _fail(str(exc), PROG)
     except KeyboardInterrupt:
         return _fail("interrupted", PROG)

@@ -21,6 +21,7 @@ CONNECT_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 10.0
 CACHE_KEYS = 1000
 CACHE_WORKERS = 8
+DRAIN = 3.0  # seconds a sender waits for its last messages; later ones count as lost
 FANOUT_GRACE = 1.0  # seconds after the window that other members' copies may still arrive
 MAX_RECEIVED = 10_000_000  # per client: a runaway server cannot grow memory without bound
 
@@ -33,7 +34,7 @@ class Load:
     ramp: float  # seconds over which clients connect
     group_size: int
     cache_rate: float  # cache requests per second, all workers together
-    drain: float = 3.0  # seconds to wait for the last messages
+    drain: float = DRAIN
 
 
 @dataclass
@@ -234,6 +235,11 @@ async def _get(
 
 
 def _kind(exc: BaseException) -> str:
-    """An error's kind for the report: its class and the first words of its message."""
-    text = re.sub(r"\d+", "N", " ".join(str(exc).split()))[:60]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return error_kind(type(exc).__name__, str(exc))
+
+
+def error_kind(name: str, message: str) -> str:
+    """An error's kind for the report: its type and the first words of its message,
+    numbers (ports, ids) folded so that one kind is counted once."""
+    words = re.sub(r"\d+", "N", " ".join(message.split()))[:60]
+    return f"{name}: {words}" if words else name

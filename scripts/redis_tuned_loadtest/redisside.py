@@ -213,12 +213,8 @@ class Crowd:
         gate = asyncio.Semaphore(CROWD_PARALLEL)
         hello = _command("PING")
         if target.password:
-            auth = (
-                ("AUTH", target.username, target.password)
-                if target.username
-                else ("AUTH", target.password)
-            )
-            hello = _command(*[a for a in auth if a]) + hello
+            user = [target.username] if target.username else []
+            hello = _command("AUTH", *user, target.password) + hello
         context = None
         if target.scheme == "rediss":
             context = ssl.create_default_context(cafile=target.cacert)
@@ -293,7 +289,8 @@ def raise_open_files(needed: int) -> int:
     return soft
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -316,7 +313,7 @@ def package_default_server(workdir: Path) -> Iterator[Baseline]:
         raise UsageError(
             "the package-default baseline needs redis-server: apt-get install redis-server"
         )
-    port = _free_port()
+    port = free_port()
     args = [binary]
     source = "Redis's built-in defaults (no readable /etc/redis/redis.conf)"
     if os.access(PACKAGE_CONF, os.R_OK):

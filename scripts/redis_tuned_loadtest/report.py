@@ -8,30 +8,34 @@ import math
 from pathlib import Path
 from typing import Any
 
+from redis_tuned_loadtest.driver import DRAIN
+
 GUIDE_CLIENTS = 5000
 GUIDE_RATE = 100  # messages per second per client in the guide's test
 
 
 def percentile(values: list[float], q: float) -> float | None:
     """The q-th percentile (0-100), nearest rank; None without values."""
-    if not values:
+    return _ranked(sorted(values), q)
+
+
+def _ranked(ordered: list[float], q: float) -> float | None:
+    if not ordered:
         return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
+    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
 
 
 def distribution(values: list[float]) -> dict[str, Any]:
     ordered = sorted(values)
     return {
         "count": len(ordered),
-        "p50": percentile(ordered, 50),
-        "p95": percentile(ordered, 95),
-        "p99": percentile(ordered, 99),
+        "p50": _ranked(ordered, 50),
+        "p95": _ranked(ordered, 95),
+        "p99": _ranked(ordered, 99),
         "max": ordered[-1] if ordered else None,
-        "percentiles": [round(percentile(ordered, q) or 0.0, 3) for q in range(1, 101)]
-        if ordered
-        else [],
+        "percentiles": [
+            round(v, 3) for q in range(1, 101) if (v := _ranked(ordered, q)) is not None
+        ],
     }
 
 
@@ -259,7 +263,7 @@ METRICS: list[tuple[str, Any, Any]] = [
          lambda p, q=q: p["latency_ms"][q])
         for q in ("p50", "p95", "p99")
     ),
-    ("messages sent / own copy back / lost (not back within 3 s)",
+    (f"messages sent / own copy back / lost (not back within {DRAIN:g} s)",
      lambda p: _counts(p, "sent", "own_back", "lost"), None),
     ("broadcast copies delivered / expected", lambda p: _counts(p, "delivered", "expected"), None),
     *(
