@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import posixpath
 import re
 import sys
 from pathlib import Path
@@ -37,6 +38,9 @@ _spec.loader.exec_module(_checks)
 # redis_tuned_tls_port + (P - BASE_PORT) and its exporter at
 # redis_tuned_exporter_port + (P - BASE_PORT).
 BASE_PORT = 6379
+# The least "maxmemory: auto" may give an instance: below a few tens of MB a
+# noeviction instance refuses writes at once, and 0 would mean no limit at all.
+AUTO_FLOOR = 32 * 2**20
 WILDCARDS = ("0.0.0.0", "*", "::", "::*")
 NAME = re.compile(r"^[a-z0-9_-]+$")
 USER_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -140,6 +144,281 @@ def url_host(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 
 
+# --- the input boundary -------------------------------------------------------
+# The argument specs check a converted copy of the variables; the role is handed
+# the raw values. So the plan checks, before deciding anything, what it reads:
+# the shape of every variable, no control character anywhere (a newline in a
+# value would write a line of its own into redis.conf or the ACL file), names and
+# directive names as Redis and the role's paths read them. Any of these stops the
+# plan there: nothing downstream decides on input it cannot trust.
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+DIRECTIVE = re.compile(r"[a-z][a-z0-9_-]*")
+SYSCTL_KEY = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+")
+# ACL rule tokens a rules string may not hold: the role sets each user's password
+# itself (a hash), so no rule may add, drop or waive one.
+ACL_PASSWORD_RULES = ("nopass", "resetpass", "reset")
+ACL_PASSWORD_PREFIXES = (">", "<", "#", "!")
+# The role variable each input key comes from (tls and exporter: redis_tuned_<key>_<sub>).
+VARIABLES = {
+    "instances": "redis_tuned_instances",
+    "config": "redis_tuned_config",
+    "nofile": "redis_tuned_nofile",
+    "sysctl": "redis_tuned_sysctl",
+    "transparent_hugepages": "redis_tuned_transparent_hugepages",
+    "restart_policy": "redis_tuned_restart_policy",
+    "memory_share": "redis_tuned_memory_share",
+    "acl_users": "redis_tuned_acl_users",
+    "acl_rules": "redis_tuned_acl_rules",
+    "client_address": "redis_tuned_verify_client_address",
+}
+SCALARS = (str, int, float, bool)
+INSTANCE_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,),
+    "port": (int, str),
+    "profile": (str,),
+    "state": (str,),
+    "purge": (bool,),
+    "password": (str,),
+    "config": (dict,),
+    "tls_port": (int, str),
+    "exporter_port": (int, str),
+    "tls_only": (bool, str),
+    "acl_users": (list,),
+    "default_user_rules": (str,),
+}
+USER_TYPES: dict[str, tuple[type, ...]] = {"name": (str,), "password": (str,), "rules": (str,)}
+# Where an instance may keep its data: its own directory, never one the system or
+# another instance uses (purge deletes it; the files step makes redis its owner).
+SYSTEM_DIRS = frozenset(
+    {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/media",
+     "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr",
+     "/var", "/var/backups", "/var/cache", "/var/lib", "/var/local", "/var/log", "/var/mail",
+     "/var/opt", "/var/run", "/var/spool", "/var/tmp", "/var/lib/redis", "/var/log/redis"}
+)  # fmt: skip
+# Trees the unit cannot write (ProtectSystem=strict, ProtectHome) or the role owns.
+SYSTEM_TREES = ("/bin/", "/boot/", "/dev/", "/etc/", "/home/", "/lib/", "/proc/", "/root/",
+                "/run/", "/sbin/", "/sys/", "/usr/", "/tmp/", "/var/tmp/")  # fmt: skip
+# What the package's unit may write (ReadWritePaths=); a dir or logfile elsewhere
+# gets a ReadWritePaths= of its own in the role's drop-in.
+PACKAGE_WRITABLE = ("/var/lib/redis", "/var/log/redis")
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a dict", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), f"a {type(value).__name__}"
+    )
+
+
+def _controls(value: Any, where: str) -> list[str]:
+    """Where a string (a dict key included) holds a control character; the value
+    itself is never shown (it may be a password)."""
+    if isinstance(value, str):
+        return [where] if CONTROL.search(value) else []
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            label = repr(key) if isinstance(key, str) and CONTROL.search(key) else str(key)
+            found += [f"{where} (a key)"] if isinstance(key, str) and CONTROL.search(key) else []
+            found += _controls(item, f"{where}.{label}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += _controls(item, f"{where}[{i}]")
+    return found
+
+
+def _variable(key: str) -> str:
+    return VARIABLES.get(key, f"redis_tuned_{key}")
+
+
+def _config_problems(config: Any, where: str) -> list[str]:
+    """A config dict: directive names as Redis reads them (it lower-cases them; a
+    space, quote or tab would make a different directive than the role checked),
+    values a scalar or a list of scalars."""
+    if not isinstance(config, dict):
+        return [
+            f"{where} must be a dict of redis.conf directive -> value (got {_type_name(config)})"
+        ]
+    problems = []
+    for key, value in config.items():
+        if not isinstance(key, str) or not DIRECTIVE.fullmatch(key.lower()):
+            problems.append(
+                f"{where}: {key!r} is not a redis.conf directive name (letters, digits, - and _)"
+            )
+        elif value is None or not (
+            isinstance(value, SCALARS)
+            or (isinstance(value, list) and all(isinstance(v, SCALARS) for v in value))
+        ):
+            problems.append(
+                f"{where}.{key} must be a value or a list of values (got {_type_name(value)})"
+            )
+    return problems
+
+
+def rules_problems(rules: Any, where: str) -> list[str]:
+    """An ACL rule string the role writes after the user's own password hash: it may
+    not add, drop or waive a password (nopass would let anyone in)."""
+    if not isinstance(rules, str):
+        return [f"{where} must be a string of ACL rules (got {_type_name(rules)})"]
+    bad = [
+        t
+        for t in rules.split()
+        if t.lower() in ACL_PASSWORD_RULES or t.startswith(ACL_PASSWORD_PREFIXES)
+    ]
+    if bad:
+        shown = ", ".join(t if t.lower() in ACL_PASSWORD_RULES else t[0] + "..." for t in bad)
+        return [
+            f"{where}: the rules may not set or drop a password ({shown}): the role gives the "
+            "user its password; use the user's password field"
+        ]
+    return []
+
+
+def _users_problems(users: Any, where: str) -> list[str]:
+    if not isinstance(users, list) or not all(isinstance(u, dict) for u in users):
+        return [f"{where} must be a list of users (name, password, rules), got {_type_name(users)}"]
+    problems = []
+    for i, user in enumerate(users):
+        for key, types in USER_TYPES.items():
+            if user.get(key) is not None and not isinstance(user[key], types):
+                problems.append(
+                    f"{where}[{i}].{key} must be a string (got {_type_name(user[key])})"
+                )
+        if isinstance(user.get("rules"), str):
+            problems += rules_problems(user["rules"], f"{where}[{i}].rules")
+    return problems
+
+
+def _entry_problems(index: int, inst: Any) -> list[str]:
+    """One entry of redis_tuned_instances, present or absent, checked the same way."""
+    where = f"redis_tuned_instances[{index}]"
+    if not isinstance(inst, dict):
+        return [f"{where} must be a dict (name, port, profile, ...), got {_type_name(inst)}"]
+    name = inst.get("name")
+    where = f"{where} ({name})"
+    problems = []
+    for key, types in INSTANCE_TYPES.items():
+        value = inst.get(key)
+        if value is None or (
+            isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+        ):
+            continue
+        hint = " (quote it)" if key == "name" and isinstance(value, int) else ""
+        wanted = "a number" if int in types else _type_name(types[0]())
+        problems.append(f"{where}: {key} must be {wanted} (got {_type_name(value)}){hint}")
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        problems.append(f"{where}: name must match [a-z0-9_-]+")
+    if isinstance(inst.get("config"), dict):
+        problems += _config_problems(inst["config"], f"redis_tuned_instances[{index}].config")
+    if isinstance(inst.get("acl_users"), list):
+        problems += _users_problems(inst["acl_users"], f"redis_tuned_instances[{index}].acl_users")
+    if isinstance(inst.get("default_user_rules"), str):
+        problems += rules_problems(
+            inst["default_user_rules"], f"redis_tuned_instances[{index}].default_user_rules"
+        )
+    return problems
+
+
+def input_problems(inputs: dict[str, Any]) -> list[str]:
+    """What in the role's variables the plan cannot decide on: a wrong shape or
+    type, a control character, a name or directive name the role's paths and Redis
+    would read differently. Each names the variable; none shows a value."""
+    problems = [
+        f"{where} holds a control character (a newline, tab, ...): write it on one line"
+        for key in VARIABLES
+        if key in inputs
+        for where in _controls(inputs[key], _variable(key))
+    ]
+    for key in ("tls", "exporter"):
+        for sub, value in (inputs.get(key) or {}).items():
+            if sub not in ("host_files", "files_ok"):
+                problems += [
+                    f"{w} holds a control character"
+                    for w in _controls(value, f"redis_tuned_{key}_{sub}")
+                ]
+    instances = inputs.get("instances")
+    if not isinstance(instances, list):
+        problems.append(
+            "redis_tuned_instances must be a list of instance entries (name, port, profile, ...), "
+            f"got {_type_name(instances)}"
+        )
+    else:
+        for index, inst in enumerate(instances):
+            problems += _entry_problems(index, inst)
+    if inputs.get("config") is not None:
+        problems += _config_problems(inputs["config"], "redis_tuned_config")
+    problems += _users_problems(inputs.get("acl_users") or [], "redis_tuned_acl_users")
+    rules = inputs.get("acl_rules")
+    if rules is not None:
+        if not isinstance(rules, dict):
+            problems.append(
+                f"redis_tuned_acl_rules must be a dict of use -> rules (got {_type_name(rules)})"
+            )
+        else:
+            for use, text in rules.items():
+                problems += rules_problems(text, f"redis_tuned_acl_rules.{use}")
+    sysctl = inputs.get("sysctl")
+    if sysctl is not None and not isinstance(sysctl, dict):
+        problems.append(
+            f"redis_tuned_sysctl must be a dict of sysctl name -> value (got {_type_name(sysctl)})"
+        )
+    for key, value in (sysctl if isinstance(sysctl, dict) else {}).items():
+        if not isinstance(key, str) or not SYSCTL_KEY.fullmatch(key.replace("/", ".")):
+            problems.append(
+                f"redis_tuned_sysctl: {key!r} is not a sysctl name (net.core.somaxconn)"
+            )
+        elif not isinstance(value, (int, str)) or isinstance(value, bool):
+            problems.append(f"redis_tuned_sysctl.{key} must be a number or a string")
+    if isinstance(sysctl, dict):
+        spelled = [str(k).replace("/", ".") for k in sysctl]
+        twice = sorted({k for k in spelled if spelled.count(k) > 1})
+        if twice:
+            problems.append(f"redis_tuned_sysctl names {', '.join(twice)} twice (with . and /)")
+    for key in ("nofile", "memory_share"):
+        if isinstance(inputs.get(key), (bool, dict, list)):
+            problems.append(f"{_variable(key)} must be a number (got {_type_name(inputs[key])})")
+    return problems
+
+
+def _refused(problems: list[str]) -> dict[str, Any]:
+    """The plan of input the core cannot decide on: its problems, nothing to do."""
+    return {
+        "instances": [], "removed_instances": [], "transparent_hugepages": "unchanged",
+        "restart_policy": "auto", "kernel_paths": [], "thp_path": THP_PATH, "units": [],
+        "live_probe": [], "restart_files": [], "directories": [], "sysctls": {},
+        "problems": problems,
+    }  # fmt: skip
+
+
+def data_dir(name: str, role_config: dict[str, Any], inst_config: dict[str, Any]) -> str:
+    """An instance's data directory, as the plan and purge both derive it."""
+    return str(inst_config.get("dir") or role_config.get("dir") or f"/var/lib/redis/{name}")
+
+
+def own_directory_problem(path: Any, what: str, where: str) -> str | None:
+    """None when ``path`` can be an instance's own directory: absolute, written the
+    way the kernel resolves it, not a system directory nor inside a tree the unit
+    cannot write."""
+    text = str(path)
+    if (
+        not text.startswith("/")
+        or posixpath.normpath(text) != text
+        or text in SYSTEM_DIRS
+        or text.startswith(SYSTEM_TREES)
+        or text.count("/") < 2
+    ):
+        return (
+            f"{where}: {what} '{text}' must be a directory of the instance's own (absolute, no "
+            "'..', not a system directory such as /var/lib or /etc; default "
+            "/var/lib/redis/<name>)"
+        )
+    return None
+
+
+def _nested(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
 def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
     """The whole plan of the role for one host; see the module's docstring.
 
@@ -150,7 +429,9 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
     instance that forks to save (its copy-on-write headroom), and each instance
     gets one share.
     """
-    problems: list[str] = []
+    problems = input_problems(inputs)
+    if problems:
+        return _refused(problems)
     raw_all = list(inputs.get("instances") or [])
     # (index in redis_tuned_instances, entry): the present ones are planned, the
     # absent ones removed (removed_instances).
@@ -207,6 +488,15 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
         merged.append(directives)
     shares = sum(2 if _persists(d) else 1 for d in merged) or 1
     auto_bytes = int(memtotal * 1024 * 1024 * share / shares)
+    if auto_bytes < AUTO_FLOOR and any(
+        str(d.get("maxmemory", "")).lower() == "auto" for d in merged
+    ):
+        problems.append(
+            f"maxmemory auto gives each instance {auto_bytes} bytes ({memtotal} MB of RAM known "
+            f"x redis_tuned_memory_share {share} / {shares} shares), below {AUTO_FLOOR // 2**20} "
+            "MB (0 would mean no limit): gather the hardware facts, raise "
+            "redis_tuned_memory_share or give the instances an explicit maxmemory"
+        )
 
     tls_in = inputs.get("tls") or {}
     exporter_in = inputs.get("exporter") or {}
@@ -221,6 +511,7 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
             )
         )
     problems += _list_problems(raw_all, instances)
+    problems += _dir_problems(indexed, role_config)
     if tls_on:
         problems += _tls_problems(tls_in)
     if exporter_on:
@@ -239,7 +530,8 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
 
     backlog = max([_int(i["config"].get("tcp-backlog", 511)) or 511 for i in instances] or [511])
     sysctls = {"vm.overcommit_memory": 1, "net.core.somaxconn": max(4096, backlog)}
-    sysctls.update(inputs.get("sysctl") or {})
+    # net/core/somaxconn is net.core.somaxconn to sysctl(8): one spelling, so the floor holds.
+    sysctls.update({k.replace("/", "."): v for k, v in (inputs.get("sysctl") or {}).items()})
     somaxconn = _int(sysctls["net.core.somaxconn"])
     if somaxconn is None or somaxconn < backlog:
         problems.append(
@@ -250,7 +542,9 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
     for inst in instances:
         inst["expectations"]["sysctl"] = sysctls
     directories = [
-        {"path": i["config"]["dir"], "owner": "redis", "mode": "0750"} for i in instances
+        {"path": d, "owner": "redis", "mode": "0750"}
+        for i in instances
+        for d in [i["config"]["dir"], *i["log_dir"]]
     ]
     directories += [
         {
@@ -263,7 +557,7 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
     return {
         "instances": instances,
         "removed_instances": [
-            _removed(inst) for _, inst in indexed if inst.get("state") == "absent"
+            _removed(inst, role_config) for _, inst in indexed if inst.get("state") == "absent"
         ],
         "transparent_hugepages": thp,
         "restart_policy": policy,
@@ -298,7 +592,7 @@ def _expectations(inst: dict[str, Any], pending: list[str] | None) -> str:
     return json.dumps(data, indent=4, sort_keys=True) + "\n"
 
 
-def _removed(inst: dict[str, Any]) -> dict[str, Any]:
+def _removed(inst: dict[str, Any], role_config: dict[str, Any]) -> dict[str, Any]:
     """An instance with state: absent: its units stop, its files go; its data
     directory stays unless purge."""
     name = str(inst.get("name"))
@@ -314,7 +608,7 @@ def _removed(inst: dict[str, Any]) -> dict[str, Any]:
             "dropin": f"/etc/systemd/system/{unit}.d/redis-tuned.conf",
             "dropin_dir": f"/etc/systemd/system/{unit}.d",
         },
-        "dir": str(config.get("dir") or f"/var/lib/redis/{name}"),
+        "dir": data_dir(name, role_config, config),
         "purge": inst.get("purge") is True,
     }
 
@@ -342,8 +636,6 @@ def _instance(
     """The plan of one instance; its problems are appended to ``problems``."""
     name = str(inst.get("name"))
     port = _int(inst.get("port"))
-    if not NAME.match(name):
-        problems.append(f"{where}: name must match [a-z0-9_-]+")
     if port is None or not 1 <= port <= 65535:
         problems.append(f"{where}: port must be 1-65535, got {inst.get('port')}")
         port = port if port is not None else 0
@@ -368,11 +660,12 @@ def _instance(
     base = {
         "bind": "127.0.0.1 -::1",
         "protected-mode": "yes",
-        "dir": f"/var/lib/redis/{name}",
+        "dir": data_dir(name, {}, {}),
         "logfile": f"/var/log/redis/redis-server-{name}.log",
         "dbfilename": "dump.rdb",
     }
     config = {**base, **directives}
+    log_dir = _log_dir(config.get("logfile"), where, problems)
     if str(config.get("maxmemory", "")).lower() == "auto":
         config["maxmemory"] = auto_bytes
     policy = config.get("maxmemory-policy", "noeviction")
@@ -454,6 +747,14 @@ def _instance(
         "acl_users": [{"name": n, "rules": r} for n, r in sorted(users.items())],
         "persists": _persists(config),
         "config": config,
+        # The directory the role makes for a logfile outside /var/log/redis.
+        "log_dir": log_dir,
+        # What the package unit (ProtectSystem=strict) must also let the server write.
+        "read_write_paths": [
+            p
+            for p in [str(config.get("dir")), *log_dir]
+            if not any(_nested(p, w) and p != w for w in PACKAGE_WRITABLE)
+        ],
         # Where the role itself connects on the host (ACL LOAD, exporter, host check).
         "local": {"host": local, "port": local_port, "tls": not plain_port and bool(tls)},
         # Where a client on another machine connects; None: loopback only.
@@ -634,6 +935,47 @@ def _list_problems(raw: list[dict[str, Any]], instances: list[dict[str, Any]]) -
             f"redis_tuned_instances must have unique listening ports, plain, TLS and exporter "
             f"(got {ports}; taken twice: {taken})"
         )
+    return problems
+
+
+def _log_dir(logfile: Any, where: str, problems: list[str]) -> list[str]:
+    """The directory of a logfile outside the package's /var/log/redis, which the
+    role makes for it (its own, like a data directory); "" logs to the journal."""
+    text = str(logfile if logfile is not None else "")
+    if text in ("", '""'):
+        return []
+    parent = posixpath.dirname(text)
+    if parent == "/var/log/redis" and posixpath.normpath(text) == text:
+        return []
+    bad = own_directory_problem(parent, "the directory of logfile", where)
+    if bad or not posixpath.basename(text):
+        problems.append(bad or f"{where}: logfile '{text}' must name a file")
+        return []
+    return [parent]
+
+
+def _dir_problems(
+    indexed: list[tuple[int, dict[str, Any]]], role_config: dict[str, Any]
+) -> list[str]:
+    """Every entry's data directory (absent ones too: purge deletes it) is its own:
+    not a system directory, not another entry's, not inside or around one."""
+    problems: list[str] = []
+    seen: list[tuple[str, str]] = []
+    for index, inst in indexed:
+        where = f"redis_tuned_instances[{index}] ({inst.get('name')})"
+        path = data_dir(str(inst.get("name")), role_config, _lower_keys(inst.get("config")))
+        bad = own_directory_problem(path, "dir", where)
+        if bad:
+            problems.append(bad)
+            continue
+        for other, other_path in seen:
+            if _nested(path, other_path):
+                problems.append(
+                    f"{where}: dir '{path}' is also the data of {other} ('{other_path}'): each "
+                    "instance needs a directory of its own (set dir per instance, not in "
+                    "redis_tuned_config)"
+                )
+        seen.append((where, path))
     return problems
 
 
