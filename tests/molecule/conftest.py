@@ -125,6 +125,8 @@ def _ansible_playbook(
         **os.environ,
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
+        # Diffs shown, as molecule's own runs show them: the leak test reads them too.
+        "ANSIBLE_DIFF_ALWAYS": "true",
         # The role alone, as molecule's own runs use it (prepare.yml).
         "ANSIBLE_ROLES_PATH": os.environ["MOLECULE_EPHEMERAL_DIRECTORY"] + "/standalone-roles",
     }

@@ -851,6 +851,9 @@ def test_no_secret_in_verbose_output_ps_or_world_readable_files(
         # A line from the middle of this host's TLS private key.
         tls_key_line(host_name),
     ]
+    # The ACL files hold each password's unsalted SHA-256: a hash shown is a password
+    # anyone can try against a dictionary (--diff and -vvv must show neither).
+    secrets += [hashlib.sha256(s.encode()).hexdigest() for s in secrets[:6]]
     output = rotated.output
     assert rotated.result.returncode == 0, output[-3000:]
     assert "Load the changed ACL files live" in output  # the run handled a secret

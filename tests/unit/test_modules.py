@@ -156,12 +156,34 @@ def test_secrets_are_made_once_0600_and_not_in_check_mode(tmp_path: Path) -> Non
     assert kept["changed"] is False and kept["secrets"] == [value]
 
 
-def test_files_show_diff_false_names_the_file_not_its_content(tmp_path: Path) -> None:
+def test_files_shown_by_size_names_the_file_not_its_content(tmp_path: Path) -> None:
     path = tmp_path / "tool.py"
-    result = run("redis_tuned_files", tmp_path, files=[spec(path, "CODE\n", show_diff=False)])
+    result = run("redis_tuned_files", tmp_path, secrets=[spec(path, "CODE\n", show="size")])
     assert result["changed_paths"] == [str(path)]
     assert result["diff"][0]["after"] == "(content not shown; 5 bytes)\n"
-    assert "CODE" not in result["_raw"].replace('"content": "CODE\\n"', "")
+    assert "CODE" not in result["_raw"]  # the module's echo of its arguments included
+
+
+def test_an_acl_file_diff_names_the_users_never_their_hashes(tmp_path: Path) -> None:
+    """An ACL line holds the unsalted SHA-256 of a password: a diff (and -vvv's echo
+    of the module's arguments) says which users changed, not the lines (issue 18 #3)."""
+    import hashlib
+
+    def line(user: str, password: str) -> str:
+        return f"user {user} on #{hashlib.sha256(password.encode()).hexdigest()} ~* +@all\n"
+
+    path = tmp_path / "redis-main.acl"
+    path.write_text(line("app", "old-pw") + line("gone", "x") + line("same", "y"))
+    new = line("app", "rotated-pw") + line("same", "y") + line("added", "z")
+    result = run("redis_tuned_files", tmp_path, secrets=[spec(path, new, show="users")])
+    assert result["changed_paths"] == [str(path)]
+    assert result["diff"][0]["after"] == (
+        "ACL users added: added; removed: gone; changed: app "
+        "(lines not shown: they hold password hashes)\n"
+    )
+    for pw in ("old-pw", "rotated-pw", "x", "y", "z"):
+        assert hashlib.sha256(pw.encode()).hexdigest() not in result["_raw"]
+    assert path.read_text() == new
 
 
 @pytest.mark.skipif(not ROOT, reason="chown to root needs root")

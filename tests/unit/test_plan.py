@@ -736,13 +736,15 @@ def test_host_files_lists_each_file_once_with_its_owner_mode_and_check() -> None
     assert (conf["owner"], conf["group"], conf["mode"]) == ("root", "redis", "0640")
     assert conf["validate"] == f"{LAYOUT['checker']} %s"
     assert by_path["/etc/redis/redis-default.acl"]["validate"] == f"{LAYOUT['checker']} --acl %s"
+    # its lines hold password hashes: a diff names the users only
+    assert by_path["/etc/redis/redis-default.acl"]["show"] == "users"
     # the ACL file is checked (and goes live) before the config that names it
     paths = [e["path"] for e in files["files"]]
     assert paths.index("/etc/redis/redis-default.acl") < paths.index(
         "/etc/redis/redis-default.conf"
     )
     secret = by_path["/etc/redis-tuned-exporter/default.json"]
-    assert secret["secret"] is True and secret["mode"] == "0600"
+    assert secret["show"] == "secret" and secret["mode"] == "0600"
     assert secret["owner"] == "redis-tuned-exporter"
     expectations = json.loads(by_path["/etc/redis/redis_tuned/default.json"]["content"])
     assert expectations["name"] == "default"
@@ -761,7 +763,7 @@ def test_host_files_tls_files_are_secrets_and_unchanged_thp_removes_its_unit() -
     files = f.host_files(plan(tls=TLS_ON, transparent_hugepages="unchanged"), layout)
     tls = [e for e in files["files"] if e["path"].startswith(TLS_DIR)]
     assert sorted(e["src"] for e in tls) == ["/pki/a.crt", "/pki/a.key", "/pki/ca.crt"]
-    assert all(e["secret"] and e["group"] == "redis" and e["mode"] == "0640" for e in tls)
+    assert all(e["show"] == "secret" and e["group"] == "redis" and e["mode"] == "0640" for e in tls)
     assert files["absent"] == [LAYOUT["thp_unit_file"]]
     assert LAYOUT["thp_unit_file"] not in [e["path"] for e in files["files"]]
     assert LAYOUT["verify_command"] not in [e["path"] for e in files["files"]]

@@ -3,8 +3,9 @@
 Each entry of ``files`` names its content one of three ways: ``template`` (a
 template of the role, rendered with the task's variables plus the entry's
 ``vars``), ``src`` (a file of the role's ``files/`` or a path on the control
-node) or ``content``. An entry with ``secret: true`` goes to the module as a
-secret: never shown, in no diff and no log. ``directories`` and ``absent`` are
+node) or ``content``. An entry with ``show`` (secret, size or users) goes to the
+module as a secret: its content in no diff and no log, the diff saying only
+what ``show`` names. ``directories`` and ``absent`` are
 passed through. The module (library/redis_tuned_files.py) does the writing.
 """
 
@@ -16,7 +17,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import lookup_loader
 
-KEEP = ("path", "owner", "group", "mode", "validate", "show_diff")
+KEEP = ("path", "owner", "group", "mode", "validate")
 
 
 class ActionModule(ActionBase):  # type: ignore[misc]
@@ -51,7 +52,10 @@ class ActionModule(ActionBase):  # type: ignore[misc]
                 raise AnsibleActionFail(f"{entry.get('path')}: no template, src or content")
             item = {k: entry[k] for k in KEEP if entry.get(k) is not None}
             item["content"] = str(content)
-            (secrets if entry.get("secret") else files).append(item)
+            if entry.get("show"):  # content never shown: secret, size or users
+                secrets.append({**item, "show": entry["show"]})
+            else:
+                files.append(item)
         module_args = {
             "directories": args.get("directories") or [],
             "files": files,

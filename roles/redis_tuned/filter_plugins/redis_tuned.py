@@ -1372,7 +1372,7 @@ def host_files(
         dirs.append({"path": layout["tls_dir"], "owner": "root", "group": "redis", "mode": "0750"})
         files += [
             {"path": dest, "src": layout["tls_sources"][key], "group": "redis", "mode": "0640",
-             "secret": True}
+             "show": "secret"}
             for key, dest in sorted(layout["tls_files"].items())
         ]  # fmt: skip
     for inst in instances:
@@ -1380,8 +1380,10 @@ def host_files(
         one = {"__redis_tuned_instance": inst}
         files += [
             # Only SHA-256 hashes of the passwords reach the host (the template hashes them).
+            # A diff names the users whose lines changed, never the lines.
             {"path": inst["paths"]["acl"], "template": "redis.acl.j2", "vars": one,
-             "group": "redis", "mode": "0640", "validate": f"{checker} --acl %s"},
+             "group": "redis", "mode": "0640", "validate": f"{checker} --acl %s",
+             "show": "users"},
             # Checked by a throwaway redis-server with no port, an empty scratch dir.
             {"path": inst["paths"]["conf"], "template": "redis.conf.j2", "vars": one,
              "group": "redis", "mode": "0640", "validate": f"{checker} %s"},
@@ -1409,7 +1411,7 @@ def host_files(
             {"path": f"{base}.env", "template": "redis-tuned-exporter.env.j2", "vars": one,
              "group": exporter_user, "mode": "0640"},
             {"path": f"{base}.json", "template": "redis-tuned-exporter.json.j2", "vars": one,
-             "owner": exporter_user, "group": exporter_user, "mode": "0600", "secret": True},
+             "owner": exporter_user, "group": exporter_user, "mode": "0600", "show": "secret"},
         ]  # fmt: skip
     if layout["verify"]:
         tool = layout["tool_dir"]
@@ -1418,7 +1420,7 @@ def host_files(
                  for d in packages]  # fmt: skip
         # Its code is named in a diff, not shown.
         files += [
-            {"path": f"{tool}/{f}", "src": f, "mode": "0644", "show_diff": False}
+            {"path": f"{tool}/{f}", "src": f, "mode": "0644", "show": "size"}
             for f in layout["tool_files"]
         ]
         files.append(

@@ -56,10 +56,41 @@ FILE = {
     **ENTRY,
     "content": {"type": "str", "required": True},
     "validate": {"type": "str"},
-    # False: a diff names the file but not its content (the verification tool's code).
-    "show_diff": {"type": "bool", "default": True},
 }
-SECRET = {**FILE, "content": {"type": "str", "required": True, "no_log": True}}
+# A file whose content is never shown (no_log: not in -vvv either). What its diff
+# says instead: "secret" nothing, "size" its size (the verification tool's code),
+# "users" which ACL users' lines changed (the lines hold password hashes).
+SECRET = {
+    **FILE,
+    "content": {"type": "str", "required": True, "no_log": True},
+    "show": {"type": "str", "default": "secret", "choices": ["secret", "size", "users"]},
+}
+
+
+def acl_users_changed(before: bytes | None, after: bytes) -> str:
+    """Which users of an ACL file changed, by name: their lines, never shown, hold
+    the SHA-256 of each password (unsalted: a hash found is a password tried)."""
+
+    def users(text: bytes | None) -> dict[str, str]:
+        found = {}
+        for line in (text or b"").decode("utf-8", "replace").splitlines():
+            parts = line.split(None, 2)
+            if len(parts) >= 2 and parts[0] == "user":
+                found[parts[1]] = line
+        return found
+
+    old, new = users(before), users(after)
+    parts = [
+        f"{label}: {', '.join(sorted(names))}"
+        for label, names in (
+            ("added", set(new) - set(old)),
+            ("removed", set(old) - set(new)),
+            ("changed", {n for n in set(old) & set(new) if old[n] != new[n]}),
+        )
+        if names
+    ]
+    what = "; ".join(parts) or "unchanged"
+    return f"ACL users {what} (lines not shown: they hold password hashes)\n"
 
 
 class Unknown(Exception):
@@ -143,7 +174,9 @@ class Writer:
         except Unknown:
             if self.check:
                 self.changed.append(path)
-                self._diff(path, before if st else None, content, secret, spec["show_diff"])
+                self._diff(
+                    path, before if st else None, content, spec.get("show") if secret else None
+                )
                 return
             raise
         if same_content and st is not None and not attrs_differ(st, uid, gid, mode):
@@ -153,7 +186,7 @@ class Writer:
             return
         if self.check:
             self.changed.append(path)
-            self._diff(path, before if st else None, content, secret, spec["show_diff"])
+            self._diff(path, before if st else None, content, spec.get("show") if secret else None)
             return
         directory = os.path.dirname(path)
         fd, candidate = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
@@ -178,17 +211,19 @@ class Writer:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(candidate)
         self.changed.append(path)
-        self._diff(path, before if st else None, content, secret, spec["show_diff"])
+        self._diff(path, before if st else None, content, spec.get("show") if secret else None)
 
-    def _diff(
-        self, path: str, before: bytes | None, after: bytes, secret: bool, show: bool
-    ) -> None:
-        if secret:
-            old = "(secret, not shown)\n" if before is not None else "(absent)\n"
-            self._add_diff(path, old, "(secret, not shown; changed)\n")
-        elif not show:
+    def _diff(self, path: str, before: bytes | None, after: bytes, hidden: str | None) -> None:
+        """The diff of a changed file: its lines, or for a hidden one what ``show`` says."""
+        if hidden == "users":
+            old = "(absent)\n" if before is None else "(content not shown)\n"
+            self._add_diff(path, old, acl_users_changed(before, after))
+        elif hidden == "size":
             old = "(absent)\n" if before is None else "(content not shown)\n"
             self._add_diff(path, old, f"(content not shown; {len(after)} bytes)\n")
+        elif hidden:
+            old = "(secret, not shown)\n" if before is not None else "(absent)\n"
+            self._add_diff(path, old, "(secret, not shown; changed)\n")
         else:
             old = before.decode("utf-8", "replace") if before is not None else ""
             self._add_diff(path, old, after.decode("utf-8", "replace"))
