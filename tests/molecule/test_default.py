@@ -1211,3 +1211,54 @@ def test_a_rotated_certificate_is_served_without_a_restart(
     assert back.result.returncode == 0, back.output[-3000:]
     assert back.after[host_name]["cert"] == prints[f"{host_name} original"]
     assert back.after[host_name]["pids"] == back.before[host_name]["pids"]
+
+
+def cache_ports(_name: str, host) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """What cache's plain port answers in clear text, its live port over TLS, the pids."""
+    plain = host.run("redis-cli -p 6390 PING")
+    tls = host.run(
+        f'REDISCLI_AUTH="$(cat {ADMIN_SECRET})" redis-cli --no-auth-warning --user redis-tuned '
+        f"--tls --cacert {CA} -p {TLS_PORTS[CACHE]} --raw CONFIG GET port"
+    )
+    return {
+        "plain": " ".join((plain.stdout + plain.stderr).split()),
+        "port": tls.stdout.split(),
+        "pids": pids(host),
+    }
+
+
+@pytest.fixture(scope="session")
+def tls_only_switch(
+    tls_rotated: tuple[Observed, Observed, dict[str, str]],
+) -> tuple[Observed, Observed]:
+    """cache (plain 6390 + TLS 6490) switched to TLS only, then back (issue 18 #1)."""
+    only = [dict(i) for i in molecule_instances()["redis_tuned_instances"]]  # type: ignore[attr-defined]
+    only[1]["tls_only"] = True
+    switched = observe({"redis_tuned_instances": only}, cache_ports)
+    back = observe({}, cache_ports)
+    return switched, back
+
+
+def test_tls_only_closes_the_plain_port_in_the_same_run_and_back(
+    host_name: str, tls_only_switch: tuple[Observed, Observed]
+) -> None:
+    """Before, port was left out of the live comparison and a changed file alone did
+    not restart: after the switch 6390 kept serving clear text and the run was green."""
+    switched, back = tls_only_switch
+    assert switched.result.returncode == 0, switched.output[-3000:]
+    before, after = switched.before[host_name], switched.after[host_name]
+    assert "NOAUTH" in before["plain"] or "PONG" in before["plain"], before  # clear text served
+    assert "Could not connect" in after["plain"] and after["port"] == ["port", "0"], after
+    assert after["pids"] == before["pids"]  # CONFIG SET port 0, no restart
+    output = " ".join(switched.output.split())
+    assert "cache: applied live, no restart: port 0" in output
+    assert f"plain port {CACHE[1]} closed (TLS only)" not in failed_lines(output)
+    assert back.result.returncode == 0, back.output[-3000:]
+    restored = back.after[host_name]
+    assert restored["port"] == ["port", "6390"] and "Could not connect" not in restored["plain"]
+    assert restored["pids"] == before["pids"]
+
+
+def failed_lines(output: str) -> str:
+    """The verification report's FAILED lines of a run, joined."""
+    return " ".join(part for part in output.split("; ") if part.startswith("FAIL"))

@@ -245,3 +245,137 @@ def test_a_directive_dropped_from_the_config_restarts() -> None:
     # default already, nothing to restart for.
     never_taken = {**state_, "live_config": {"default": live | {"tcp-backlog": "511"}}}
     assert f.live_changes(the_plan, never_taken, IMMUTABLE, [CONF])["default"]["restart"] == []
+
+
+# --- issue 18: live apply on every configuration the role accepts --------------------
+
+
+def test_tls_only_switched_on_closes_the_plain_port_live_and_back() -> None:
+    """#1: port is compared live like any other directive (CONFIG SET port 0 closes
+    the plain listener in the same run); before, a TLS-only switch left 6379 serving
+    clear text with a green run."""
+    from test_plan import TLS_ON
+
+    both = plan(tls={**TLS_ON, "only": False})
+    only = plan(tls={**TLS_ON, "only": True})
+    assert only["instances"][0]["live"]["port"] == "0"
+    running_both = dict(both["instances"][0]["live"])
+    changes = f.live_changes(only, state(running_both), IMMUTABLE, [CONF])
+    assert changes["default"]["set"] == {"port": "0"}
+    assert changes["default"]["restart"] == []
+    assert f.live_set(only["instances"][0], changes["default"]) == {"port": "0"}
+    # ...and back: the plain port reopened live.
+    back = f.live_changes(both, state(dict(only["instances"][0]["live"])), IMMUTABLE, [CONF])
+    assert back["default"]["set"] == {"port": "6379"}
+
+
+def test_a_restart_coming_sends_no_config_set_so_nofile_and_maxclients_converge() -> None:
+    """#9: redis_tuned_nofile raised with maxclients: the drop-in restarts the instance,
+    so maxclients is not CONFIG SET first (Redis refused it against the old limit and
+    the run failed before the restart was queued, on every run)."""
+    the_plan = plan(nofile=30000, instances=[{**ONE, "config": {"maxclients": 20000}}])
+    inst = the_plan["instances"][0]
+    live = dict(inst["live"]) | {"maxclients": "10000"}
+    dropin = inst["paths"]["dropin"]
+    changes = f.live_changes(the_plan, state(live), IMMUTABLE, [CONF, dropin])
+    assert changes["default"]["set"] == {"maxclients": "20000"}
+    why = f.restart_reasons(the_plan, state(live), [CONF, dropin], changes)
+    assert why == {"default": ["unit drop-in"]}
+    assert f.live_set(inst, changes["default"], why, "auto") == {}
+    # deferred: the rest goes live, maxclients waits for the restart with the limit.
+    live2 = live | {"timeout": "7"}
+    changes2 = f.live_changes(the_plan, state(live2), IMMUTABLE, [CONF, dropin])
+    assert f.live_set(inst, changes2["default"], why, "deferred") == {"timeout": "300"}
+    summary = f.live_summary([], changes2, "deferred", why)
+    assert summary["lines"] == [
+        "default: would be applied live, no restart: timeout 300, maxclients waits for the restart"
+    ]
+    assert f.live_summary([], changes2, "auto", why)["lines"] == []  # the restart applies it
+
+
+def test_maxmemory_is_never_shrunk_live_below_what_the_instance_holds() -> None:
+    """#10: adding an instance halves the others' maxmemory auto; a noeviction
+    instance holding more than its new share would refuse every write. Refused
+    before anything is written, with the numbers."""
+    one = plan(8192, instances=[{**ONE, "profile": "channels"}])
+    two = plan(8192, instances=[{**ONE, "profile": "channels"}, {"name": "c", "port": 6390}])
+    before = int(one["instances"][0]["config"]["maxmemory"])
+    after = int(two["instances"][0]["config"]["maxmemory"])
+    assert after < before
+    held = int(after * 1.05)  # fits the old share, not the new one with its margin
+    running = {
+        "units": {"redis-server@default.service": {"started": STARTED}},
+        "live_config": {"default": {"maxmemory": str(before)}},
+        "live_memory": {"default": held},
+    }
+    lines = f.live_refusals(two, running)
+    assert len(lines) == 1 and lines[0].startswith(
+        f"default: maxmemory would shrink to {after} bytes, below what it holds ({held} bytes"
+    )
+    assert f.live_refusals(one, running) == []  # no shrink
+    small = {**running, "live_memory": {"default": after // 2}}
+    assert f.live_refusals(two, small) == []  # a shrink with room to spare
+
+
+def test_a_running_instance_the_role_cannot_read_is_reported_not_restarted() -> None:
+    """#15: a replaced admin secret, a TLS handshake failure or NOPERM made the probe
+    treat the instance as not running (and restart it for its changed file)."""
+    the_plan = plan()
+    unreadable = {
+        "units": {"redis-server@default.service": {"started": STARTED}},
+        "live_errors": {"default": "WRONGPASS invalid username-password pair"},
+    }
+    lines = f.live_refusals(the_plan, unreadable)
+    assert lines and lines[0].startswith(
+        "default: running, but the role cannot read its live config (WRONGPASS"
+    )
+    stopped = {**unreadable, "units": {"redis-server@default.service": {"started": None}}}
+    assert f.live_refusals(the_plan, stopped) == []
+
+
+def probe(tmp_path: Path, live: list[dict[str, Any]], secret: str) -> dict[str, Any]:
+    path = tmp_path / "admin.secret"
+    path.write_text(secret)
+    args = {
+        "live": live, "live_user": "default", "live_secret": str(path),
+        "_ansible_check_mode": False, "_ansible_diff": False,
+    }  # fmt: skip
+    argfile = tmp_path / "args.json"
+    argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    out = subprocess.run(
+        [sys.executable, str(ROLE / "library" / "redis_tuned_probe.py"), str(argfile)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    return dict(json.loads(out.stdout))
+
+
+def test_the_probe_finds_an_instance_where_its_current_file_says_it_listens(
+    server, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A port switch not yet applied: the plan's address does not answer yet, the
+    current config file's does; the probe reads it there, says where, and reads what
+    the instance holds (used_memory) and its keys."""
+    port = server.connection_pool.connection_kwargs["port"]
+    conf = tmp_path / "redis-x.conf"
+    conf.write_text(f"port {port}\ntimeout 0\n")
+    planned = ["-h", "127.0.0.1", "-p", "1"]  # nothing listens on port 1
+    server.set("probe:key", "v")
+    result = probe(
+        tmp_path,
+        [{"name": "x", "args": planned, "host": "127.0.0.1", "tls_args": [],
+          "directives": ["timeout"], "conf": str(conf)}],
+        "",
+    )  # fmt: skip
+    assert result["live_args"] == {"x": ["-h", "127.0.0.1", "-p", str(port)]}
+    assert result["live_config"]["x"]["timeout"] == "0"
+    assert result["live_memory"]["x"] > 100_000 and result["live_keys"]["x"] >= 1
+    # Nowhere to be read: the reason, for live_refusals.
+    conf.write_text("port 2\n")
+    gone = probe(
+        tmp_path,
+        [{"name": "x", "args": planned, "host": "127.0.0.1", "tls_args": [],
+          "directives": ["timeout"], "conf": str(conf)}],
+        "",
+    )  # fmt: skip
+    assert "x" in gone["live_errors"] and "x" not in gone["live_config"]
+    server.delete("probe:key")

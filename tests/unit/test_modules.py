@@ -202,3 +202,18 @@ def test_secrets_are_root_root_in_a_setgid_directory(tmp_path: Path) -> None:
     fixed = run("redis_tuned_secrets", tmp_path, paths=[str(path)])
     assert fixed["changed"] is True and path.stat().st_gid == 0
     assert fixed["secrets"] == made["secrets"]
+
+
+def test_files_and_secrets_are_written_in_the_order_listed(tmp_path: Path) -> None:
+    """The checker is written before the hidden files it validates (an ACL file is
+    hidden now): order, not kind, decides."""
+    checker = tmp_path / "check"
+    acl = tmp_path / "redis.acl"
+    result = run(
+        "redis_tuned_files",
+        tmp_path,
+        files=[spec(checker, "#!/bin/sh\ngrep -q '^user ' \"$1\"\n", "0755", order=0)],
+        secrets=[spec(acl, "user a on nopass\n", validate=f"{checker} %s", show="users", order=1)],
+    )
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed_paths"] == [str(checker), str(acl)]

@@ -252,6 +252,46 @@ def test_tls_only_instance_is_reached_over_tls_from_the_expectations(
     assert check(json.loads(out.stdout), "config port")["observed"] == "0"
 
 
+def by_expectations(capsys: pytest.CaptureFixture[str], expect: Path) -> tuple[int, Any]:
+    """The CLI aimed by an expectations file alone (no --host, --port or TLS flag)."""
+    code = main(["--json", *FAST, "--mode", "client", "--expect-file", str(expect)])
+    captured = capsys.readouterr()
+    assert captured.out, captured.err
+    return code, json.loads(captured.out)
+
+
+def test_a_tls_only_instance_whose_plain_port_answers_fails(
+    redis_server, tls_dir, tmp_path, capsys
+) -> None:
+    """Issue 18 #1: the role's expectations of a TLS-only instance name its own port;
+    a server still serving clear text there (a switch not applied) fails, one that
+    serves only TLS there (the TLS listener drops a clear-text PING) passes."""
+    server_cert(tls_dir, "long", days=400)
+    leaky = redis_server(tls=tls_dir, tls_cert="long", tls_and_plain=True)
+    expect = tmp_path / "tls-only.json"
+    tls = {"port": leaky.tls_port, "ca_file": str(tls_dir / "ca.crt"), "auth_clients": "no"}
+    expect.write_text(json.dumps({"port": 0, "tls": tls, "closed_port": leaky.port}))
+    code, report = by_expectations(capsys, expect)
+    closed = check(report, f"plain port {leaky.port} closed (TLS only)")
+    assert code == 1 and closed["status"] == "fail" and closed["observed"] == "PONG", closed
+    # Switched live, as the role does: CONFIG SET port 0 over TLS.
+    admin = redis.Redis(
+        port=leaky.tls_port, ssl=True, ssl_ca_certs=str(tls_dir / "ca.crt"), decode_responses=True
+    )
+    assert admin.config_set("port", "0")
+    code, report = by_expectations(capsys, expect)
+    closed = check(report, f"plain port {leaky.port} closed (TLS only)")
+    assert closed["status"] == "pass" and "refused" in closed["observed"].lower(), closed
+    assert code == 0, [c for c in report["checks"] if not c["ok"]]
+    # The TLS port itself as the "own" port (tls_port == port): a TLS listener, no clear text.
+    only = redis_server(tls=tls_dir, tls_cert="long")
+    tls = {"port": only.port, "ca_file": str(tls_dir / "ca.crt"), "auth_clients": "no"}
+    expect.write_text(json.dumps({"port": 0, "tls": tls, "closed_port": only.port}))
+    code, report = by_expectations(capsys, expect)
+    assert check(report, f"plain port {only.port} closed (TLS only)")["status"] == "pass"
+    assert code == 0, [c for c in report["checks"] if not c["ok"]]
+
+
 def test_tls_port_beside_a_plain_port_fails_with_the_wrong_ca(
     redis_server, tls_dir, tmp_path, capsys
 ) -> None:

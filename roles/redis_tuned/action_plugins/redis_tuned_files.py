@@ -33,7 +33,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]
         )
         files: list[dict[str, Any]] = []
         secrets: list[dict[str, Any]] = []
-        for entry in args.get("files") or []:
+        for order, entry in enumerate(args.get("files") or []):
             if "template" in entry:
                 path = self._find_needle("templates", entry["template"])
                 content = template.run(
@@ -51,7 +51,8 @@ class ActionModule(ActionBase):  # type: ignore[misc]
             else:
                 raise AnsibleActionFail(f"{entry.get('path')}: no template, src or content")
             item = {k: entry[k] for k in KEEP if entry.get(k) is not None}
-            item["content"] = str(content)
+            # Written in the order listed (the checker before the files it checks).
+            item["content"], item["order"] = str(content), order
             if entry.get("show"):  # content never shown: secret, size or users
                 secrets.append({**item, "show": entry["show"]})
             else:

@@ -570,6 +570,10 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
             {
                 "name": i["name"],
                 "args": i["cli_args"],
+                # Where its current config file says it listens, should the plan's
+                # address not answer yet (a port or TLS switch not yet applied).
+                "host": i["local"]["host"],
+                "tls_args": _tls_flags(i["tls"]),
                 "directives": sorted(i["live"]),
                 "conf": i["paths"]["conf"],
             }
@@ -731,8 +735,14 @@ def _instance(
     return {
         "name": name,
         # What CONFIG GET must answer, in Redis's own spelling (compared live each run).
+        # The plain port too: CONFIG SET port 0 closes it live (TLS only switched on).
         "live": {
-            d: _checks.normalise(d, v) for d, v in config.items() if d not in FILE_ONLY_DIRECTIVES
+            **{
+                d: _checks.normalise(d, v)
+                for d, v in config.items()
+                if d not in FILE_ONLY_DIRECTIVES
+            },
+            "port": str(plain_port),
         },
         # Its systemd unit and the files the role writes for it.
         "unit": unit,
@@ -766,6 +776,8 @@ def _instance(
             "host": local,
             "port": plain_port,
             "tls": tls,
+            # TLS only: nothing may answer in clear text on the instance's own port.
+            "closed_port": port if tls and tls["only"] else None,
             "exporter": (
                 {"port": exporter["port"], "listen": exporter["listen"]} if exporter else None
             ),
@@ -912,10 +924,19 @@ def _cli_args(host: str, port: int, plain_port: int, tls: dict[str, Any] | None)
     certificate as the client's where the server asks clients for one)."""
     args = ["-h", host]
     if not plain_port and tls:
-        args += ["--tls", "--cacert", str(tls["ca_file"])]
-        if tls.get("auth_clients", "no") != "no":
-            args += ["--cert", str(tls["cert_file"]), "--key", str(tls["key_file"])]
+        args += _tls_flags(tls)
     return [*args, "-p", str(port)]
+
+
+def _tls_flags(tls: dict[str, Any] | None) -> list[str]:
+    """redis-cli's TLS flags for an instance: its CA, and the server's own certificate
+    as the client's where the server asks clients for one."""
+    if not tls:
+        return []
+    args = ["--tls", "--cacert", str(tls["ca_file"])]
+    if tls.get("auth_clients", "no") != "no":
+        args += ["--cert", str(tls["cert_file"]), "--key", str(tls["key_file"])]
+    return args
 
 
 def _list_problems(raw: list[dict[str, Any]], instances: list[dict[str, Any]]) -> list[str]:
@@ -1233,6 +1254,46 @@ def live_changes(
 
 
 TLS_FILE_DIRECTIVES = ("tls-cert-file", "tls-key-file", "tls-ca-cert-file")
+# A new maxmemory must leave this much room above what the instance holds: at
+# used_memory a noeviction instance refuses every write and a cache evicts on
+# every one; 10% keeps the next writes (and the allocator's own overhead) inside.
+SHRINK_MARGIN = 1.1
+
+
+def live_refusals(the_plan: dict[str, Any], state: dict[str, Any]) -> list[str]:
+    """What the running instances cannot take, decided before anything is written:
+    a running instance the role cannot read (a replaced admin secret, a TLS
+    handshake, NOPERM: restarting it blind could drop its data), and a maxmemory
+    below what an instance holds now (``maxmemory: auto`` halves when an instance
+    is added). One line each, with the numbers."""
+    lines = []
+    units = state.get("units") or {}
+    errors = state.get("live_errors") or {}
+    live = state.get("live_config") or {}
+    used = state.get("live_memory") or {}
+    for inst in the_plan["instances"]:
+        name = inst["name"]
+        running = (units.get(inst["unit"]) or {}).get("started") is not None
+        if running and name in errors:
+            lines.append(
+                f"{name}: running, but the role cannot read its live config ({errors[name]}): "
+                "nothing was changed. Fix what stops the role's own user logging in to it (its "
+                f"secret, TLS files, ACL), or stop {inst['unit']}, then run again."
+            )
+        want = inst["config"].get("maxmemory")
+        holds = _int(used.get(name)) or 0
+        now = _int((live.get(name) or {}).get("maxmemory"))
+        if name not in live or not is_size(want) or not holds:
+            continue
+        new = redis_bytes(want)
+        if new and new < holds * SHRINK_MARGIN and (not now or new < now):
+            lines.append(
+                f"{name}: maxmemory would shrink to {new} bytes, below what it holds "
+                f"({holds} bytes used_memory, x{SHRINK_MARGIN} = {int(holds * SHRINK_MARGIN)}): "
+                "a noeviction instance would refuse writes, a cache evict at once. Give it an "
+                "explicit maxmemory, raise redis_tuned_memory_share, or empty it first."
+            )
+    return lines
 
 
 def _tls_reload(inst: dict[str, Any], state: dict[str, Any], changed: set[str]) -> bool:
@@ -1250,10 +1311,24 @@ def _tls_reload(inst: dict[str, Any], state: dict[str, Any], changed: set[str]) 
     return bool(max((modified.get(f, 0.0) for f in files), default=0.0) > loaded)
 
 
-def live_set(inst: dict[str, Any], change: dict[str, Any]) -> dict[str, str]:
+def live_set(
+    inst: dict[str, Any],
+    change: dict[str, Any],
+    reasons: dict[str, list[str]] | None = None,
+    policy: str = "auto",
+) -> dict[str, str]:
     """What the instance's one CONFIG SET sends: the changed directives, and the
-    TLS file directives when the files are to be reloaded."""
+    TLS file directives when the files are to be reloaded. Nothing where a restart
+    comes (policy auto, ``reasons`` from restart_reasons: the restart applies it
+    all). Where the restart waits (deferred) for a new unit drop-in, maxclients
+    waits with it: the running process still has the old open-files limit, and
+    Redis refuses a maxclients it cannot hold."""
+    why = (reasons or {}).get(inst["name"]) or []
+    if why and policy == "auto":
+        return {}
     values = dict(change["set"])
+    if "unit drop-in" in why:
+        values.pop("maxclients", None)
     if change.get("tls_reload"):
         values |= {d: inst["live"][d] for d in TLS_FILE_DIRECTIVES if d in inst["live"]}
     return values
@@ -1269,7 +1344,10 @@ def config_set(values: dict[str, str]) -> str:
 
 
 def live_summary(
-    results: list[dict[str, Any]], live: dict[str, Any], policy: str = "auto"
+    results: list[dict[str, Any]],
+    live: dict[str, Any],
+    policy: str = "auto",
+    reasons: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """The live-apply report: one line per instance that changed (or would, in check
     mode); ``ok`` false when Redis refused a CONFIG SET, with its message. With
@@ -1279,9 +1357,15 @@ def live_summary(
         r["__redis_tuned_instance"]["name"]: r for r in results if "__redis_tuned_instance" in r
     }
     for name, change in sorted(live.items()):
-        if (change["restart"] and policy == "auto") or not (change["set"] or change["tls_reload"]):
+        why = (reasons or {}).get(name) or []
+        restarts = bool(change["restart"] or why) and policy == "auto"
+        if restarts or not (change["set"] or change["tls_reload"]):
             continue  # a restart applies it all (restart_summary says so)
-        what = ", ".join(f"{k} {v}" for k, v in change["set"].items())
+        values = dict(change["set"])
+        waits = "unit drop-in" in why and values.pop("maxclients", None) is not None
+        what = ", ".join(f"{k} {v}" for k, v in values.items())
+        if waits:
+            what = ", ".join(filter(None, [what, "maxclients waits for the restart"]))
         if change["tls_reload"]:
             what = ", ".join(filter(None, [what, "TLS certificate, key and CA reloaded"]))
         verb = "corrected live drift" if change["drift"] else "applied live, no restart"
@@ -1461,6 +1545,7 @@ class FilterModule:
             "redis_tuned_config_set": config_set,
             "redis_tuned_live_summary": live_summary,
             "redis_tuned_live_set": live_set,
+            "redis_tuned_live_refusals": live_refusals,
             "redis_tuned_kernel_state": kernel_state,
             "redis_tuned_host_files": host_files,
         }

@@ -56,6 +56,8 @@ FILE = {
     **ENTRY,
     "content": {"type": "str", "required": True},
     "validate": {"type": "str"},
+    # Files and secrets are written in this order (a checker before what it checks).
+    "order": {"type": "int", "default": 0},
 }
 # A file whose content is never shown (no_log: not in -vvv either). What its diff
 # says instead: "secret" nothing, "size" its size (the verification tool's code),
@@ -271,10 +273,9 @@ def main() -> None:
     try:
         for spec in p["directories"]:
             writer.directory(spec)
-        for spec in p["secrets"]:
-            writer.file(spec, secret=True)
-        for spec in p["files"]:
-            writer.file(spec, secret=False)
+        listed = [(s, True) for s in p["secrets"]] + [(s, False) for s in p["files"]]
+        for spec, secret in sorted(listed, key=lambda item: item[0]["order"]):
+            writer.file(spec, secret=secret)
         writer.removing = set(p["absent"])
         for path in p["absent"]:
             writer.absent(path)

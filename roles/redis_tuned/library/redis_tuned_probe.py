@@ -132,47 +132,104 @@ def mtimes(paths: list[str]) -> dict[str, float]:
     return found
 
 
+def on_disk_args(inst: dict[str, Any], on_disk: dict[str, str]) -> list[str] | None:
+    """Where the instance's current config file says it listens (the plain port, else
+    the TLS port with the plan's TLS flags), when that is not the plan's address."""
+    port, tls_port = on_disk.get("port", ""), on_disk.get("tls-port", "")
+    host = ["-h", str(inst.get("host") or "127.0.0.1")]
+    if port.isdigit() and port != "0":
+        args = [*host, "-p", port]
+    elif tls_port.isdigit() and tls_port != "0" and inst.get("tls_args"):
+        args = [*host, *inst["tls_args"], "-p", tls_port]
+    else:
+        return None
+    return None if args == inst["args"] else args
+
+
+def _config_get(
+    module: AnsibleModule, argv: list[str], secret: str
+) -> tuple[dict[str, str] | None, str]:
+    """CONFIG GET * over ``argv``: the config, or None and why not."""
+    rc, out, err = module.run_command(
+        [*argv, "CONFIG", "GET", "*"], environ_update={"REDISCLI_AUTH": secret}
+    )
+    lines = out.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    first = (lines[0] if lines else err).strip()
+    if rc != 0 or len(lines) % 2 or first.split(" ")[0] in ("ERR", "NOAUTH", "WRONGPASS", "NOPERM"):
+        return None, " ".join((first or err or f"exit {rc}").split())[:200]
+    return dict(zip(lines[0::2], lines[1::2], strict=True)), ""
+
+
+def _info_numbers(text: str) -> tuple[int, int]:
+    """(keys in every database, used_memory) from INFO keyspace memory."""
+    keys = sum(
+        int(part.split("=", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("db") and ":" in line
+        for part in line.split(":", 1)[1].split(",")
+        if part.startswith("keys=") and part[5:].strip().isdigit()
+    )
+    used = next(
+        (
+            int(line.split(":", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("used_memory:") and line.split(":", 1)[1].strip().isdigit()
+        ),
+        0,
+    )
+    return keys, used
+
+
 def live_configs(
-    module: AnsibleModule, instances: list[dict[str, Any]], user: str, secret_path: str
-) -> tuple[dict[str, dict[str, str]], dict[str, str], dict[str, int]]:
+    module: AnsibleModule,
+    instances: list[dict[str, Any]],
+    user: str,
+    secret_path: str,
+    on_disk: dict[str, dict[str, str]],
+) -> dict[str, dict[str, Any]]:
     """CONFIG GET * of each instance that answers, as the role's own user (its
     password from the 0600 file, handed to redis-cli in its environment, never
-    on a command line); why not, for one that does not."""
+    on a command line), at the plan's address or else where its current config
+    file says it listens; why not, for one that does not. Per instance also the
+    address that answered, its keys and used_memory."""
+    out: dict[str, dict[str, Any]] = {
+        "live_config": {}, "live_errors": {}, "live_keys": {}, "live_memory": {}, "live_args": {}
+    }  # fmt: skip
     if not instances or not os.path.exists(secret_path):
-        return {}, {}, {}
+        return out
     with open(secret_path, encoding="ascii") as f:
         secret = f.read().strip()
-    found: dict[str, dict[str, str]] = {}
-    errors: dict[str, str] = {}
-    keys: dict[str, int] = {}
     for inst in instances:
-        argv = ["redis-cli", "--no-auth-warning", "--user", user, *inst["args"]]
-        rc, out, err = module.run_command(
-            [*argv, "CONFIG", "GET", "*"], environ_update={"REDISCLI_AUTH": secret}
+        name = inst["name"]
+        args = inst["args"]
+        live, why = _config_get(
+            module, ["redis-cli", "--no-auth-warning", "--user", user, *args], secret
         )
-        lines = out.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        first = (lines[0] if lines else err).strip()
-        if rc != 0 or len(lines) % 2 or first.split(" ")[0] in ("ERR", "NOAUTH", "WRONGPASS"):
-            errors[inst["name"]] = " ".join((first or err or f"exit {rc}").split())[:200]
+        other = on_disk_args(inst, on_disk.get(name) or {})
+        if live is None and other:
+            argv = ["redis-cli", "--no-auth-warning", "--user", user, *other]
+            live, why_other = _config_get(module, argv, secret)
+            args, why = (other, why) if live is not None else (args, f"{why}; {why_other}")
+        if live is None:
+            out["live_errors"][name] = why
             continue
-        live = dict(zip(lines[0::2], lines[1::2], strict=True))
+        out["live_args"][name] = args
         # Only what the caller compares, and never a secret (requirepass, masterauth...).
         wanted = set(inst.get("directives") or []) - SENSITIVE
-        found[inst["name"]] = {d: v for d, v in live.items() if d in wanted}
-        # How many keys a restart would drop, where nothing persists them.
-        rc, out, _ = module.run_command(
-            [*argv, "INFO", "keyspace"], environ_update={"REDISCLI_AUTH": secret}
+        out["live_config"][name] = {d: v for d, v in live.items() if d in wanted}
+        # How many keys a restart would drop, where nothing persists them; what it holds.
+        _, text, _ = module.run_command(
+            ["redis-cli", "--no-auth-warning", "--user", user, *args, "INFO", "keyspace"],
+            environ_update={"REDISCLI_AUTH": secret},
         )
-        keys[inst["name"]] = sum(
-            int(part.split("=", 1)[1])
-            for line in out.splitlines()
-            if line.startswith("db") and ":" in line
-            for part in line.split(":", 1)[1].split(",")
-            if part.startswith("keys=") and part[5:].strip().isdigit()
+        _, memory, _ = module.run_command(
+            ["redis-cli", "--no-auth-warning", "--user", user, *args, "INFO", "memory"],
+            environ_update={"REDISCLI_AUTH": secret},
         )
-    return found, errors, keys
+        out["live_keys"][name], out["live_memory"][name] = _info_numbers(text + "\n" + memory)
+    return out
 
 
 def conf_directives(instances: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
@@ -227,8 +284,8 @@ def main() -> None:
                                  *result["conf_directives"].get(i["name"], {})]}
             for i in p["live"]
         ]  # fmt: skip
-        result["live_config"], result["live_errors"], result["live_keys"] = live_configs(
-            module, asked, p["live_user"], p["live_secret"]
+        result.update(
+            live_configs(module, asked, p["live_user"], p["live_secret"], result["conf_directives"])
         )
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         module.fail_json(msg=f"reading the host's state failed: {exc}")

@@ -550,6 +550,21 @@ def _short(line: str) -> str:
 TLS_WARN_DAYS = 14
 
 
+def check_plain_port_closed(port: int, answered: bool, seen: str) -> Check:
+    """A TLS-only instance: its plain port must not speak Redis in clear text."""
+    name = f"plain port {port} closed (TLS only)"
+    if answered:
+        return Check(
+            name,
+            FAIL,
+            "no clear-text Redis",
+            seen,
+            "the instance still serves clear text (passwords included): CONFIG SET port 0, "
+            "or run the role again",
+        )
+    return Check(name, PASS, "no clear-text Redis", seen)
+
+
 def check_tls(where: str, days_left: float | None, error: str | None) -> Check:
     """The server's TLS certificate: verified against the CA, and how long it has left."""
     name = f"TLS certificate ({where})"

@@ -324,6 +324,9 @@ def run(args: argparse.Namespace) -> ck.Report:
         tls_target = dataclasses.replace(target, tls=True, cacert=ca)
         days, error = probe.tls_certificate(tls_target, tls_port)
         report.checks.append(ck.check_tls(f"port {tls_port}", days, error))
+    if expected.closed_port:
+        answered, seen = probe.answers_in_clear(target, expected.closed_port)
+        report.checks.append(ck.check_plain_port_closed(expected.closed_port, answered, seen))
     if args.require_auth or expected.requires_auth:
         with Stage(report, "anonymous access refused", "NOAUTH"):
             refused, answer = probe.anonymous_refused(target)

@@ -64,6 +64,8 @@ class Expectations:
     transparent_hugepages: str = "never"
     # Directives whose change waits for a restart (redis_tuned_restart_policy: deferred).
     pending_restart: list[str] = field(default_factory=list)
+    # A TLS-only instance's own port, where nothing may speak Redis in clear text.
+    closed_port: int | None = None
 
 
 # --- hosts, ports, URLs -------------------------------------------------------
@@ -254,6 +256,8 @@ def parse_expectations(obj: dict[str, Any], where: str) -> Expectations:
         if not valid_host(listen):
             raise UsageError(f"{where}: exporter.listen {_shown(listen)} is not an address")
         exp.exporter = ExporterExpect(port(exporter.get("port"), f"{where}: exporter.port"), listen)
+    if obj.get("closed_port") is not None:
+        exp.closed_port = port(obj["closed_port"], f"{where}: closed_port")
     exp.requires_auth = _flag(obj, "requires_auth", where)
     nofile = obj.get("nofile")
     if nofile is not None:

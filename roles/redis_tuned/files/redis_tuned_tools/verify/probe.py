@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.client
 import os
 import shutil
@@ -113,6 +114,26 @@ def anonymous_refused(target: Target) -> tuple[bool, str]:
     finally:
         client.close()
     return False, "PONG"
+
+
+def answers_in_clear(target: Target, port: int) -> tuple[bool, str]:
+    """(answered, what was seen) for a PING in clear text, without credentials, to
+    ``port``: a Redis server answers PONG or asks for a password; a closed port
+    refuses, a TLS listener drops the connection."""
+    plain = dataclasses.replace(
+        target, port=port, tls=False, username=None, password=None, timeout=min(target.timeout, 2)
+    )
+    client = plain.client(anonymous=True)
+    try:
+        with speaks_redis():
+            client.ping()
+    except (redis.AuthenticationError, redis.ResponseError) as exc:
+        return True, str(exc).split("\n")[0][:120]
+    except (redis.ConnectionError, redis.TimeoutError, OSError, NotRedis) as exc:
+        return False, " ".join((str(exc) or type(exc).__name__).split())[:120]
+    finally:
+        client.close()
+    return True, "PONG"
 
 
 def is_auth_error(exc: Exception) -> bool:
