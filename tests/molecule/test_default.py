@@ -203,6 +203,30 @@ def test_app_user_stays_within_its_rules(host, name: str, port: int) -> None:
     assert "WRONGPASS" in wrong.stdout + wrong.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "port", "password"),
+    [(*MAIN, "molecule-main-secret"), (*SHARED, "molecule-shared-secret")],
+)
+def test_the_default_user_may_do_its_profiles_use_and_no_more(
+    host, name: str, port: int, password: str
+) -> None:
+    """Issue 18 #2: the application's password no longer grants +@all."""
+    cmd = (
+        "read -r REDISCLI_AUTH && export REDISCLI_AUTH && redis-cli --no-auth-warning "
+        f"{conn(port)} "
+    )
+
+    def as_default(*args: str) -> str:
+        line = cmd + " ".join(shlex.quote(a) for a in args)
+        out = host.run(f"printf '%s\\n' {shlex.quote(password)} | sh -c {shlex.quote(line)}")
+        return str(out.stdout + out.stderr).strip()
+
+    assert as_default("SET", "asgi:k", "v") == "OK"
+    for refused in (["FLUSHALL"], ["CONFIG", "SET", "timeout", "1"], ["DEBUG", "SLEEP", "0"]):
+        assert "NOPERM" in as_default(*refused), refused
+    assert config_get(host, name, port, "timeout") == "300"
+
+
 def test_from_a_second_container(peer, host_name: str) -> None:
     """The scenario's other container, a second machine on the network, reaches the
     TLS-only "shared" instance of this one by name."""

@@ -72,8 +72,11 @@ def role_inputs(**overrides: Any) -> dict[str, Any]:
         "owned_directives": v["__redis_tuned_owned_directives"],
         "sensitive_directives": v["__redis_tuned_sensitive_directives"],
         "acl_default_rules": v["__redis_tuned_acl_default_rules"],
+        "acl_rules": d["redis_tuned_acl_rules"],
+        "profile_acl_use": v["__redis_tuned_profile_acl_use"],
         "admin_user": v["__redis_tuned_admin_user"],
         "exporter_user": v["__redis_tuned_exporter_user"],
+        "verify_user": v["__redis_tuned_verify_user"],
     }
     for key, value in overrides.items():
         if key in ("tls", "exporter"):
@@ -270,17 +273,35 @@ def test_wildcard_bind_is_reached_at_the_inventory_address_from_outside() -> Non
     assert inst6["exporter"]["addr"] == "redis://[fd00::5]:6379"
 
 
-def test_network_check_of_an_instance_with_acl_users_only_logs_in_as_one() -> None:
-    """No password but ACL users: the default user is off, so the control node's
-    check logs in as an ACL user (the first by name), never as default."""
+def test_the_control_nodes_check_logs_in_as_the_roles_verify_user() -> None:
+    """Issue 18 #17: the check logged in as the first ACL user (or the default user),
+    whose rules may deny INFO and CONFIG GET: it failed on every run. It logs in as
+    the role's read-only verify user, never with an application's rights."""
     result = plan(
         instances=[{**ONE, "config": {"bind": "0.0.0.0"}}],
         acl_users=[{"name": "zed", "password": "z"}, {"name": "app", "password": "a"}],
     )
     assert result["problems"] == []
-    assert result["instances"][0]["remote"]["user"] == "app"
+    assert result["instances"][0]["remote"]["user"] == "redis-tuned-verify"
     with_password = plan(instances=[{**ONE, "password": "p", "config": {"bind": "0.0.0.0"}}])
-    assert with_password["instances"][0]["remote"]["user"] is None
+    assert with_password["instances"][0]["remote"]["user"] == "redis-tuned-verify"
+
+
+def test_the_default_user_gets_the_rules_of_its_profiles_use_never_all() -> None:
+    """Issue 18 #2: with a password the default user had +@all (FLUSHALL, CONFIG SET,
+    SHUTDOWN, MODULE LOAD for whoever holds the application's password)."""
+    d = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())["redis_tuned_acl_rules"]
+    profiles = {"guide": "guide", "channels": "channels", "cache": "cache", "persistent": "default"}
+    for profile, use in profiles.items():
+        inst = plan(instances=[{**ONE, "profile": profile, "password": "p"}])["instances"][0]
+        assert inst["default_user_rules"] == d[use]
+        assert "-@dangerous" in inst["default_user_rules"]
+    own = plan(instances=[{**ONE, "password": "p", "default_user_rules": "~app:* +@read"}])
+    assert own["instances"][0]["default_user_rules"] == "~app:* +@read"
+    missing = plan(acl_rules={"default": "~* +@read"})
+    assert any("redis_tuned_acl_rules has no 'guide' rules" in p for p in missing["problems"])
+    nopass = plan(instances=[{**ONE, "password": "p", "default_user_rules": "nopass +@all"}])
+    assert any("default_user_rules: the rules may not" in p for p in nopass["problems"])
 
 
 def test_tls_only_instance_is_reached_over_tls_with_the_ca() -> None:
@@ -406,7 +427,7 @@ PROBLEMS: dict[str, tuple[dict[str, Any], str]] = {
     "ACL user named default": (
         {"acl_users": [{"name": "default", "password": "x"}]},
         "redis_tuned_acl_users: ACL user names must be unique, match [A-Za-z0-9_.-]+ and not be "
-        '"default"',
+        "'default'",
     ),
     "ACL user with an empty password": (
         {"instances": [{**ONE, "acl_users": [{"name": "app", "password": ""}]}]},
@@ -422,7 +443,8 @@ PROBLEMS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "ACL user named like the exporter's": (
         {"acl_users": [{"name": "redis-tuned-exporter", "password": "x"}]},
-        '"redis-tuned" or "redis-tuned-exporter" (got [\'redis-tuned-exporter\'])',
+        "'redis-tuned', 'redis-tuned-exporter', 'redis-tuned-verify' (got "
+        "['redis-tuned-exporter'])",
     ),
     "TLS without its files": (
         {
@@ -591,7 +613,7 @@ def test_the_example_inventory_is_a_real_channels_deployment() -> None:
         inst = insts[name]
         assert inst["remote"]["host"] == "10.0.0.11"
         assert inst["remote"]["port"] == port
-        assert inst["remote"]["user"] is None  # the instance's own password
+        assert inst["remote"]["user"] == "redis-tuned-verify"  # never the app's rights
         assert inst["local"]["host"] == "127.0.0.1"
         assert inst["exporter"]["probe_host"] == "10.0.0.11"
         assert inst["remote"]["exporter_url"] == f"http://10.0.0.11:{exporter_port}/metrics"

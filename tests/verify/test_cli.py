@@ -19,6 +19,7 @@ from support import server_cert
 from redis_tuned_tools.verify.cli import main
 
 FAST = ["--latency-samples", "200", "--fresh-samples", "5"]
+ROLE_VARS = Path(__file__).resolve().parents[2] / "roles" / "redis_tuned" / "vars" / "main.yml"
 
 
 def verify(
@@ -323,6 +324,47 @@ def test_anonymous_access_is_checked_when_auth_is_required(
     assert code == 0, report
     anon = check(report, "anonymous access refused")
     assert anon["ok"] and anon["observed"] != "PONG"  # NOAUTH, or HELLO refused unauthenticated
+
+
+def test_the_roles_verify_user_reads_every_check_and_nothing_else(
+    redis_server, capsys, monkeypatch
+) -> None:
+    """Issue 18 #17: the control node's check as the role's verify user (vars/main.yml
+    rules) passes every check a client-mode run makes, with --require-auth and the
+    config compared; an application's user whose rules deny INFO and CONFIG GET does
+    not. The verify user can write nothing."""
+    import yaml
+
+    rules = yaml.safe_load((ROLE_VARS).read_text())["__redis_tuned_verify_acl_rules"]
+    server = redis_server(requirepass="admin-pw")
+    admin = server.client()
+    admin.execute_command(
+        "ACL", "SETUSER", "redis-tuned-verify", "on", ">verify-pw", *rules.split()
+    )
+    admin.execute_command(
+        "ACL", "SETUSER", "app", "on", ">app-pw", "~app:*", "+@all", "-@dangerous"
+    )
+    monkeypatch.setenv("REDISCLI_AUTH", "verify-pw")
+    code, report = verify(
+        capsys, server, "--mode", "client", "--require-auth", "--user", "redis-tuned-verify",
+        *expects("timeout=0", "appendonly=no"),
+    )  # fmt: skip
+    assert code == 0, [c for c in report["checks"] if not c["ok"]]
+    assert check(report, "config timeout")["status"] == "pass"
+    monkeypatch.setenv("REDISCLI_AUTH", "app-pw")
+    code, report = verify(
+        capsys, server, "--mode", "client", "--user", "app", *expects("timeout=0")
+    )
+    assert code == 1 and check(report, "config timeout")["status"] == "fail"
+    as_verify = redis.Redis(port=server.port, username="redis-tuned-verify", password="verify-pw")
+    for refused in (
+        lambda: as_verify.set("k", "v"),
+        lambda: as_verify.config_set("timeout", "1"),
+        as_verify.flushall,
+        lambda: as_verify.publish("c", "m"),
+    ):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            refused()
 
 
 def test_acl_user_within_its_rights(redis_server, capsys, monkeypatch) -> None:

@@ -705,6 +705,7 @@ def _instance(
     for user in [*(inputs.get("acl_users") or []), *(inst.get("acl_users") or [])]:
         users[str(user.get("name"))] = str(user.get("rules") or inputs["acl_default_rules"])
     requires_auth = bool(inst.get("password")) or bool(users)
+    default_rules = _default_user_rules(inputs, inst, where, problems)
 
     tls_plan = _tls_plan(inputs, inst, port, where, problems)
     config.update(tls_plan.pop("directives"))
@@ -755,6 +756,8 @@ def _instance(
         "profile": inst.get("profile", "guide"),
         "requires_auth": requires_auth,
         "acl_users": [{"name": n, "rules": r} for n, r in sorted(users.items())],
+        # What the default user (logged in with the instance's password) may do.
+        "default_user_rules": default_rules,
         "persists": _persists(config),
         "config": config,
         # The directory the role makes for a logfile outside /var/log/redis.
@@ -788,6 +791,27 @@ def _instance(
             "transparent_hugepages": str(inputs.get("transparent_hugepages")),
         },
     }
+
+
+def _default_user_rules(
+    inputs: dict[str, Any], inst: dict[str, Any], where: str, problems: list[str]
+) -> str:
+    """The default user's rules: the instance's own, else those of its profile's use
+    (redis_tuned_acl_rules), never +@all: whoever holds the application's password
+    should not FLUSHALL, CONFIG SET, SHUTDOWN or MODULE LOAD (the role's own admin
+    user does what the role does)."""
+    if inst.get("default_user_rules"):
+        return str(inst["default_user_rules"])
+    profile = str(inst.get("profile", "guide"))
+    use = (inputs.get("profile_acl_use") or {}).get(profile, "default")
+    rules = (inputs.get("acl_rules") or {}).get(use)
+    if not rules:
+        problems.append(
+            f"{where}: redis_tuned_acl_rules has no '{use}' rules (the {profile} profile's "
+            "default user uses them): add them, or set the instance's default_user_rules"
+        )
+        return str(inputs["acl_default_rules"])
+    return str(rules)
 
 
 def _derived_port(
@@ -893,7 +917,9 @@ def _remote_plan(
         "host": remote,
         "port": tls["port"] if tls else plain_port,
         "tls": bool(tls),
-        "user": None if inst.get("password") or not users else sorted(users)[0],
+        # The role's read-only verify user, never an application's rights (which may
+        # deny INFO and CONFIG GET).
+        "user": inputs.get("verify_user") or "redis-tuned-verify",
         "address_variable": (
             "redis_tuned_verify_client_address (default: ansible_host)"
             if remote == inputs.get("client_address")
@@ -1037,7 +1063,8 @@ def _acl_problems(inputs: dict[str, Any]) -> list[str]:
     """User names unique per scope, well-formed, not the role's own; every user has a
     password. Counts and names only: no password is ever put in a message."""
     problems = []
-    reserved = {"default", inputs["admin_user"], inputs["exporter_user"]}
+    own = [inputs["admin_user"], inputs["exporter_user"], inputs.get("verify_user") or ""]
+    reserved = {"default", *filter(None, own)}
     scopes = [("redis_tuned_acl_users", inputs.get("acl_users") or [])]
     for index, inst in enumerate(inputs.get("instances") or []):
         scopes.append((f"redis_tuned_instances[{index}].acl_users", inst.get("acl_users") or []))
@@ -1046,14 +1073,14 @@ def _acl_problems(inputs: dict[str, Any]) -> list[str]:
         without = sum(1 for u in users if not u.get("password"))
         if (
             len(set(names)) != len(names)
-            or any(not USER_NAME.match(n) for n in names)
+            or any(not USER_NAME.fullmatch(n) for n in names)
             or reserved & set(names)
             or without
         ):
             problems.append(
                 f"{where}: ACL user names must be unique, match [A-Za-z0-9_.-]+ and not be "
-                f'"default", "{inputs["admin_user"]}" or "{inputs["exporter_user"]}" (got '
-                f"{names}), and every user needs a non-empty password ({without} without)."
+                f"{', '.join(repr(n) for n in sorted(reserved))} (got {names}), and every "
+                f"user needs a non-empty password ({without} without)."
             )
     return problems
 
