@@ -3,7 +3,6 @@ decision the role makes, from the variables and facts to the plan and its proble
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 import redis_tuned as f  # roles/redis_tuned/filter_plugins/redis_tuned.py
 import yaml
+from role_vars import rendered
 
 
 def restarts(*args: Any) -> list[str]:
@@ -25,59 +25,11 @@ TLS_DIR = "/etc/redis/redis_tuned/tls"
 
 
 def role_inputs(**overrides: Any) -> dict[str, Any]:
-    """__redis_tuned_inputs as vars/main.yml builds it from defaults/main.yml, the
-    role's own constants included (the guide's save points resolved)."""
-    d = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    v = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
-    profiles = copy.deepcopy(v["__redis_tuned_profiles"])
-    for profile in profiles.values():
-        if profile.get("save") == "{{ __redis_tuned_guide_save }}":
-            profile["save"] = v["__redis_tuned_guide_save"]
-    inputs = {
-        "instances": d["redis_tuned_instances"],
-        "config": d["redis_tuned_config"],
-        "nofile": d["redis_tuned_nofile"],
-        "sysctl": d["redis_tuned_sysctl"],
-        "transparent_hugepages": d["redis_tuned_transparent_hugepages"],
-        "memory_share": d["redis_tuned_memory_share"],
-        "acl_users": d["redis_tuned_acl_users"],
-        "client_address": "redis-1.example.internal",
-        "tls": {
-            "enabled": False,
-            "port": d["redis_tuned_tls_port"],
-            "only": d["redis_tuned_tls_only"],
-            "auth_clients": d["redis_tuned_tls_auth_clients"],
-            "host_files": {
-                "cert_file": f"{TLS_DIR}/redis.crt",
-                "key_file": f"{TLS_DIR}/redis.key",
-                "ca_file": f"{TLS_DIR}/ca.crt",
-            },
-            "files_ok": {
-                "redis_tuned_tls_cert_file": True,
-                "redis_tuned_tls_key_file": True,
-                "redis_tuned_tls_ca_file": True,
-            },
-        },
-        "exporter": {
-            "enabled": d["redis_tuned_exporter_enabled"],
-            "port": d["redis_tuned_exporter_port"],
-            "listen_address": d["redis_tuned_exporter_listen_address"],
-            "source": d["redis_tuned_exporter_source"],
-            "url": d["redis_tuned_exporter_url"],
-            "sha256": d["redis_tuned_exporter_sha256"],
-        },
-        "profiles": profiles,
-        "common": v["__redis_tuned_common"],
-        "policies": v["__redis_tuned_policies"],
-        "owned_directives": v["__redis_tuned_owned_directives"],
-        "sensitive_directives": v["__redis_tuned_sensitive_directives"],
-        "acl_default_rules": v["__redis_tuned_acl_default_rules"],
-        "acl_rules": d["redis_tuned_acl_rules"],
-        "profile_acl_use": v["__redis_tuned_profile_acl_use"],
-        "admin_user": v["__redis_tuned_admin_user"],
-        "exporter_user": v["__redis_tuned_exporter_user"],
-        "verify_user": v["__redis_tuned_verify_user"],
-    }
+    """__redis_tuned_inputs as the role renders it from its own files (role_vars);
+    the TLS files count as present on the control node (a fact of the control node,
+    which the TLS cases set), then ``overrides`` by key (tls, exporter: merged)."""
+    inputs = rendered("inputs")
+    inputs["tls"]["files_ok"] = dict.fromkeys(inputs["tls"]["files_ok"], True)
     for key, value in overrides.items():
         if key in ("tls", "exporter"):
             inputs[key] = {**inputs[key], **value}
@@ -728,26 +680,11 @@ def test_thp_path_is_an_input_and_a_stand_in_file_holds_the_bare_mode() -> None:
 
 # --- every file the role writes ----------------------------------------------
 
+# __redis_tuned_layout as the role renders it, with TLS source paths on the control node.
 LAYOUT = {
-    "checker": "/usr/local/lib/redis_tuned/check-config",
-    "tool_dir": "/usr/local/lib/redis_tuned",
-    "expect_dir": "/etc/redis/redis_tuned",
-    "limits_file": "/etc/security/limits.d/90-redis-tuned.conf",
-    "sysctl_file": "/etc/sysctl.d/60-redis-tuned.conf",
-    "thp_unit_file": "/etc/systemd/system/redis-tuned-thp.service",
-    "tls_enabled": False,
-    "tls_dir": TLS_DIR,
-    "tls_files": {"cert_file": f"{TLS_DIR}/redis.crt", "key_file": f"{TLS_DIR}/redis.key",
-                  "ca_file": f"{TLS_DIR}/ca.crt"},
+    **rendered("layout"),
     "tls_sources": {"cert_file": "/pki/a.crt", "key_file": "/pki/a.key", "ca_file": "/pki/ca.crt"},
-    "exporter_dir": "/etc/redis-tuned-exporter",
-    "exporter_unit_file": "/etc/systemd/system/redis-tuned-exporter@.service",
-    "exporter_user": "redis-tuned-exporter",
-    "verify": True,
-    "tool_files": ["redis_tuned_tools/__init__.py", "redis_tuned_tools/verify/cli.py"],
-    "verify_command": "/usr/local/bin/redis-tuned-verify",
-    "state_dir": "/var/lib/redis_tuned",
-}  # fmt: skip
+}
 
 
 def test_host_files_lists_each_file_once_with_its_owner_mode_and_check() -> None:

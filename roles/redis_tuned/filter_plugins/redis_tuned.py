@@ -1561,7 +1561,6 @@ class FilterModule:
 
     def filters(self) -> dict[str, Any]:
         return {
-            "redis_tuned_bytes": redis_bytes,
             "redis_tuned_plan": plan,
             "redis_tuned_conf_lines": conf_lines,
             "redis_tuned_expect_args": expect_args,
