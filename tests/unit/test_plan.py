@@ -239,6 +239,21 @@ def test_the_control_nodes_check_logs_in_as_the_roles_verify_user() -> None:
     assert with_password["instances"][0]["remote"]["user"] == "redis-tuned-verify"
 
 
+def test_the_control_nodes_check_can_be_aimed_per_instance() -> None:
+    """Issue 18 #18: a per-instance address for the control node's check (a VPN, a
+    name the certificate carries), named in what the report says."""
+    aimed = plan(
+        instances=[{**ONE, "password": "p", "verify_address": "redis-1.vpn.example",
+                    "config": {"bind": "0.0.0.0"}}]
+    )["instances"][0]["remote"]  # fmt: skip
+    assert aimed["host"] == "redis-1.vpn.example"
+    assert aimed["address_variable"].startswith("redis_tuned_instances[].verify_address")
+    assert aimed["exporter_url"] == "http://redis-1.vpn.example:9121/metrics"
+    # loopback only: nothing to check from the control node, aimed or not
+    local = plan(instances=[{**ONE, "verify_address": "x.example"}])["instances"][0]
+    assert local["remote"] is None
+
+
 def test_the_default_user_gets_the_rules_of_its_profiles_use_never_all() -> None:
     """Issue 18 #2: with a password the default user had +@all (FLUSHALL, CONFIG SET,
     SHUTDOWN, MODULE LOAD for whoever holds the application's password)."""

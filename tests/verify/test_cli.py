@@ -215,6 +215,21 @@ def test_select_fails_for_a_database_the_server_lacks(redis_server, capsys) -> N
     assert not check(report, "SELECT 1")["ok"]
 
 
+def test_an_instance_made_with_databases_1_passes_as_the_role_expects_it(
+    redis_server, capsys
+) -> None:
+    """Issue 18 #19: `databases 1` set through the role failed every verification
+    (SELECT 1 of the guide's two databases); the expectations say how many it has."""
+    server = redis_server(databases=1)
+    code, report = verify(capsys, server, "--mode", "client", *expects("databases=1"))
+    assert code == 0, [c for c in report["checks"] if not c["ok"]]
+    assert check(report, "SELECT 0")["ok"]
+    assert not [c for c in report["checks"] if c["name"] == "SELECT 1"]
+    # Asked for by name, it is still checked (and fails).
+    code, report = verify(capsys, server, "--databases", "0,1", *expects("databases=1"))
+    assert code == 1 and not check(report, "SELECT 1")["ok"]
+
+
 # --- TLS and anonymous access ---------------------------------------------------------------
 
 
@@ -445,6 +460,34 @@ def test_kernel_checks_report_this_machine_honestly(redis_server, capsys) -> Non
     assert over["ok"] == (live == 1 or over["status"] == "warn")
     somax = int(Path("/proc/sys/net/core/somaxconn").read_text())
     assert check(report, "sysctl net.core.somaxconn")["observed"] == somax
+
+
+def test_the_kernel_settings_the_role_set_are_verified_on_the_host(
+    redis_server, capsys, tmp_path
+) -> None:
+    """Issue 18 #19: somaxconn is checked against what the role set (not only the
+    backlog), and so is every sysctl of the operator's own (redis_tuned_sysctl),
+    numbers and text alike; a miss fails (a warning only where /proc/sys is read-only)."""
+    server = redis_server()
+    somax = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    swappiness = int(Path("/proc/sys/vm/swappiness").read_text())
+    rmem = " ".join(Path("/proc/sys/net/ipv4/tcp_rmem").read_text().split())
+    expect = tmp_path / "kernel.json"
+    good = {"net.core.somaxconn": somax, "vm.swappiness": swappiness, "net.ipv4.tcp_rmem": rmem}
+    expect.write_text(json.dumps({"sysctl": good}))
+    code, report = verify(capsys, server, "--mode", "host", "--expect-file", str(expect))
+    for name in good:
+        assert check(report, f"sysctl {name}")["status"] == "pass", check(report, f"sysctl {name}")
+    bad = {"net.core.somaxconn": somax + 1, "vm.swappiness": swappiness + 1,
+           "net.ipv4.tcp_rmem": "1 2 3"}  # fmt: skip
+    expect.write_text(json.dumps({"sysctl": bad}))
+    code, report = verify(capsys, server, "--mode", "host", "--expect-file", str(expect))
+    ro = os.statvfs("/proc/sys").f_flag & os.ST_RDONLY
+    for name, want in bad.items():
+        c = check(report, f"sysctl {name}")
+        assert c["status"] == ("warn" if ro else "fail"), c
+        assert str(want) in str(c["expected"])
+    assert code == (0 if ro else 1)
 
 
 def test_somaxconn_below_tcp_backlog_fails(redis_server, capsys) -> None:

@@ -186,6 +186,7 @@ INSTANCE_TYPES: dict[str, tuple[type, ...]] = {
     "tls_only": (bool, str),
     "acl_users": (list,),
     "default_user_rules": (str,),
+    "verify_address": (str,),
 }
 USER_TYPES: dict[str, tuple[type, ...]] = {"name": (str,), "password": (str,), "rules": (str,)}
 # Where an instance may keep its data: its own directory, never one the system or
@@ -907,25 +908,29 @@ def _remote_plan(
     users: dict[str, str],
     exporter: dict[str, Any] | None,
 ) -> dict[str, Any] | None:
-    """How the control node's check reaches an instance bound beyond loopback:
-    over TLS where the instance has it; as the default user where the instance
-    has a password, else as its first ACL user (by name; the task looks the
-    password up, the plan holds none)."""
+    """How the control node's check reaches an instance bound beyond loopback: at
+    the instance's verify_address where it has one (the control node's own route,
+    a VPN, a name its certificate carries), else where it listens; over TLS where
+    the instance has it; as the role's verify user (the task reads its password on
+    the host, the plan holds none)."""
     if remote is None:
         return None
+    aimed = str(inst.get("verify_address") or "")
+    if aimed:
+        variable = f"redis_tuned_instances[].verify_address of instance {inst.get('name')}"
+    elif remote == inputs.get("client_address"):
+        variable = "redis_tuned_verify_client_address (default: ansible_host)"
+    else:
+        variable = f"the bind address of instance {inst.get('name')}"
     return {
-        "host": remote,
+        "host": aimed or remote,
         "port": tls["port"] if tls else plain_port,
         "tls": bool(tls),
         # The role's read-only verify user, never an application's rights (which may
         # deny INFO and CONFIG GET).
         "user": inputs.get("verify_user") or "redis-tuned-verify",
-        "address_variable": (
-            "redis_tuned_verify_client_address (default: ansible_host)"
-            if remote == inputs.get("client_address")
-            else f"the bind address of instance {inst.get('name')}"
-        ),
-        "exporter_url": _exporter_url(exporter, remote),
+        "address_variable": variable,
+        "exporter_url": _exporter_url(exporter, aimed or remote),
     }
 
 

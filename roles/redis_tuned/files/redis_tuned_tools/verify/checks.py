@@ -315,6 +315,19 @@ def check_sysctl(name: str, want: int, live: int, read_only: bool, at_least: boo
     )
 
 
+def check_sysctl_text(name: str, want: str, live: str, read_only: bool) -> Check:
+    """Any sysctl the role set, as text (whitespace folded): "4096 87380 6291456"."""
+    if live == want:
+        return Check(f"sysctl {name}", PASS, want, live)
+    status = WARN if read_only else FAIL
+    hint = (
+        "not in force: /proc/sys is read-only here (a container)"
+        if read_only
+        else f"set {name}={want} (sysctl -w, and in /etc/sysctl.d for reboots)"
+    )
+    return Check(f"sysctl {name}", status, want, live, hint)
+
+
 def thp_mode(text: str) -> str:
     """The selected mode in the THP switch's text ("always [madvise] never" -> madvise)."""
     match = re.search(r"\[(\w+)\]", text)

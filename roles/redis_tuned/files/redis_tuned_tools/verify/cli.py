@@ -103,8 +103,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--databases",
-        default=DEFAULT_DATABASES,
-        help="databases that must accept SELECT (default %(default)s)",
+        help=f"databases that must accept SELECT (default {DEFAULT_DATABASES}, those of them "
+        "below an expected `databases`)",
     )
     parser.add_argument("--latency-samples", type=int, default=1000)
     parser.add_argument("--latency-p99-ms", type=float, default=5.0)
@@ -173,7 +173,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     try:
         if args.exporter_url:
             inputs.exporter_url(args.exporter_url)
-        args.database_list = inputs.databases(args.databases)
+        args.database_list = inputs.databases(args.databases) if args.databases else None
     except UsageError as exc:
         parser.error(str(exc))
     return args
@@ -343,7 +343,7 @@ def run(args: argparse.Namespace) -> ck.Report:
                 )
             )
 
-    for db in args.database_list:
+    for db in args.database_list or default_databases(expected):
         try:
             probe.select(target, db)
             report.checks.append(ck.Check(f"SELECT {db}", ck.PASS, "OK", "OK"))
@@ -443,6 +443,12 @@ def run(args: argparse.Namespace) -> ck.Report:
     return report
 
 
+def default_databases(expected: Expectations) -> list[int]:
+    """The guide's databases 0 and 1, those of them an expected ``databases`` has."""
+    count = _int(expected.config.get("databases")) or 16
+    return [d for d in inputs.databases(DEFAULT_DATABASES) if d < count]
+
+
 def _int(value: Any) -> int:
     try:
         return int(value or 0)
@@ -513,15 +519,28 @@ def host_checks(
     out.append(
         ck.check_sysctl(
             "vm.overcommit_memory",
-            int(sysctls.get("vm.overcommit_memory", 1)),
+            _int(sysctls.get("vm.overcommit_memory", 1)),
             overcommit,
             ro,
             False,
         )
     )
+    # At least the largest backlog Redis asks for, and what the role set (4096 or more).
     somaxconn, ro_net = probe.sysctl("net.core.somaxconn")
     backlog = int(live.get("tcp-backlog") or 511)
-    out.append(ck.check_sysctl("net.core.somaxconn", backlog, somaxconn, ro_net, True))
+    floor = max(backlog, _int(sysctls.get("net.core.somaxconn")))
+    out.append(ck.check_sysctl("net.core.somaxconn", floor, somaxconn, ro_net, True))
+    # The operator's own (redis_tuned_sysctl), each as the role wrote it.
+    for name, want in sorted(sysctls.items()):
+        if name in ("vm.overcommit_memory", "net.core.somaxconn"):
+            continue
+        try:
+            text, ro_own = probe.sysctl_text(name)
+        except OSError as exc:
+            why = f"cannot read it: {exc.strerror or exc}"
+            out.append(ck.Check(f"sysctl {name}", ck.WARN, want, None, why))
+            continue
+        out.append(ck.check_sysctl_text(name, " ".join(str(want).split()), text, ro_own))
     thp = probe.thp()
     if thp is not None:
         out.append(ck.check_thp(expected.transparent_hugepages, *thp))

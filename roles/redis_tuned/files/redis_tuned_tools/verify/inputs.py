@@ -60,7 +60,7 @@ class Expectations:
     requires_auth: bool = False
     nofile: int | None = None
     config: dict[str, Any] = field(default_factory=dict)
-    sysctl: dict[str, int] = field(default_factory=dict)
+    sysctl: dict[str, int | str] = field(default_factory=dict)
     transparent_hugepages: str = "never"
     # Directives whose change waits for a restart (redis_tuned_restart_policy: deferred).
     pending_restart: list[str] = field(default_factory=list)
@@ -275,8 +275,10 @@ def parse_expectations(obj: dict[str, Any], where: str) -> Expectations:
     if not isinstance(sysctl, dict):
         raise UsageError(f"{where}: sysctl must be an object, got {_shown(sysctl)}")
     for key, value in sysctl.items():
-        if not isinstance(value, int) or isinstance(value, bool) or not DIRECTIVE.match(key):
-            raise UsageError(f"{where}: sysctl {_shown(key)} must be a number")
+        text = isinstance(value, str) and len(value) <= 256 and value.isprintable()
+        number = isinstance(value, int) and not isinstance(value, bool)
+        if not (number or text) or not DIRECTIVE.match(key):
+            raise UsageError(f"{where}: sysctl {_shown(key)} must be a number or a line of text")
         exp.sysctl[key] = value
     thp = _opt_str(obj, "transparent_hugepages", where) or "never"
     if thp not in ("never", "madvise", "always", "unchanged"):

@@ -315,8 +315,14 @@ def read_only(path: Path) -> bool:
 
 def sysctl(name: str) -> tuple[int, bool]:
     """(live value, read-only) of an integer sysctl."""
+    text, ro = sysctl_text(name)
+    return int(text.split()[0]), ro
+
+
+def sysctl_text(name: str) -> tuple[str, bool]:
+    """(live value, its whitespace folded; read-only) of any sysctl."""
     path = PROC / "sys" / name.replace(".", "/")
-    return int(path.read_text().split()[0]), read_only(path)
+    return " ".join(path.read_text().split()), read_only(path)
 
 
 def thp() -> tuple[str, bool] | None:
