@@ -333,7 +333,7 @@ def test_an_exporter_url_that_is_not_http_is_a_failed_check(fake, server: int) -
         ({"requires_auth": "maybe"}, "requires_auth must be true or false"),
         ({"nofile": "x"}, "nofile must be a positive number"),
         ({"host": "a..b"}, "host 'a..b' is not a host name"),
-        ({"sysctl": {"vm.overcommit_memory": "1"}}, "sysctl 'vm.overcommit_memory' must be"),
+        ({"sysctl": {"vm.overcommit_memory": ["1"]}}, "sysctl 'vm.overcommit_memory' must be"),
         ({"config": {"max memory": 1}}, "no directive name"),
     ],
 )
