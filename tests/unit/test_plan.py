@@ -770,3 +770,22 @@ def test_an_absent_instance_is_removed_and_the_others_keep_their_plan() -> None:
     # Its index in the list still names it, after an absent entry.
     bad = plan(instances=[{**two[1], "state": "absent"}, {**ONE, "port": 0}])
     assert any(p.startswith("redis_tuned_instances[1] (default): port") for p in bad["problems"])
+
+
+def test_exporters_switched_off_are_stopped_and_their_files_removed() -> None:
+    """Issue 18 #16: redis_tuned_exporter_enabled false left the exporters an earlier
+    run made running, with their password files."""
+    two = [ONE, {"name": "cache", "port": 6390, "profile": "cache"}]
+    on = plan(instances=two)
+    assert on["removed_exporter_units"] == []
+    assert not [p for p in f.host_files(on, LAYOUT)["absent"] if "exporter" in p]
+    off = plan(instances=two, exporter={"enabled": False})
+    assert off["removed_exporter_units"] == [
+        "redis-tuned-exporter@default.service",
+        "redis-tuned-exporter@cache.service",
+    ]
+    absent = f.host_files(off, LAYOUT)["absent"]
+    for path in ("/etc/redis-tuned-exporter/default.json", "/etc/redis-tuned-exporter/cache.env",
+                 "/etc/systemd/system/redis-tuned-exporter@.service"):  # fmt: skip
+        assert path in absent
+    assert absent[-1] == "/etc/redis-tuned-exporter"  # the directory last, when empty

@@ -387,6 +387,7 @@ def _refused(problems: list[str]) -> dict[str, Any]:
         "instances": [], "removed_instances": [], "transparent_hugepages": "unchanged",
         "restart_policy": "auto", "kernel_paths": [], "thp_path": THP_PATH, "units": [],
         "live_probe": [], "restart_files": [], "directories": [], "sysctls": {},
+        "removed_exporter_units": [],
         "problems": problems,
     }  # fmt: skip
 
@@ -559,6 +560,10 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
         "instances": instances,
         "removed_instances": [
             _removed(inst, role_config) for _, inst in indexed if inst.get("state") == "absent"
+        ],
+        # redis_tuned_exporter_enabled false: the exporters an earlier run made go.
+        "removed_exporter_units": [
+            f"redis-tuned-exporter@{i['name']}.service" for i in instances if not i["exporter"]
         ],
         "transparent_hugepages": thp,
         "restart_policy": policy,
@@ -1542,6 +1547,12 @@ def host_files(
         files.append(
             {"path": layout["verify_command"], "template": "redis-tuned-verify.j2", "mode": "0755"}
         )
+    if not exporters:  # switched off: what an earlier run made for them goes
+        absent += [
+            *(f"{layout['exporter_dir']}/{i['name']}.{ext}" for i in instances
+              for ext in ("env", "json")),
+            layout["exporter_unit_file"],
+        ]  # fmt: skip
     for gone in the_plan.get("removed_instances", []):
         base = f"{layout['exporter_dir']}/{gone['name']}"
         absent += [
@@ -1555,6 +1566,8 @@ def host_files(
             f"{layout['state_dir']}/{gone['name']}.verify.json",
             f"{layout['state_dir']}/{gone['name']}.tls-loaded",
         ]
+    if not exporters:
+        absent.append(layout["exporter_dir"])  # last, and only if nothing else is in it
     for entry in files:
         entry.setdefault("owner", "root")
         entry.setdefault("group", "root")
