@@ -379,3 +379,38 @@ def test_the_probe_finds_an_instance_where_its_current_file_says_it_listens(
     )  # fmt: skip
     assert "x" in gone["live_errors"] and "x" not in gone["live_config"]
     server.delete("probe:key")
+
+
+def test_rename_command_and_loadmodule_are_compared_file_to_file() -> None:
+    """#12: CONFIG GET shows neither: a change was never applied (no restart) and the
+    verification expected what the server cannot answer, failing forever."""
+    rename = {"rename-command": ['FLUSHALL ""', 'DEBUG ""']}
+    the_plan = plan(instances=[{**ONE, "config": rename}])
+    inst = the_plan["instances"][0]
+    assert "rename-command" not in inst["expectations"]["config"]
+    assert "rename-command" not in inst["live"]
+    live = dict(inst["live"])
+    on_disk = {"conf_directives": {"default": {}}}  # the running file has none
+    changes = f.live_changes(the_plan, {**state(live), **on_disk}, IMMUTABLE, [CONF])
+    assert changes["default"]["restart"] == ["rename-command (read only at start)"]
+    # The file already says so, and the process read it (started after it): nothing.
+    same = {"default": {"rename-command": f.file_form("rename-command", rename["rename-command"])}}
+    settled = {**state(live), "mtimes": {CONF: STARTED - 5}, "conf_directives": same}
+    assert f.live_changes(the_plan, settled, IMMUTABLE, [])["default"]["restart"] == []
+    # Written by a run that failed before the restart: the process is older than the file.
+    stale = {**settled, "mtimes": {CONF: STARTED + 5}}
+    assert f.live_changes(the_plan, stale, IMMUTABLE, [])["default"]["restart"] == [
+        "rename-command (read only at start)"
+    ]
+    # Taken out of the config again: a restart drops it.
+    dropped = f.live_changes(plan(), {**settled, "conf_directives": same}, IMMUTABLE, [CONF])
+    assert dropped["default"]["restart"] == ["rename-command (read only at start)"]
+
+
+def test_the_file_form_is_what_the_probe_reads_back(tmp_path: Path) -> None:
+    """file_form (the plan) and the probe's reading of a written file agree."""
+    value = ['FLUSHALL ""', "CONFIG admin-config"]
+    conf = tmp_path / "redis-x.conf"
+    conf.write_text("\n".join(f.conf_lines({"rename-command": value, "timeout": 3})) + "\n")
+    read = probe(tmp_path, [{"name": "x", "args": ["-p", "1"], "conf": str(conf)}], "")
+    assert read["conf_directives"]["x"]["rename-command"] == f.file_form("rename-command", value)

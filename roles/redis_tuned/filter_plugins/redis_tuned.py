@@ -793,7 +793,8 @@ def _instance(
             "profile": inst.get("profile", "guide"),
             "requires_auth": requires_auth,
             "nofile": nofile,
-            "config": config,
+            # What CONFIG GET can answer (rename-command and loadmodule it cannot).
+            "config": {d: v for d, v in config.items() if d not in FILE_ONLY_DIRECTIVES},
             "transparent_hugepages": str(inputs.get("transparent_hugepages")),
         },
     }
@@ -1272,6 +1273,7 @@ def live_changes(
             for d in sorted(dropped)
             if d in live and _checks.normalise(d, live[d]) == _checks.normalise(d, before[d])
         ]
+        restart += _file_only_changes(inst, before, state)
         for directive, want in inst["live"].items():
             if directive not in live:
                 unverifiable.append(directive)
@@ -1287,6 +1289,32 @@ def live_changes(
             "drift": bool(to_set or restart) and inst["paths"]["conf"] not in changed,
             "tls_reload": _tls_reload(inst, state, changed),
         }
+    return out
+
+
+def file_form(directive: str, value: Any) -> str | None:
+    """A directive's value as the probe reads it back from a config file (its lines'
+    arguments, joined); None where the file has no such line."""
+    if value is None:
+        return None
+    lines = conf_lines({directive: value})
+    return " ".join((ln.split(None, 1)[1] if " " in ln else "").strip().strip('"') for ln in lines)
+
+
+def _file_only_changes(
+    inst: dict[str, Any], before: dict[str, str], state: dict[str, Any]
+) -> list[str]:
+    """rename-command and loadmodule are read at start only, CONFIG GET shows neither:
+    compared file to file (the one on disk against the new one), and restarted for
+    when they differ, or when the process is older than the file on disk (a run that
+    wrote it failed before restarting)."""
+    started = ((state.get("units") or {}).get(inst["unit"]) or {}).get("started") or 0.0
+    newer = ((state.get("mtimes") or {}).get(inst["paths"]["conf"]) or 0.0) > started
+    out = []
+    for directive in sorted(FILE_ONLY_DIRECTIVES & (set(inst["config"]) | set(before))):
+        want = file_form(directive, inst["config"].get(directive))
+        if want != before.get(directive) or (newer and want is not None):
+            out.append(f"{directive} (read only at start)")
     return out
 
 
