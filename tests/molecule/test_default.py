@@ -1286,3 +1286,55 @@ def test_tls_only_closes_the_plain_port_in_the_same_run_and_back(
 def failed_lines(output: str) -> str:
     """The verification report's FAILED lines of a run, joined."""
     return " ".join(part for part in output.split("; ") if part.startswith("FAIL"))
+
+
+# Values Redis rewrites (issue 18 #11): all three classes in bytes, the flags in its
+# own order, a dir under a symlink as its target.
+REWRITTEN = {
+    "client-output-buffer-limit": "pubsub 32mb 8mb 60",
+    "notify-keyspace-events": "Ex",
+    "dir": "/var/lib/redis/cache-link",
+}
+
+
+def rewrite_look(_name: str, host) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return {
+        "pids": pids(host),
+        "notify": config_get(host, *CACHE, "notify-keyspace-events"),
+        "buffers": config_get(host, *CACHE, "client-output-buffer-limit"),
+        "dir": config_get(host, *CACHE, "dir"),
+    }
+
+
+@pytest.fixture(scope="session")
+def rewritten(tls_only_switch: tuple[Observed, Observed]) -> tuple[Observed, Observed]:
+    """cache given the three values, then the same run again."""
+    for host in containers().values():
+        host.run("ln -sfn /var/lib/redis/cache /var/lib/redis/cache-link")
+    cache = {"maxmemory-policy": "allkeys-lfu", "timeout": 120, **REWRITTEN}
+    extra = molecule_instances(cache=cache)
+    return observe(extra, rewrite_look), observe(extra, rewrite_look)
+
+
+def recap_changed(output: str, host_name: str) -> int:
+    line = next(ln for ln in output.splitlines() if ln.startswith(host_name) and "changed=" in ln)
+    return int(line.split("changed=")[1].split()[0])
+
+
+def test_values_redis_rewrites_are_applied_once_then_left_alone(
+    host_name: str, rewritten: tuple[Observed, Observed]
+) -> None:
+    """Before, the role compared its own spelling with Redis's: a CONFIG SET every run
+    for the first two, a restart every run for the dir under a symlink."""
+    first, second = rewritten
+    assert first.result.returncode == 0, first.output[-3000:]
+    after = first.after[host_name]
+    assert after["notify"] == "xE" and "pubsub 33554432 8388608 60" in after["buffers"]
+    assert after["dir"] == "/var/lib/redis/cache"
+    assert after["pids"] == first.before[host_name]["pids"]  # live, no restart
+    assert "cache: applied live, no restart" in " ".join(first.output.split())
+    assert second.result.returncode == 0, second.output[-3000:]
+    assert recap_changed(second.output, host_name) == 0, second.output[-3000:]
+    assert second.after[host_name]["pids"] == after["pids"]
+    flat = " ".join(second.output.split())
+    assert "cache: applied live" not in flat and "restart for" not in flat

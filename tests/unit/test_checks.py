@@ -99,3 +99,23 @@ def test_startup_warnings_are_those_of_the_last_start_only() -> None:
     assert ck.startup_warnings(log) == [log[1]]
     restarted = [*log, "2:C 27 Nov 2026 11:00:00.000 # Redis is starting oO0OoO0Oo"]
     assert ck.startup_warnings(restarted) == []
+
+
+def test_values_redis_rewrites_compare_as_redis_keeps_them() -> None:
+    """Issue 18 #11, the verifier's side: what Redis answers for a value it rewrites
+    passes against the value as written, and a real difference still fails."""
+    from redis_tuned_tools.verify import checks as ck
+
+    expected = {"client-output-buffer-limit": "pubsub 32mb 8mb 60", "notify-keyspace-events": "Ex"}
+    answered = {
+        "client-output-buffer-limit": "normal 0 0 0 slave 268435456 67108864 60 "
+        "pubsub 33554432 8388608 60",
+        "notify-keyspace-events": "xE",
+    }
+    assert [c.status for c in ck.compare_config(expected, answered)] == ["pass", "pass"]
+    other = {
+        "client-output-buffer-limit": "normal 0 0 0 slave 268435456 67108864 60 "
+        "pubsub 1048576 1048576 1",
+        "notify-keyspace-events": "xEK",
+    }
+    assert [c.status for c in ck.compare_config(expected, other)] == ["fail", "fail"]

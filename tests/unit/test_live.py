@@ -414,3 +414,65 @@ def test_the_file_form_is_what_the_probe_reads_back(tmp_path: Path) -> None:
     conf.write_text("\n".join(f.conf_lines({"rename-command": value, "timeout": 3})) + "\n")
     read = probe(tmp_path, [{"name": "x", "args": ["-p", "1"], "conf": str(conf)}], "")
     assert read["conf_directives"]["x"]["rename-command"] == f.file_form("rename-command", value)
+
+
+CHECKER = ROLE / "files" / "check-config"
+
+
+def dump_of(tmp_path: Path, lines: list[str]) -> tuple[str, str]:
+    conf = tmp_path / "redis-default.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    out = subprocess.run(
+        ["sh", str(CHECKER), "--dump", str(conf)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return str(conf), out.stdout
+
+
+@pytest.mark.parametrize(
+    ("directive", "value"),
+    [
+        ("client-output-buffer-limit", "pubsub 32mb 8mb 60"),
+        ("notify-keyspace-events", "Ex"),
+        ("dir", "LINK"),
+    ],
+)
+def test_values_redis_rewrites_are_compared_as_redis_answers_them(
+    server, tmp_path: Path, directive: str, value: str
+) -> None:  # type: ignore[no-untyped-def]
+    """#11: the hand-kept normaliser decided CONFIG SETs and restarts, so a value
+    Redis rewrites never matched: a CONFIG SET (or, for dir, a restart) every run.
+    The wanted value is what a throwaway server makes of the file (check-config
+    --dump); the same live value then needs nothing."""
+    real = tmp_path / "data-real"
+    real.mkdir()
+    (tmp_path / "data-link").symlink_to(real)
+    if directive == "dir":
+        value = str(tmp_path / "data-link")
+    config = {"dir": str(real), directive: value}  # a dir that exists, as on the host
+    the_plan = plan(instances=[{**ONE, "config": config}])
+    inst = the_plan["instances"][0]
+    conf, dump = dump_of(tmp_path, f.conf_lines(inst["config"]))
+    the_plan["instances"][0]["paths"]["conf"] = conf
+    # The live instance runs with the value as Redis took it.
+    if directive == "dir":
+        answered = str(real)  # dir is protected: Redis answers the directory it is in
+    else:
+        server.config_set(directive, value)
+        answered = server.config_get(directive)[directive]
+    live = dict(inst["live"]) | {directive: answered, "dir": str(real)}
+    unit = {"units": {inst["unit"]: {"started": STARTED}}, "mtimes": {}}
+    running = {**unit, "live_config": {"default": live}}
+    if directive == "dir":  # no spelling rule can know a symlink: a restart every run
+        assert f.live_changes(the_plan, running, IMMUTABLE, [])["default"]["restart"] == ["dir"]
+    new = f.live_changes(the_plan, running, IMMUTABLE, [], dump)["default"]
+    assert (new["set"], new["restart"]) == ({}, []), new
+    # ...and a real difference still shows, in Redis's spelling.
+    if directive != "dir":
+        server.config_set(
+            directive, {"notify-keyspace-events": ""}.get(directive, "pubsub 1mb 1mb 1")
+        )
+        live[directive] = server.config_get(directive)[directive]
+        differs = f.live_changes(the_plan, running, IMMUTABLE, [], dump)["default"]
+        assert differs["set"] == {directive: answered}
+        server.config_set(directive, answered)

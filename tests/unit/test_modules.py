@@ -217,3 +217,22 @@ def test_files_and_secrets_are_written_in_the_order_listed(tmp_path: Path) -> No
     )
     assert not result.get("failed"), result.get("msg")
     assert result["changed_paths"] == [str(checker), str(acl)]
+
+
+def test_a_directory_that_is_a_link_to_one_is_left_as_the_operator_made_it(
+    tmp_path: Path,
+) -> None:
+    """A data dir under a symlink (issue 18 #11): neither the link nor its target is
+    chowned or chmodded, and nothing is reported changed, run after run."""
+    target = tmp_path / "real"
+    target.mkdir(mode=0o755)
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    entry = {
+        "path": str(link),
+        "mode": "0750",
+        **({"owner": "root", "group": "root"} if ROOT else _mine()),
+    }
+    result = run("redis_tuned_files", tmp_path, directories=[entry])
+    assert result["changed"] is False and result["changed_paths"] == []
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755

@@ -1122,9 +1122,11 @@ def conf_lines(directives: dict[str, Any]) -> list[str]:
 
 
 def expect_args(directives: dict[str, Any]) -> list[str]:
-    """``--expect KEY=VALUE`` arguments of redis-tuned-verify for a dict of directives."""
+    """``--expect KEY=VALUE`` arguments of redis-tuned-verify for a dict of directives,
+    for the control node's check: not ``dir``, a path only the host can resolve (a
+    symlink: Redis answers its target; the host's own check compares it)."""
     args = []
-    for key in sorted(directives):
+    for key in sorted(set(directives) - {"dir"}):
         value = directives[key]
         values = value if isinstance(value, list) else [value]
         args += ["--expect", f"{key}=" + " ".join(conf_value(v) for v in values)]
@@ -1242,20 +1244,59 @@ def restart_summary(
     return lines
 
 
+# What the throwaway server of a dump (files/check-config --dump) is told on its
+# command line, so its CONFIG GET of these is not the file's: the plan's own values
+# count for them (dir: the dump adds the file's dir as the kernel resolves it).
+# maxclients too: Redis lowers it to the descriptors it gets, and the throwaway's are
+# the shell's, not the unit's.
+DUMP_OVERRIDDEN = frozenset(
+    {"port", "tls-port", "logfile", "pidfile", "daemonize", "supervised", "unixsocket",
+     "aclfile", "maxclients"}
+)  # fmt: skip
+
+
+def parse_dump(text: str) -> dict[str, dict[str, str]]:
+    """check-config --dump's output: per config file, CONFIG GET * of a throwaway
+    server that read it (the last value of a name wins: the resolved dir)."""
+    dumps: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    lines = str(text or "").split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("#redis-tuned-dump "):
+            path = line.split(" ")[1]
+            current = dumps.setdefault(path, {})
+            i += 1
+        elif current is not None and i + 1 < len(lines):
+            current[line] = lines[i + 1]
+            i += 2
+        else:
+            i += 1
+    return dumps
+
+
 def live_changes(
     the_plan: dict[str, Any],
     state: dict[str, Any],
     immutable: dict[str, list[str]],
     changed_paths: list[str] | None = None,
+    dump: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per running instance, its live config (``state["live_config"]``, CONFIG GET *
     read by the probe) against what its file says: ``set``, what one CONFIG SET
     applies live; ``restart``, the directives only a restart applies (immutable in
     any server version the role knows, or protected); ``unverifiable``, what CONFIG
     GET does not show; ``drift``, whether the difference is not this run's change
-    (someone ran CONFIG SET by hand, or a run failed before applying)."""
+    (someone ran CONFIG SET by hand, or a run failed before applying). With
+    ``dump`` (check-config --dump of the config files), a directive's wanted value
+    is what Redis itself answers for the file, not the role's normaliser: Redis
+    rewrites some values (client-output-buffer-limit "pubsub 32mb 8mb 60" into
+    all three classes in bytes, notify-keyspace-events Ex into xE, a dir under a
+    symlink into its target)."""
     frozen = set().union(*(set(v) for v in immutable.values()))
     changed = set(changed_paths or [])
+    dumps = parse_dump(dump or "")
     out: dict[str, dict[str, Any]] = {}
     for inst in the_plan["instances"]:
         live = (state.get("live_config") or {}).get(inst["name"])
@@ -1274,10 +1315,16 @@ def live_changes(
             if d in live and _checks.normalise(d, live[d]) == _checks.normalise(d, before[d])
         ]
         restart += _file_only_changes(inst, before, state)
-        for directive, want in inst["live"].items():
-            if directive not in live:
+        read = dumps.get(inst["paths"]["conf"]) or {}
+        for directive, planned in inst["live"].items():
+            redis_says = read.get(directive) if directive not in DUMP_OVERRIDDEN else None
+            want = planned if redis_says is None else redis_says
+            seen = live.get(directive)
+            if redis_says is None and seen is not None:
+                seen = _checks.normalise(directive, seen)
+            if seen is None:
                 unverifiable.append(directive)
-            elif _checks.normalise(directive, live[directive]) != want:
+            elif seen != want:
                 if directive in frozen:
                     restart.append(directive)
                 else:

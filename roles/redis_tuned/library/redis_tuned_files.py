@@ -136,6 +136,8 @@ class Writer:
     def directory(self, spec: dict[str, Any]) -> None:
         path, mode = spec["path"], int(spec["mode"], 8)
         st = self._stat(path)
+        if st is not None and stat.S_ISLNK(st.st_mode) and os.path.isdir(path):
+            return  # a link the operator made to a directory: theirs, left as it is
         try:
             uid, gid = ids(spec["owner"], spec["group"])
         except Unknown:
