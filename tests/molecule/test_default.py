@@ -222,7 +222,7 @@ def test_the_default_user_may_do_its_profiles_use_and_no_more(
         return str(out.stdout + out.stderr).strip()
 
     assert as_default("SET", "asgi:k", "v") == "OK"
-    for refused in (["FLUSHALL"], ["CONFIG", "SET", "timeout", "1"], ["DEBUG", "SLEEP", "0"]):
+    for refused in (["FLUSHALL"], ["CONFIG", "SET", "timeout", "1"], ["ACL", "LIST"]):
         assert "NOPERM" in as_default(*refused), refused
     assert config_get(host, name, port, "timeout") == "300"
 
@@ -1338,3 +1338,44 @@ def test_values_redis_rewrites_are_applied_once_then_left_alone(
     assert second.after[host_name]["pids"] == after["pids"]
     flat = " ".join(second.output.split())
     assert "cache: applied live" not in flat and "restart for" not in flat
+
+
+LOST_ROTATION = "molecule-app-rotated-lost"
+
+
+def rotation_look(_name: str, host) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    out = app_cli(host, MAIN[1], LOST_ROTATION, "PING")
+    return {"new password": (out.stdout + out.stderr).strip(), "pids": pids(host)}
+
+
+@pytest.fixture(scope="session")
+def lost_rotation(rewritten: tuple[Observed, Observed]) -> tuple[Observed, Observed, Observed]:
+    """The app password rotated in a run that fails after writing the files (shared's
+    typo is refused), then the same rotation with the typo fixed, then back."""
+    users = [{"name": "app", "password": LOST_ROTATION, "rules": APP_RULES}]
+    cache = {"maxmemory-policy": "allkeys-lfu", "timeout": 120, **REWRITTEN}
+    typo = {**SHARED_CONFIG, "maxmemroy": "2gb"}
+    failed = observe(
+        {**molecule_instances(cache=cache, shared=typo), "redis_tuned_acl_users": users},
+        rotation_look,
+    )
+    healed = observe(
+        {**molecule_instances(cache=cache), "redis_tuned_acl_users": users}, rotation_look
+    )
+    back = observe(molecule_instances(cache=cache), rotation_look)
+    return failed, healed, back
+
+
+def test_a_rotated_password_a_failed_run_left_on_disk_is_loaded_by_the_next(
+    host_name: str, lost_rotation: tuple[Observed, Observed, Observed]
+) -> None:
+    """Issue 18 #13: ACL LOAD was decided from "changed in this run"; the run that
+    finds the rotated file already on disk changed nothing and loaded nothing."""
+    failed, healed, back = lost_rotation
+    assert failed.result.returncode != 0
+    assert "WRONGPASS" in failed.after[host_name]["new password"]  # written, not loaded
+    assert healed.result.returncode == 0, healed.output[-3000:]
+    assert healed.after[host_name]["new password"] == "PONG"
+    assert healed.after[host_name]["pids"] == failed.before[host_name]["pids"]  # no restart
+    assert back.result.returncode == 0, back.output[-3000:]
+    assert "WRONGPASS" in back.after[host_name]["new password"]

@@ -148,7 +148,8 @@ def test_the_probe_reads_the_live_config_without_secrets(server, tmp_path: Path)
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         result = json.loads(out.stdout)
-        assert result["live_config"] == {"x": {"timeout": "0"}}
+        assert result["live_config"]["x"]["timeout"] == "0"
+        assert "requirepass" not in result["live_config"]["x"]
         assert "probe-secret-pw" not in out.stdout
     finally:
         redis.Redis(port=port, password="probe-secret-pw").config_set("requirepass", "")
@@ -476,3 +477,54 @@ def test_values_redis_rewrites_are_compared_as_redis_answers_them(
         differs = f.live_changes(the_plan, running, IMMUTABLE, [], dump)["default"]
         assert differs["set"] == {directive: answered}
         server.config_set(directive, answered)
+
+
+def test_a_dropped_directive_goes_back_to_redis_default_live_decided_from_state() -> None:
+    """#14: a mutable directive taken out of the config went back to Redis's default
+    only by a restart (dropping a cache's or a Channels layer's keys); #13: and only
+    when the file on disk still had it, so a run that failed after writing the new
+    file lost it. The default comes from the throwaway server of the same binary
+    (the dump of the new file): set live, whatever the old file said."""
+    the_plan = plan()
+    live = dict(the_plan["instances"][0]["live"]) | {"hz": "20", "tcp-backlog": "1024"}
+    dump = f"#redis-tuned-dump {CONF} 4\nhz\n10\ntcp-backlog\n511\n"
+    for on_disk in ({"hz": "20", "tcp-backlog": "1024"}, {}):  # the old file, or already new
+        running = {**state(live), "conf_directives": {"default": on_disk}}
+        changes = f.live_changes(the_plan, running, IMMUTABLE, [CONF], dump)["default"]
+        assert changes["set"] == {"hz": "10"}, on_disk
+        assert changes["restart"] == ["tcp-backlog (back to Redis's default)"], on_disk
+    # Where it already runs with the default: nothing.
+    settled = {**state(dict(the_plan["instances"][0]["live"]) | {"hz": "10"})}
+    assert f.live_changes(the_plan, settled, IMMUTABLE, [], dump)["default"]["set"] == {}
+
+
+def test_acl_exporters_and_daemon_reload_are_decided_from_state() -> None:
+    """#13: ACL LOAD, exporter restarts and daemon-reload came from "changed in this
+    run": a run that failed after writing the files (one refused config among
+    several) left a rotated password on disk that no later run loaded."""
+    from test_plan import LAYOUT
+
+    the_plan = plan(exporter={"enabled": True})
+    inst = the_plan["instances"][0]
+    acl, marker = inst["paths"]["acl"], inst["paths"]["acl_loaded"]
+    base = {"units": {inst["unit"]: {"started": STARTED}}}
+    assert f.acl_loads(the_plan, {**base, "mtimes": {acl: STARTED - 1}}) == []
+    assert f.acl_loads(the_plan, {**base, "mtimes": {acl: STARTED - 1}}, [acl]) == ["default"]
+    # written by a failed run after the process started, never loaded: load it now
+    stale = {**base, "mtimes": {acl: STARTED + 5}}
+    assert f.acl_loads(the_plan, stale) == ["default"]
+    assert f.acl_loads(the_plan, {**base, "mtimes": {acl: STARTED + 5, marker: STARTED + 6}}) == []
+    # not running: started by this run, which reads the file
+    assert f.acl_loads(the_plan, {"units": {}, "mtimes": {acl: STARTED + 5}}, [acl]) == []
+
+    env = f"{LAYOUT['exporter_dir']}/default.env"
+    exporter = {"units": {"redis-tuned-exporter@default.service": {"started": STARTED}}}
+    assert f.exporter_restarts(the_plan, {**exporter, "mtimes": {env: STARTED - 1}}, LAYOUT) == []
+    assert f.exporter_restarts(the_plan, {**exporter, "mtimes": {env: STARTED + 1}}, LAYOUT) == [
+        "default"
+    ]
+    assert f.exporter_restarts(the_plan, {**exporter, "mtimes": {}}, LAYOUT, [env]) == ["default"]
+
+    assert f.daemon_reload({"units": {}}, ["/etc/systemd/system/x.service.d/redis-tuned.conf"])
+    assert not f.daemon_reload({"units": {"a": {"need_reload": False}}}, ["/etc/redis/x.conf"])
+    assert f.daemon_reload({"units": {"a": {"need_reload": True}}}, [])

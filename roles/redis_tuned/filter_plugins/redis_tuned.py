@@ -737,6 +737,8 @@ def _instance(
     restart_files = [paths["conf"], paths["dropin"]]
     # When the TLS files were last loaded by the running process (live reloads).
     paths["tls_loaded"] = f"{STATE_DIR}/{name}.tls-loaded"
+    # ...and its ACL file (ACL LOAD).
+    paths["acl_loaded"] = f"{STATE_DIR}/{name}.acl-loaded"
     if tls:
         restart_files += [str(tls["cert_file"]), str(tls["key_file"]), str(tls["ca_file"])]
     return {
@@ -1247,6 +1249,10 @@ def restart_summary(
 # What the throwaway server of a dump (files/check-config --dump) is told on its
 # command line, so its CONFIG GET of these is not the file's: the plan's own values
 # count for them (dir: the dump adds the file's dir as the kernel resolves it).
+# Never compared, never set: secrets (the probe does not return them).
+SENSITIVE_LIVE = frozenset(
+    {"requirepass", "masterauth", "masteruser", "tls-key-file-pass", "tls-client-key-file-pass"}
+)
 # maxclients too: Redis lowers it to the descriptors it gets, and the throwaway's are
 # the shell's, not the unit's.
 DUMP_OVERRIDDEN = frozenset(
@@ -1308,14 +1314,29 @@ def live_changes(
         # default, which only a restart knows: if the process runs with the dropped
         # value (one it never took, a deferred change, is not running).
         before = (state.get("conf_directives") or {}).get(inst["name"]) or {}
-        dropped = set(before) - set(inst["live"]) - TEMPLATE_DIRECTIVES - FILE_ONLY_DIRECTIVES
-        restart += [
-            f"{d} (dropped from the config)"
-            for d in sorted(dropped)
-            if d in live and _checks.normalise(d, live[d]) == _checks.normalise(d, before[d])
-        ]
-        restart += _file_only_changes(inst, before, state)
         read = dumps.get(inst["paths"]["conf"]) or {}
+        if read:
+            # Redis's own default of what the file does not set, from the throwaway
+            # server of the same binary: a directive dropped (this run, or by a run
+            # that failed before applying it) or set by hand goes back to it live,
+            # or (immutable) with a restart.
+            unset = set(read) - set(inst["live"]) - DUMP_OVERRIDDEN - FILE_ONLY_DIRECTIVES
+            for d in sorted(unset - {"dir"} - SENSITIVE_LIVE):
+                if live.get(d) is None or live[d] == read[d]:
+                    continue
+                if d in frozen:
+                    restart.append(f"{d} (back to Redis's default)")
+                else:
+                    to_set[d] = read[d]
+        else:
+            # Without a dump (check mode): only a restart knows the default.
+            dropped = set(before) - set(inst["live"]) - TEMPLATE_DIRECTIVES - FILE_ONLY_DIRECTIVES
+            restart += [
+                f"{d} (dropped from the config)"
+                for d in sorted(dropped)
+                if d in live and _checks.normalise(d, live[d]) == _checks.normalise(d, before[d])
+            ]
+        restart += _file_only_changes(inst, before, state)
         for directive, planned in inst["live"].items():
             redis_says = read.get(directive) if directive not in DUMP_OVERRIDDEN else None
             want = planned if redis_says is None else redis_says
@@ -1421,6 +1442,77 @@ def _tls_reload(inst: dict[str, Any], state: dict[str, Any], changed: set[str]) 
     started = ((state.get("units") or {}).get(inst["unit"]) or {}).get("started") or 0.0
     loaded = max(started, modified.get(inst["paths"]["tls_loaded"], 0.0))
     return bool(max((modified.get(f, 0.0) for f in files), default=0.0) > loaded)
+
+
+def _loaded_since(path: str, marker: str, started: float | None, state: dict[str, Any]) -> bool:
+    """The file is newer than what the running process last loaded (it started, or a
+    live load marked ``marker``)."""
+    modified = state.get("mtimes") or {}
+    return bool(modified.get(path, 0.0) > max(started or 0.0, modified.get(marker, 0.0)))
+
+
+def acl_loads(
+    the_plan: dict[str, Any], state: dict[str, Any], changed_paths: list[str] | None = None
+) -> list[str]:
+    """The running instances whose ACL file the process has not loaded: changed this
+    run, or newer than its start and its last ACL LOAD (a run that failed after
+    writing a rotated password leaves it on disk: the next run loads it)."""
+    changed = set(changed_paths or [])
+    units = state.get("units") or {}
+    names = []
+    for inst in the_plan["instances"]:
+        started = (units.get(inst["unit"]) or {}).get("started")
+        if started is None:
+            continue  # started by this run: it reads the file
+        paths = inst["paths"]
+        if paths["acl"] in changed or _loaded_since(
+            paths["acl"], paths["acl_loaded"], started, state
+        ):
+            names.append(inst["name"])
+    return names
+
+
+def exporter_restarts(
+    the_plan: dict[str, Any],
+    state: dict[str, Any],
+    layout: dict[str, Any],
+    changed_paths: list[str] | None = None,
+) -> list[str]:
+    """The exporters to restart: one of the files it reads at start (its unit, its
+    arguments, its password map, the TLS files where it has a client certificate, its
+    binary) changed this run or is newer than its running process."""
+    changed = set(changed_paths or [])
+    units = state.get("units") or {}
+    modified = state.get("mtimes") or {}
+    names = []
+    for inst in the_plan["instances"]:
+        if not inst["exporter"]:
+            continue
+        started = (units.get(f"redis-tuned-exporter@{inst['name']}.service") or {}).get("started")
+        reads = exporter_files(inst, layout)
+        if changed & set(reads) or (
+            started is not None and any(modified.get(f, 0.0) > started for f in reads)
+        ):
+            names.append(inst["name"])
+    return names
+
+
+def exporter_files(inst: dict[str, Any], layout: dict[str, Any]) -> list[str]:
+    """What an instance's exporter reads when it starts."""
+    base = f"{layout['exporter_dir']}/{inst['name']}"
+    files = [layout["exporter_unit_file"], f"{base}.env", f"{base}.json"]
+    if inst["exporter"] and inst["exporter"]["client_cert"]:
+        files += sorted(layout["tls_files"].values())
+    return [*files, *([layout["exporter_binary"]] if layout.get("exporter_binary") else [])]
+
+
+def daemon_reload(state: dict[str, Any], changed_paths: list[str] | None = None) -> bool:
+    """systemd must re-read its units: one of the role's unit files or drop-ins changed
+    this run, or systemd says a unit it reads needs it (NeedDaemonReload: a run that
+    failed after writing them)."""
+    if any(p.startswith("/etc/systemd/system/") for p in changed_paths or []):
+        return True
+    return any((u or {}).get("need_reload") for u in (state.get("units") or {}).values())
 
 
 def live_set(
@@ -1665,6 +1757,10 @@ class FilterModule:
             "redis_tuned_live_summary": live_summary,
             "redis_tuned_live_set": live_set,
             "redis_tuned_live_refusals": live_refusals,
+            "redis_tuned_acl_loads": acl_loads,
+            "redis_tuned_exporter_restarts": exporter_restarts,
+            "redis_tuned_exporter_files": exporter_files,
+            "redis_tuned_daemon_reload": daemon_reload,
             "redis_tuned_kernel_state": kernel_state,
             "redis_tuned_host_files": host_files,
         }

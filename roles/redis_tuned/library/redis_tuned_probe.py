@@ -73,7 +73,7 @@ def units(module: AnsibleModule, names: list[str]) -> dict[str, dict[str, Any]]:
         [
             "systemctl", "show", "--timestamp=us+utc",
             "-p", "Id", "-p", "UnitFileState", "-p", "ActiveState",
-            "-p", "ExecMainStartTimestamp", "-p", "MainPID", *names,
+            "-p", "ExecMainStartTimestamp", "-p", "MainPID", "-p", "NeedDaemonReload", *names,
         ]
     )  # fmt: skip
     if rc != 0:
@@ -92,6 +92,8 @@ def units(module: AnsibleModule, names: list[str]) -> dict[str, dict[str, Any]]:
             "file_state": props.get("UnitFileState", ""),
             "active": props.get("ActiveState", "") == "active",
             "started": started,
+            # Its unit file or a drop-in changed since systemd read them.
+            "need_reload": props.get("NeedDaemonReload", "") == "yes",
         }
     return found
 
@@ -216,9 +218,9 @@ def live_configs(
             out["live_errors"][name] = why
             continue
         out["live_args"][name] = args
-        # Only what the caller compares, and never a secret (requirepass, masterauth...).
-        wanted = set(inst.get("directives") or []) - SENSITIVE
-        out["live_config"][name] = {d: v for d, v in live.items() if d in wanted}
+        # Every directive (a dropped one goes back to Redis's default, which the role
+        # learns from a throwaway server), never a secret (requirepass, masterauth...).
+        out["live_config"][name] = {d: v for d, v in live.items() if d not in SENSITIVE}
         # How many keys a restart would drop, where nothing persists them; what it holds.
         _, text, _ = module.run_command(
             ["redis-cli", "--no-auth-warning", "--user", user, *args, "INFO", "keyspace"],
