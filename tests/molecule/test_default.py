@@ -1379,3 +1379,57 @@ def test_a_rotated_password_a_failed_run_left_on_disk_is_loaded_by_the_next(
     assert healed.after[host_name]["pids"] == failed.before[host_name]["pids"]  # no restart
     assert back.result.returncode == 0, back.output[-3000:]
     assert "WRONGPASS" in back.after[host_name]["new password"]
+
+
+def client_cert_look(_name: str, host) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """A TLS PING to main without a client certificate, the exporter's groups and
+    redis_up, the pids."""
+    anonymous = host.run(f"redis-cli --tls --cacert {CA} -p {TLS_PORTS[MAIN]} PING")
+    url = f"http://127.0.0.1:{EXPORTER_PORTS[MAIN]}/metrics"
+    return {
+        "without a certificate": " ".join((anonymous.stdout + anonymous.stderr).split()),
+        "exporter groups": host.check_output("id -Gn redis-tuned-exporter").split(),
+        "up": [v for _, v in parse_metrics(scrape(host, url))["redis_up"]],
+        "pids": pids(host),
+    }
+
+
+@pytest.fixture(scope="session")
+def client_certificates(
+    lost_rotation: tuple[Observed, Observed, Observed],
+) -> tuple[Observed, Observed]:
+    """tls-auth-clients yes with the role's own client certificate, then back to no."""
+    tls = "{{ lookup('ansible.builtin.env', 'MOLECULE_EPHEMERAL_DIRECTORY') }}/tls"
+    cache = {"maxmemory-policy": "allkeys-lfu", "timeout": 120, **REWRITTEN}
+    extra = {
+        **molecule_instances(cache=cache),
+        "redis_tuned_tls_auth_clients": "yes",
+        "redis_tuned_tls_client_cert_file": f"{tls}/client.crt",
+        "redis_tuned_tls_client_key_file": f"{tls}/client.key",
+    }
+    return observe(extra, client_cert_look), observe(
+        molecule_instances(cache=cache), client_cert_look
+    )
+
+
+def test_tls_auth_clients_yes_on_a_live_instance(
+    host_name: str, client_certificates: tuple[Observed, Observed]
+) -> None:
+    """Issue 18 #4: no test ran tls-auth-clients yes; the server certificate doubled as
+    every client's and the exporter joined group redis (every data directory, the
+    server's key). The role's checks (host and control node) and the exporters pass
+    with the role's own client certificate; a TLS client without one is refused."""
+    on, off = client_certificates
+    assert on.result.returncode == 0, on.output[-3000:]
+    seen = on.after[host_name]
+    # The handshake itself is refused: Redis never answers (not even NOAUTH).
+    assert "NOAUTH" not in seen["without a certificate"], seen
+    assert "PONG" not in seen["without a certificate"], seen
+    assert seen["up"] == [1.0], seen
+    assert seen["exporter groups"] == ["redis-tuned-exporter"]
+    flat = " ".join(on.output.split())
+    assert "shared (client mode): all checks passed" in flat
+    assert "main (host mode): all checks passed" in flat
+    assert off.result.returncode == 0, off.output[-3000:]
+    assert "NOAUTH" in off.after[host_name]["without a certificate"]  # TLS without a cert
+    assert off.after[host_name]["up"] == [1.0]

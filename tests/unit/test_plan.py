@@ -271,15 +271,49 @@ def test_the_default_user_gets_the_rules_of_its_profiles_use_never_all() -> None
     assert any("default_user_rules: the rules may not" in p for p in nopass["problems"])
 
 
+CLIENT_GIVEN = {"client_given": True}
+
+
 def test_tls_only_instance_is_reached_over_tls_with_the_ca() -> None:
-    inst = plan(tls={**TLS_ON, "auth_clients": "yes"})["instances"][0]
+    """With tls-auth-clients yes the role's own clients present the role's client
+    certificate (issue 18 #4: not the server's, which doubled as every client's)."""
+    inst = plan(tls={**TLS_ON, **CLIENT_GIVEN, "auth_clients": "yes"})["instances"][0]
     assert inst["local"] == {"host": "127.0.0.1", "port": 6380, "tls": True}
     assert inst["cli_args"] == [
         "-h", "127.0.0.1", "--tls", "--cacert", f"{TLS_DIR}/ca.crt",
-        "--cert", f"{TLS_DIR}/redis.crt", "--key", f"{TLS_DIR}/redis.key", "-p", "6380",
+        "--cert", f"{TLS_DIR}/client.crt", "--key", f"{TLS_DIR}/client.key", "-p", "6380",
     ]  # fmt: skip
     assert inst["exporter"]["addr"] == "rediss://127.0.0.1:6380"
     assert inst["exporter"]["client_cert"] is True
+    expected_tls = inst["expectations"]["tls"]
+    assert (expected_tls["cert_file"], expected_tls["key_file"]) == (
+        f"{TLS_DIR}/client.crt",
+        f"{TLS_DIR}/client.key",
+    )
+    assert inst["config"]["tls-cert-file"] == f"{TLS_DIR}/redis.crt"  # the server's own
+
+
+def test_client_certificates_are_required_for_yes_and_never_the_servers() -> None:
+    refused = plan(tls={**TLS_ON, "auth_clients": "yes"})["problems"]
+    assert any("redis_tuned_tls_auth_clients is yes: set redis_tuned_tls_client_cert_file" in p
+               for p in refused)  # fmt: skip
+    optional = plan(tls={**TLS_ON, "auth_clients": "optional"})
+    assert optional["problems"] == []
+    inst = optional["instances"][0]
+    assert "--cert" not in inst["cli_args"] and inst["exporter"]["client_cert"] is False
+    missing = {**CLIENT_GIVEN, "client_files_ok": {"redis_tuned_tls_client_key_file": False}}
+    assert any(
+        "redis_tuned_tls_client_key_file must name a readable PEM file" in p
+        for p in plan(tls={**TLS_ON, **missing, "auth_clients": "optional"})["problems"]
+    )
+    files = f.host_files(
+        plan(tls={**TLS_ON, **CLIENT_GIVEN, "auth_clients": "yes"}), {**LAYOUT, "tls_enabled": True}
+    )
+    by_path = {e["path"]: e for e in files["files"]}
+    root_copy = by_path[f"{TLS_DIR}/client.key"]
+    assert (root_copy["owner"], root_copy["group"], root_copy["mode"]) == ("root", "root", "0600")
+    theirs = by_path["/etc/redis-tuned-exporter/client.key"]
+    assert (theirs["group"], theirs["mode"]) == ("redis-tuned-exporter", "0640")
 
 
 # --- sysctls ----------------------------------------------------------------

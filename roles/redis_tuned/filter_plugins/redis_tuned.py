@@ -786,7 +786,12 @@ def _instance(
             "name": name,
             "host": local,
             "port": plain_port,
-            "tls": tls,
+            # What the verifier presents: the role's client certificate, if any.
+            "tls": (
+                {**tls, "cert_file": tls["client_cert_file"], "key_file": tls["client_key_file"]}
+                if tls
+                else None
+            ),
             # TLS only: nothing may answer in clear text on the instance's own port.
             "closed_port": port if tls and tls["only"] else None,
             "exporter": (
@@ -852,15 +857,20 @@ def _tls_plan(
     tls_port = _derived_port(inst.get("tls_port"), tls.get("port"), port, "tls", where, problems)
     only = _truthy(inst.get("tls_only", tls.get("only", True)))
     files = tls.get("host_files") or {}
+    auth = tls.get("auth_clients", "no")
+    # The role's own clients present a certificate of their own, never the server's.
+    client = (tls.get("client_files") or {}) if _truthy(tls.get("client_given")) else {}
     return {
         "plain_port": 0 if only else port,
         "tls": {
             "port": tls_port,
             "only": only,
-            "auth_clients": tls.get("auth_clients", "no"),
+            "auth_clients": auth,
             "ca_file": files.get("ca_file"),
             "cert_file": files.get("cert_file"),
             "key_file": files.get("key_file"),
+            "client_cert_file": client.get("cert_file") if auth != "no" else None,
+            "client_key_file": client.get("key_file") if auth != "no" else None,
         },
         "directives": {
             "tls-port": tls_port,
@@ -901,7 +911,7 @@ def _exporter_plan(
         "listen": listen,
         "addr": addr,
         "tls": addr.startswith("rediss://"),
-        "client_cert": bool(tls) and tls["auth_clients"] != "no",
+        "client_cert": bool(tls and tls["client_cert_file"]),
         # Where the role waits for it to answer.
         "probe_host": local if listen in WILDCARDS else listen,
     }
@@ -968,13 +978,13 @@ def _cli_args(host: str, port: int, plain_port: int, tls: dict[str, Any] | None)
 
 
 def _tls_flags(tls: dict[str, Any] | None) -> list[str]:
-    """redis-cli's TLS flags for an instance: its CA, and the server's own certificate
-    as the client's where the server asks clients for one."""
+    """redis-cli's TLS flags for an instance: its CA, and the role's own client
+    certificate where the server asks clients for one."""
     if not tls:
         return []
     args = ["--tls", "--cacert", str(tls["ca_file"])]
-    if tls.get("auth_clients", "no") != "no":
-        args += ["--cert", str(tls["cert_file"]), "--key", str(tls["key_file"])]
+    if tls.get("client_cert_file"):
+        args += ["--cert", str(tls["client_cert_file"]), "--key", str(tls["client_key_file"])]
     return args
 
 
@@ -1051,6 +1061,19 @@ def _tls_problems(tls: dict[str, Any]) -> list[str]:
         problems.append(
             'redis_tuned_tls_auth_clients must be "no", "optional" or "yes" '
             f"(got {tls.get('auth_clients')})"
+        )
+    client_missing = [var for var, ok in (tls.get("client_files_ok") or {}).items() if not ok]
+    if tls.get("auth_clients") == "yes" and not _truthy(tls.get("client_given")):
+        problems.append(
+            "redis_tuned_tls_auth_clients is yes: set redis_tuned_tls_client_cert_file and "
+            "redis_tuned_tls_client_key_file to a client certificate signed by "
+            "redis_tuned_tls_ca_file (the exporters and the role's checks present it; the "
+            'server\'s own certificate is not a client\'s), or use "optional" or "no"'
+        )
+    elif _truthy(tls.get("client_given")) and client_missing:
+        problems.append(
+            f"{', '.join(sorted(client_missing))} must name a readable PEM file on the "
+            "control node (the role's client certificate and its key go together)"
         )
     return problems
 
@@ -1502,7 +1525,7 @@ def exporter_files(inst: dict[str, Any], layout: dict[str, Any]) -> list[str]:
     base = f"{layout['exporter_dir']}/{inst['name']}"
     files = [layout["exporter_unit_file"], f"{base}.env", f"{base}.json"]
     if inst["exporter"] and inst["exporter"]["client_cert"]:
-        files += sorted(layout["tls_files"].values())
+        files += sorted(layout["exporter_client_files"].values())
     return [*files, *([layout["exporter_binary"]] if layout.get("exporter_binary") else [])]
 
 
@@ -1663,6 +1686,13 @@ def host_files(
              "show": "secret"}
             for key, dest in sorted(layout["tls_files"].items())
         ]  # fmt: skip
+    if any(i["tls"] and i["tls"]["client_cert_file"] for i in instances):
+        # The role's own client certificate: root's copy (redis-cli, the host's check).
+        files += [
+            {"path": dest, "src": layout["tls_client_sources"][key], "mode": "0600",
+             "show": "secret"}
+            for key, dest in sorted(layout["tls_client_files"].items())
+        ]  # fmt: skip
     for inst in instances:
         name = inst["name"]
         one = {"__redis_tuned_instance": inst}
@@ -1691,6 +1721,14 @@ def host_files(
             {"path": layout["exporter_unit_file"], "template": "redis-tuned-exporter@.service.j2",
              "mode": "0644"}
         )  # fmt: skip
+    if any(i["exporter"]["client_cert"] for i in exporters):
+        # ...and the exporters' copy, readable by their user alone (never group redis,
+        # which reads every data directory and the server's key).
+        files += [
+            {"path": dest, "src": layout["tls_client_sources"][key], "group": exporter_user,
+             "mode": "0640", "show": "secret"}
+            for key, dest in sorted(layout["exporter_client_files"].items())
+        ]  # fmt: skip
     for inst in exporters:
         one = {"__redis_tuned_instance": inst}
         base = f"{layout['exporter_dir']}/{inst['name']}"
