@@ -28,6 +28,13 @@ def django_configured() -> None:
         django.setup()
 
 
+def refuses_what_no_application_needs(server: Any) -> None:
+    app = redis.Redis(port=server.port, username="app", password=PASSWORD)
+    for refused in (app.flushall, lambda: app.config_set("maxmemory", "1"), app.shutdown):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            refused()
+
+
 def host(server: Any) -> dict[str, Any]:
     return {"address": f"redis://app:{PASSWORD}@127.0.0.1:{server.port}/0"}
 
@@ -78,10 +85,7 @@ def test_each_channel_layer_does_everything_under_the_channels_rules(
 
     seen = asyncio.run(run())
     assert [m["type"] for m in seen] == ["to.specific", "to.general", "to.group"]
-    app = redis.Redis(port=server.port, username="app", password=PASSWORD)
-    for refused in (app.flushall, lambda: app.config_set("maxmemory", "1"), app.shutdown):
-        with pytest.raises(redis.exceptions.NoPermissionError):
-            refused()
+    refuses_what_no_application_needs(server)
 
 
 def exercise_django_redis(cache: Any) -> None:
@@ -140,7 +144,4 @@ def test_each_cache_backend_does_everything_under_the_cache_rules(
     cache: BaseCache = import_string(path)(host(server)["address"], {})
     exercise(cache)
     cache.close()
-    app = redis.Redis(port=server.port, username="app", password=PASSWORD)
-    for refused in (app.flushall, lambda: app.config_set("maxmemory", "1"), app.shutdown):
-        with pytest.raises(redis.exceptions.NoPermissionError):
-            refused()
+    refuses_what_no_application_needs(server)

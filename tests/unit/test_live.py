@@ -129,28 +129,34 @@ def test_live_summary_says_what_happened_and_fails_on_a_refusal() -> None:
     assert check_mode["lines"][0] == "a: would be applied live, no restart: timeout 121"
 
 
+def probe(tmp_path: Path, live: list[dict[str, Any]], secret: str) -> dict[str, Any]:
+    path = tmp_path / "admin.secret"
+    path.write_text(secret)
+    args = {
+        "live": live, "live_user": "default", "live_secret": str(path),
+        "_ansible_check_mode": False, "_ansible_diff": False,
+    }  # fmt: skip
+    argfile = tmp_path / "args.json"
+    argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    out = subprocess.run(
+        [sys.executable, str(ROLE / "library" / "redis_tuned_probe.py"), str(argfile)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    result = dict(json.loads(out.stdout))
+    result["_raw"] = out.stdout + out.stderr
+    return result
+
+
 def test_the_probe_reads_the_live_config_without_secrets(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     port = server.connection_pool.connection_kwargs["port"]
     server.config_set("requirepass", "probe-secret-pw")
     try:
-        secret = tmp_path / "admin.secret"
-        secret.write_text("probe-secret-pw")
-        args = {
-            "live": [{"name": "x", "args": ["-h", "127.0.0.1", "-p", str(port)],
-                      "directives": ["timeout", "requirepass", "no-such-directive"]}],
-            "live_user": "default", "live_secret": str(secret),
-            "_ansible_check_mode": False, "_ansible_diff": False,
-        }  # fmt: skip
-        argfile = tmp_path / "args.json"
-        argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-        out = subprocess.run(
-            [sys.executable, str(ROLE / "library" / "redis_tuned_probe.py"), str(argfile)],
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        result = json.loads(out.stdout)
+        live = [{"name": "x", "args": ["-h", "127.0.0.1", "-p", str(port)],
+                 "directives": ["timeout", "requirepass", "no-such-directive"]}]  # fmt: skip
+        result = probe(tmp_path, live, "probe-secret-pw")
         assert result["live_config"]["x"]["timeout"] == "0"
         assert "requirepass" not in result["live_config"]["x"]
-        assert "probe-secret-pw" not in out.stdout
+        assert "probe-secret-pw" not in result["_raw"]
     finally:
         redis.Redis(port=port, password="probe-secret-pw").config_set("requirepass", "")
 
@@ -332,22 +338,6 @@ def test_a_running_instance_the_role_cannot_read_is_reported_not_restarted() -> 
     )
     stopped = {**unreadable, "units": {"redis-server@default.service": {"started": None}}}
     assert f.live_refusals(the_plan, stopped) == []
-
-
-def probe(tmp_path: Path, live: list[dict[str, Any]], secret: str) -> dict[str, Any]:
-    path = tmp_path / "admin.secret"
-    path.write_text(secret)
-    args = {
-        "live": live, "live_user": "default", "live_secret": str(path),
-        "_ansible_check_mode": False, "_ansible_diff": False,
-    }  # fmt: skip
-    argfile = tmp_path / "args.json"
-    argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    out = subprocess.run(
-        [sys.executable, str(ROLE / "library" / "redis_tuned_probe.py"), str(argfile)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    return dict(json.loads(out.stdout))
 
 
 def test_the_probe_finds_an_instance_where_its_current_file_says_it_listens(
