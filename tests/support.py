@@ -56,8 +56,9 @@ def loopback_only(real: Callable[..., Any]) -> Callable[..., Any]:
     return guarded
 
 
-def server_cert(d: Path, name: str, days: int) -> None:
-    """``d/NAME.crt`` and ``d/NAME.key`` for 127.0.0.1, valid ``days``, signed by ``d/ca.crt``."""
+def server_cert(d: Path, name: str, days: int, san: str = "IP:127.0.0.1,DNS:localhost") -> None:
+    """``d/NAME.crt`` and ``d/NAME.key`` for ``san`` (127.0.0.1 and localhost), valid
+    ``days``, signed by ``d/ca.crt``."""
 
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
@@ -67,7 +68,7 @@ def server_cert(d: Path, name: str, days: int) -> None:
         "-keyout", f"{name}.key", "-out", f"{name}.csr",
     )  # fmt: skip
     (d / "san.cnf").write_text(
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        f"subjectAltName={san}\n"
         "authorityKeyIdentifier=keyid,issuer\nextendedKeyUsage=serverAuth,clientAuth\n"
     )
     openssl(

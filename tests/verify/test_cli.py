@@ -308,6 +308,35 @@ def test_a_tls_only_instance_whose_plain_port_answers_fails(
     assert code == 0, [c for c in report["checks"] if not c["ok"]]
 
 
+def test_a_dns_only_certificate_verifies_when_the_host_is_addressed_by_name(
+    redis_server, tls_dir, capsys
+) -> None:
+    """Issue 18 #19: a certificate whose SANs hold a DNS name only (no IP) verifies
+    when the instance is addressed by that name, its host name checked; a name the
+    certificate does not carry fails."""
+    name = socket.gethostname()
+    try:
+        resolved = socket.gethostbyname(name)
+    except OSError:
+        pytest.skip(f"this machine's name {name} does not resolve")
+    if resolved != "127.0.0.1":
+        pytest.skip(f"{name} resolves to {resolved}, not to the test server's 127.0.0.1")
+    server_cert(tls_dir, "named", days=30, san=f"DNS:{name}")
+    server_cert(tls_dir, "other", days=30, san="DNS:someone-else.invalid")
+    ca = str(tls_dir / "ca.crt")
+    for cert, status in (("named", "pass"), ("other", "fail")):
+        server = redis_server(tls=tls_dir, tls_cert=cert)
+        code = main(["--host", name, "--port", str(server.port), "--tls", "--cacert", ca,
+                     "--mode", "client", "--json", *FAST])  # fmt: skip
+        captured = capsys.readouterr()
+        if status == "pass":
+            report = json.loads(captured.out)
+            assert code == 0, [c for c in report["checks"] if not c["ok"]]
+            assert check(report, f"TLS certificate (port {server.port})")["status"] == "pass"
+        else:
+            assert code == 2 and "match" in captured.err.lower(), captured.err
+
+
 def test_tls_port_beside_a_plain_port_fails_with_the_wrong_ca(
     redis_server, tls_dir, tmp_path, capsys
 ) -> None:
