@@ -23,6 +23,7 @@ IMMUTABLE = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())[
 ]
 STARTED = 1795809600.5
 CONF = "/etc/redis/redis-default.conf"
+CHECKER = ROLE / "files" / "check-config"
 
 
 @pytest.fixture(scope="module")
@@ -129,11 +130,14 @@ def test_live_summary_says_what_happened_and_fails_on_a_refusal() -> None:
     assert check_mode["lines"][0] == "a: would be applied live, no restart: timeout 121"
 
 
-def probe(tmp_path: Path, live: list[dict[str, Any]], secret: str) -> dict[str, Any]:
+def probe(
+    tmp_path: Path, live: list[dict[str, Any]], secret: str, checker: str = str(CHECKER)
+) -> dict[str, Any]:
+    """The probe module run as Ansible runs it, on ``live`` instances."""
     path = tmp_path / "admin.secret"
     path.write_text(secret)
     args = {
-        "live": live, "live_user": "default", "live_secret": str(path),
+        "live": live, "live_user": "default", "live_secret": str(path), "checker": checker,
         "_ansible_check_mode": False, "_ansible_diff": False,
     }  # fmt: skip
     argfile = tmp_path / "args.json"
@@ -153,7 +157,7 @@ def test_the_probe_reads_the_live_config_without_secrets(server, tmp_path: Path)
     try:
         live = [{"name": "x", "args": ["-h", "127.0.0.1", "-p", str(port)],
                  "directives": ["timeout", "requirepass", "no-such-directive"]}]  # fmt: skip
-        result = probe(tmp_path, live, "probe-secret-pw")
+        result = probe(tmp_path, live, "probe-secret-pw", checker="")
         assert result["live_config"]["x"]["timeout"] == "0"
         assert "requirepass" not in result["live_config"]["x"]
         assert "probe-secret-pw" not in result["_raw"]
@@ -407,9 +411,6 @@ def test_the_file_form_is_what_the_probe_reads_back(tmp_path: Path) -> None:
     assert read["conf_directives"]["x"]["rename-command"] == f.file_form("rename-command", value)
 
 
-CHECKER = ROLE / "files" / "check-config"
-
-
 def dump_of(tmp_path: Path, lines: list[str]) -> tuple[str, str]:
     conf = tmp_path / "redis-default.conf"
     conf.write_text("\n".join(lines) + "\n")
@@ -518,3 +519,28 @@ def test_acl_exporters_and_daemon_reload_are_decided_from_state() -> None:
     assert f.daemon_reload({"units": {}}, ["/etc/systemd/system/x.service.d/redis-tuned.conf"])
     assert not f.daemon_reload({"units": {"a": {"need_reload": False}}}, ["/etc/redis/x.conf"])
     assert f.daemon_reload({"units": {"a": {"need_reload": True}}}, [])
+
+
+def test_the_probes_dump_counts_only_for_files_this_run_did_not_change(
+    server, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The probe dumps the running instances' files as they were (no extra call on an
+    idempotent rerun); a file this run changed is dumped again after the write."""
+    port = server.connection_pool.connection_kwargs["port"]
+    conf = tmp_path / "redis-x.conf"
+    conf.write_text(f"port {port}\nhz 20\n")
+    read = probe(
+        tmp_path,
+        [{"name": "x", "args": ["-h", "127.0.0.1", "-p", str(port)], "conf": str(conf)}],
+        "",
+    )
+    assert f.parse_dump(read["dump"])[str(conf)]["hz"] == "20"
+    the_plan = plan()
+    live = dict(the_plan["instances"][0]["live"]) | {"hz": "20"}
+    old = f"#redis-tuned-dump {CONF} 2\nhz\n20\n"
+    new = f"#redis-tuned-dump {CONF} 2\nhz\n10\n"
+    running = {**state(live), "dump": old}
+    assert f.live_changes(the_plan, running, IMMUTABLE, [])["default"]["set"] == {}
+    assert f.live_changes(the_plan, running, IMMUTABLE, [CONF], new)["default"]["set"] == {
+        "hz": "10"
+    }

@@ -1317,15 +1317,19 @@ def live_changes(
     applies live; ``restart``, the directives only a restart applies (immutable in
     any server version the role knows, or protected); ``unverifiable``, what CONFIG
     GET does not show; ``drift``, whether the difference is not this run's change
-    (someone ran CONFIG SET by hand, or a run failed before applying). With
-    ``dump`` (check-config --dump of the config files), a directive's wanted value
+    (someone ran CONFIG SET by hand, or a run failed before applying). With a dump
+    (check-config --dump: ``state["dump"]`` by the probe, of the files as they were,
+    and ``dump`` of the files this run changed), a directive's wanted value
     is what Redis itself answers for the file, not the role's normaliser: Redis
     rewrites some values (client-output-buffer-limit "pubsub 32mb 8mb 60" into
     all three classes in bytes, notify-keyspace-events Ex into xE, a dir under a
     symlink into its target)."""
     frozen = set().union(*(set(v) for v in immutable.values()))
     changed = set(changed_paths or [])
-    dumps = parse_dump(dump or "")
+    # The probe's dump is of the files as they were: not of one this run changed,
+    # whose fresh dump (``dump``) comes after the write.
+    dumps = {p: d for p, d in parse_dump(state.get("dump") or "").items() if p not in changed}
+    dumps |= parse_dump(dump or "")
     out: dict[str, dict[str, Any]] = {}
     for inst in the_plan["instances"]:
         live = (state.get("live_config") or {}).get(inst["name"])

@@ -43,6 +43,10 @@ options:
     type: str
     default: /etc/redis/redis_tuned/admin.secret
     description: Its password file (read on the host, never passed in).
+  checker:
+    type: str
+    default: ""
+    description: The role's config checker (check-config), to dump the running instances' files.
 author: redis_tuned
 """
 
@@ -255,6 +259,16 @@ def conf_directives(instances: list[dict[str, Any]]) -> dict[str, dict[str, str]
     return found
 
 
+def dump(module: AnsibleModule, checker: str, confs: list[str]) -> str:
+    """What Redis makes of each config file (files/check-config --dump: a throwaway
+    server per file, listening on a unix socket only), "" where there is no checker
+    yet or it is an older one."""
+    if not confs or not os.access(checker, os.X_OK):
+        return ""
+    rc, out, _ = module.run_command([checker, "--dump", *confs])
+    return out if rc == 0 else ""
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -267,6 +281,8 @@ def main() -> None:
             "live": {"type": "list", "elements": "dict", "default": []},
             "live_user": {"type": "str", "default": "redis-tuned"},
             "live_secret": {"type": "str", "default": "/etc/redis/redis_tuned/admin.secret"},
+            # The config checker; with it, the running instances' files are dumped.
+            "checker": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
     )
@@ -289,6 +305,10 @@ def main() -> None:
         result.update(
             live_configs(module, asked, p["live_user"], p["live_secret"], result["conf_directives"])
         )
+        confs = [
+            i["conf"] for i in p["live"] if i.get("conf") and i["name"] in result["live_config"]
+        ]
+        result["dump"] = dump(module, p["checker"], confs)
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         module.fail_json(msg=f"reading the host's state failed: {exc}")
     module.exit_json(changed=False, **result)
