@@ -226,15 +226,12 @@ def live_configs(
         # learns from a throwaway server), never a secret (requirepass, masterauth...).
         out["live_config"][name] = {d: v for d, v in live.items() if d not in SENSITIVE}
         # How many keys a restart would drop, where nothing persists them; what it holds.
+        # One INFO of two sections (Redis 7 takes several).
         _, text, _ = module.run_command(
-            ["redis-cli", "--no-auth-warning", "--user", user, *args, "INFO", "keyspace"],
+            ["redis-cli", "--no-auth-warning", "--user", user, *args, "INFO", "keyspace", "memory"],
             environ_update={"REDISCLI_AUTH": secret},
         )
-        _, memory, _ = module.run_command(
-            ["redis-cli", "--no-auth-warning", "--user", user, *args, "INFO", "memory"],
-            environ_update={"REDISCLI_AUTH": secret},
-        )
-        out["live_keys"][name], out["live_memory"][name] = _info_numbers(text + "\n" + memory)
+        out["live_keys"][name], out["live_memory"][name] = _info_numbers(text)
     return out
 
 
