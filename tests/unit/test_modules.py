@@ -236,3 +236,22 @@ def test_a_directory_that_is_a_link_to_one_is_left_as_the_operator_made_it(
     result = run("redis_tuned_files", tmp_path, directories=[entry])
     assert result["changed"] is False and result["changed_paths"] == []
     assert stat.S_IMODE(target.stat().st_mode) == 0o755
+
+
+def test_files_reads_back_what_redis_makes_of_each_config_it_wrote(tmp_path: Path) -> None:
+    """The dump of a running instance's config comes with the write (one call): only
+    of a file this call changed, never in check mode."""
+    checker = LIBRARY.parent / "files" / "check-config"
+    data = tmp_path / "data"
+    data.mkdir()
+    conf, other = tmp_path / "redis-a.conf", tmp_path / "redis-b.conf"
+    other.write_text(f"dir {data}\n")
+    other.chmod(0o640)
+    entries = [spec(conf, f"dir {data}\nhz 20\n"), spec(other, f"dir {data}\n")]
+    dump = {"checker": str(checker), "confs": [str(conf), str(other)]}
+    result = run("redis_tuned_files", tmp_path, files=entries, dump=dump)
+    assert result["changed_paths"] == [str(conf)]
+    assert f"#redis-tuned-dump {conf} " in result["dump"] and str(other) not in result["dump"]
+    assert "\nhz\n20\n" in result["dump"]
+    again = run("redis_tuned_files", tmp_path, files=entries, dump=dump)
+    assert again["dump"] == ""

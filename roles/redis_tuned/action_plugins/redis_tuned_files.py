@@ -22,7 +22,7 @@ KEEP = ("path", "owner", "group", "mode", "validate")
 
 class ActionModule(ActionBase):  # type: ignore[misc]
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("directories", "files", "absent"))
+    _VALID_ARGS = frozenset(("directories", "files", "absent", "dump"))
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result: dict[str, Any] = super().run(tmp, task_vars)
@@ -62,6 +62,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]
             "files": files,
             "secrets": secrets,
             "absent": args.get("absent") or [],
+            "dump": args.get("dump") or {},
         }
         result.update(
             self._execute_module(

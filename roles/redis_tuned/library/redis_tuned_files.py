@@ -43,6 +43,10 @@ options:
     description: "path, content, owner, group, mode, validate"
   secrets: {type: list, elements: dict, default: [], description: As files; content never shown.}
   absent: {type: list, elements: str, default: [], description: Paths to remove.}
+  dump:
+    type: dict
+    default: {}
+    description: "checker, confs: after the writes, what Redis makes of each of these that changed."
 author: redis_tuned
 """
 
@@ -267,6 +271,8 @@ def main() -> None:
             "files": {"type": "list", "elements": "dict", "default": [], "options": FILE},
             "secrets": {"type": "list", "elements": "dict", "default": [], "options": SECRET},
             "absent": {"type": "list", "elements": "str", "default": []},
+            # checker, confs: the running instances' configs to dump once written.
+            "dump": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,
     )
@@ -286,6 +292,17 @@ def main() -> None:
     except OSError as exc:
         module.fail_json(msg=f"{exc.filename}: {exc.strerror}", changed_paths=writer.changed)
     result: dict[str, Any] = {"changed": bool(writer.changed), "changed_paths": writer.changed}
+    # What Redis makes of each running instance's config this call wrote (the live
+    # comparison reads it; the probe dumped the others as they were). Not in check
+    # mode: nothing was written.
+    checker = str(p["dump"].get("checker") or "")
+    confs = [c for c in p["dump"].get("confs") or [] if c in writer.changed]
+    result["dump"] = ""
+    if confs and checker and not module.check_mode and not writer.errors:
+        rc, out, err = module.run_command([checker, "--dump", *confs])
+        if rc != 0:
+            writer.errors.append(f"reading the written configs back failed: {err.strip()}")
+        result["dump"] = out if rc == 0 else ""
     if module._diff:
         result["diff"] = writer.diffs
     if writer.errors:
