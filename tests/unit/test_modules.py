@@ -239,8 +239,9 @@ def test_a_directory_that_is_a_link_to_one_is_left_as_the_operator_made_it(
 
 
 def test_files_reads_back_what_redis_makes_of_each_config_it_wrote(tmp_path: Path) -> None:
-    """The dump of a running instance's config comes with the write (one call): only
-    of a file this call changed, never in check mode."""
+    """The dump of the running instances' configs comes with the write (one call),
+    kept in a cache keyed by each file's content, so an unchanged host starts no
+    throwaway server."""
     checker = LIBRARY.parent / "files" / "check-config"
     data = tmp_path / "data"
     data.mkdir()
@@ -251,7 +252,17 @@ def test_files_reads_back_what_redis_makes_of_each_config_it_wrote(tmp_path: Pat
     dump = {"checker": str(checker), "confs": [str(conf), str(other)]}
     result = run("redis_tuned_files", tmp_path, files=entries, dump=dump)
     assert result["changed_paths"] == [str(conf)]
-    assert f"#redis-tuned-dump {conf} " in result["dump"] and str(other) not in result["dump"]
+    assert f"#redis-tuned-dump {conf} " in result["dump"]
     assert "\nhz\n20\n" in result["dump"]
-    again = run("redis_tuned_files", tmp_path, files=entries, dump=dump)
-    assert again["dump"] == ""
+    # Kept: the next call (nothing changed) reads both from the cache, no server.
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    kept = run("redis_tuned_files", tmp_path, files=entries, dump={**dump, "cache": str(cache)})
+    assert sorted(p.name for p in cache.iterdir()) == ["redis-a.conf.dump", "redis-b.conf.dump"]
+    again = run("redis_tuned_files", tmp_path, files=entries, dump={**dump, "cache": str(cache)})
+    assert again["changed_paths"] == [] and "\nhz\n20\n" in again["dump"]
+    assert again["dump"].count("#redis-tuned-dump") == kept["dump"].count("#redis-tuned-dump") == 2
+    conf.write_text(f"dir {data}\nhz 30\n")  # changed behind the cache's back: dumped afresh
+    fresh = run("redis_tuned_files", tmp_path, files=[spec(conf, f"dir {data}\nhz 30\n")],
+                dump={**dump, "cache": str(cache)})  # fmt: skip
+    assert "\nhz\n30\n" in fresh["dump"]

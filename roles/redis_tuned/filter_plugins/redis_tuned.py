@@ -1774,6 +1774,8 @@ def host_files(
             f"{base}.json",
             f"{layout['state_dir']}/{gone['name']}.verify.json",
             f"{layout['state_dir']}/{gone['name']}.tls-loaded",
+            f"{layout['state_dir']}/{gone['name']}.acl-loaded",
+            f"{layout['state_dir']}/{Path(gone['paths']['conf']).name}.dump",
         ]
     if not exporters:
         absent.append(layout["exporter_dir"])  # last, and only if nothing else is in it

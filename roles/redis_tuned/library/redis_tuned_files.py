@@ -46,7 +46,7 @@ options:
   dump:
     type: dict
     default: {}
-    description: "checker, confs: after the writes, what Redis makes of each of these that changed."
+    description: "checker, confs, cache: after the writes, what Redis makes of each of these."
 author: redis_tuned
 """
 
@@ -296,10 +296,12 @@ def main() -> None:
     # comparison reads it; the probe dumped the others as they were). Not in check
     # mode: nothing was written.
     checker = str(p["dump"].get("checker") or "")
-    confs = [c for c in p["dump"].get("confs") or [] if c in writer.changed]
+    confs = list(p["dump"].get("confs") or [])
+    cache = ["--cache", str(p["dump"]["cache"]), "--keep"] if p["dump"].get("cache") else []
     result["dump"] = ""
     if confs and checker and not module.check_mode and not writer.errors:
-        rc, out, err = module.run_command([checker, "--dump", *confs])
+        # A file unchanged since its kept dump is read from the cache, not dumped again.
+        rc, out, err = module.run_command([checker, "--dump", *cache, *confs])
         if rc != 0:
             writer.errors.append(f"reading the written configs back failed: {err.strip()}")
         result["dump"] = out if rc == 0 else ""
