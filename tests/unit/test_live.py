@@ -544,3 +544,45 @@ def test_the_probes_dump_counts_only_for_files_this_run_did_not_change(
     assert f.live_changes(the_plan, running, IMMUTABLE, [CONF], new)["default"]["set"] == {
         "hz": "10"
     }
+
+
+def test_before_the_write_the_probes_dump_of_the_old_file_is_not_the_new_files() -> None:
+    """The expectations (restart policy deferred) are decided before the files are
+    written: the probe's dump is of the old file then, and must not stand for the new
+    one (it made a pending tcp-backlog 1024 look applied: no warning)."""
+    the_plan = plan(instances=[{**ONE, "config": {"tcp-backlog": 1024}}])
+    live = dict(the_plan["instances"][0]["live"]) | {"tcp-backlog": "511"}
+    old = f"#redis-tuned-dump {CONF} 2\ntcp-backlog\n511\n"
+    before = f.live_changes(the_plan, {**state(live), "dump": old}, IMMUTABLE)["default"]
+    assert before["restart"] == ["tcp-backlog"]
+
+
+def test_the_probe_presents_the_client_certificate_as_the_running_server_wants(
+    tmp_path: Path,
+) -> None:
+    """Switching tls-auth-clients yes on, the plan's flags name a client certificate
+    the role has not copied yet; switching it off, they name none while the running
+    server still asks for one: the probe tries without the missing files, and with
+    the certificate on the host, before calling the instance unreadable."""
+    cert, key = tmp_path / "client.crt", tmp_path / "client.key"
+    planned = ["-h", "127.0.0.1", "--tls", "--cacert", "/ca", "--cert", str(cert), "--key",
+               str(key), "-p", "6380"]  # fmt: skip
+    plain_tls = ["-h", "127.0.0.1", "--tls", "--cacert", "/ca", "-p", "6380"]
+    variants = _probe_module()._certificate_variants
+    assert variants(planned, [str(cert), str(key)]) == [plain_tls]  # not copied yet
+    cert.write_text("c")
+    key.write_text("k")
+    assert variants(planned, [str(cert), str(key)]) == [planned]
+    assert variants(plain_tls, [str(cert), str(key)]) == [plain_tls, planned]
+
+
+def _probe_module() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "probe_mod", ROLE / "library" / "redis_tuned_probe.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

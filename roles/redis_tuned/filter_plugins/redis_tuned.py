@@ -580,6 +580,14 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
                 # address not answer yet (a port or TLS switch not yet applied).
                 "host": i["local"]["host"],
                 "tls_args": _tls_flags(i["tls"]),
+                # The role's client certificate on the host, whatever the plan says of
+                # it: a server may still ask for one the plan no longer presents.
+                "client_cert": [
+                    (tls_in.get("client_files") or {}).get(k) or ""
+                    for k in ("cert_file", "key_file")
+                ]
+                if i["tls"]
+                else [],
                 "directives": sorted(i["live"]),
                 "conf": i["paths"]["conf"],
             }
@@ -1326,9 +1334,14 @@ def live_changes(
     symlink into its target)."""
     frozen = set().union(*(set(v) for v in immutable.values()))
     changed = set(changed_paths or [])
-    # The probe's dump is of the files as they were: not of one this run changed,
-    # whose fresh dump (``dump``) comes after the write.
-    dumps = {p: d for p, d in parse_dump(state.get("dump") or "").items() if p not in changed}
+    # The probe's dump is of the files as they were: it stands for a file only once
+    # the write has said the file did not change (``changed_paths`` given, without
+    # it); a changed one's fresh dump (``dump``) comes with the write.
+    dumps = {
+        p: d
+        for p, d in parse_dump(state.get("dump") or "").items()
+        if changed_paths is not None and p not in changed
+    }
     dumps |= parse_dump(dump or "")
     out: dict[str, dict[str, Any]] = {}
     for inst in the_plan["instances"]:

@@ -156,6 +156,24 @@ def on_disk_args(inst: dict[str, Any], on_disk: dict[str, str]) -> list[str] | N
     return None if args == inst["args"] else args
 
 
+def _certificate_variants(args: list[str], client_cert: list[str]) -> list[list[str]]:
+    """The ways to present (or not) the role's client certificate over TLS: as the
+    arguments say where their files exist (not before the role first copies them),
+    and with the certificate on the host where they have none (a server switched to
+    tls-auth-clients yes, or still asking for one while the plan no longer does)."""
+    if "--cert" in args:
+        i = args.index("--cert")
+        files = [args[i + 1], args[i + 3]] if len(args) > i + 3 else []
+        if not all(os.path.exists(f) for f in files):
+            args = args[:i] + args[i + 4 :]
+    variants = [args]
+    present = len(client_cert) == 2 and all(os.path.exists(f) for f in client_cert)
+    if "--tls" in args and "--cert" not in args and present:
+        cert = ["--cert", client_cert[0], "--key", client_cert[1]]
+        variants.append([*args[:-2], *cert, *args[-2:]])  # before "-p PORT"
+    return variants
+
+
 def _config_get(
     module: AnsibleModule, argv: list[str], secret: str
 ) -> tuple[dict[str, str] | None, str]:
@@ -213,17 +231,19 @@ def live_configs(
         secret = f.read().strip()
     for inst in instances:
         name = inst["name"]
-        args = inst["args"]
-        live, why = _config_get(
-            module, ["redis-cli", "--no-auth-warning", "--user", user, *args], secret
-        )
+        client_cert = list(inst.get("client_cert") or [])
         other = on_disk_args(inst, on_disk.get(name) or {})
-        if live is None and other:
-            argv = ["redis-cli", "--no-auth-warning", "--user", user, *other]
-            live, why_other = _config_get(module, argv, secret)
-            args, why = (other, why) if live is not None else (args, f"{why}; {why_other}")
+        candidates = _certificate_variants(inst["args"], client_cert)
+        candidates += _certificate_variants(other, client_cert) if other else []
+        live, whys = None, []
+        for args in candidates:
+            argv = ["redis-cli", "--no-auth-warning", "--user", user, *args]
+            live, why = _config_get(module, argv, secret)
+            if live is not None:
+                break
+            whys.append(why)
         if live is None:
-            out["live_errors"][name] = why
+            out["live_errors"][name] = "; ".join(dict.fromkeys(whys))[:300]
             continue
         out["live_args"][name] = args
         # Every directive (a dropped one goes back to Redis's default, which the role
