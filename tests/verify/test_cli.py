@@ -337,6 +337,35 @@ def test_a_dns_only_certificate_verifies_when_the_host_is_addressed_by_name(
             assert code == 2 and "match" in captured.err.lower(), captured.err
 
 
+def test_a_tls_port_beside_a_plain_one_gets_the_client_certificate_it_asks_for(
+    redis_server, tls_dir, tmp_path, capsys
+) -> None:
+    """tls-auth-clients yes on an instance with a plain port too: the TLS certificate
+    check presents the expectations' client certificate (molecule found it going
+    without one: the handshake was reset)."""
+    server_cert(tls_dir, "client", days=30)
+    server = redis_server(tls=tls_dir, tls_and_plain=True, tls_auth_clients="yes")
+    expect = tmp_path / "both.json"
+    tls = {
+        "port": server.tls_port,
+        "ca_file": str(tls_dir / "ca.crt"),
+        "auth_clients": "yes",
+        "cert_file": str(tls_dir / "client.crt"),
+        "key_file": str(tls_dir / "client.key"),
+    }
+    expect.write_text(json.dumps({"port": server.port, "tls": tls}))
+    code, report = verify(capsys, server, "--mode", "client", "--expect-file", str(expect))
+    # verified (a warning only for the test server certificate's two days left)
+    assert check(report, f"TLS certificate (port {server.tls_port})")["observed"].startswith(
+        "verified"
+    )
+    assert code == 0, [c for c in report["checks"] if not c["ok"]]
+    del tls["cert_file"], tls["key_file"]
+    expect.write_text(json.dumps({"port": server.port, "tls": tls}))
+    code, report = verify(capsys, server, "--mode", "client", "--expect-file", str(expect))
+    assert check(report, f"TLS certificate (port {server.tls_port})")["status"] == "fail"
+
+
 def test_tls_port_beside_a_plain_port_fails_with_the_wrong_ca(
     redis_server, tls_dir, tmp_path, capsys
 ) -> None:

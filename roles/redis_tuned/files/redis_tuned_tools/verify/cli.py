@@ -322,6 +322,11 @@ def run(args: argparse.Namespace) -> ck.Report:
     if tls_port:
         ca = target.cacert or (expected.tls.ca_file if expected.tls else None)
         tls_target = dataclasses.replace(target, tls=True, cacert=ca)
+        if expected.tls and expected.tls.auth_clients != "no" and not target.cert:
+            # The TLS port beside a plain one asks for the role's client certificate too.
+            tls_target = dataclasses.replace(
+                tls_target, cert=expected.tls.cert_file, key=expected.tls.key_file
+            )
         days, error = probe.tls_certificate(tls_target, tls_port)
         report.checks.append(ck.check_tls(f"port {tls_port}", days, error))
     if expected.closed_port:
