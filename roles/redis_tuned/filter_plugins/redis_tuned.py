@@ -1280,10 +1280,6 @@ def restart_summary(
 # What the throwaway server of a dump (files/check-config --dump) is told on its
 # command line, so its CONFIG GET of these is not the file's: the plan's own values
 # count for them (dir: the dump adds the file's dir as the kernel resolves it).
-# Never compared, never set: secrets (the probe does not return them).
-SENSITIVE_LIVE = frozenset(
-    {"requirepass", "masterauth", "masteruser", "tls-key-file-pass", "tls-client-key-file-pass"}
-)
 # maxclients too: Redis lowers it to the descriptors it gets, and the throwaway's are
 # the shell's, not the unit's.
 DUMP_OVERRIDDEN = frozenset(
@@ -1361,7 +1357,8 @@ def live_changes(
             # that failed before applying it) or set by hand goes back to it live,
             # or (immutable) with a restart.
             unset = set(read) - set(inst["live"]) - DUMP_OVERRIDDEN - FILE_ONLY_DIRECTIVES
-            for d in sorted(unset - {"dir"} - SENSITIVE_LIVE):
+            # (secrets are never compared: the probe does not return them)
+            for d in sorted(unset - {"dir"}):
                 if live.get(d) is None or live[d] == read[d]:
                     continue
                 if d in frozen:
