@@ -1,12 +1,14 @@
 """The planning core of the redis_tuned role.
 
-``plan(inputs, memtotal_mb)`` is the one place that decides, from the role's
-variables and the host's facts: each instance's merged config, its ports, the
-address the role itself connects to on the host, the address clients (and the
-control node's check) connect to, its TLS and exporter settings and what the
-verification expects of it; the kernel settings; and the list of problems
-(each naming the variable and what to change). Preflight asserts that the
-list is empty, tasks apply the plan, templates render it.
+``plan(inputs, facts)`` is the one place that decides, from the role's
+variables and the host's facts (as the probe reads them): each instance's
+merged config, its ports, the address the role itself connects to on the host,
+the address clients (and the control node's check) connect to, its TLS and
+exporter settings and what the verification expects of it; the kernel
+settings; and the list of problems (each naming the variable and what to
+change). Preflight asserts that the list is empty, tasks apply the plan,
+templates render it. What depends on the host's state is decided once before
+the files are written (``prepare``) and once after (``decide``).
 
 Pure functions, no Ansible import: pytest calls them directly. The plan never
 holds a secret: passwords only decide ``requires_auth`` and which credential
@@ -421,19 +423,55 @@ def _nested(a: str, b: str) -> bool:
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
 
 
-def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
+SUPPORTED = {"Debian": ("12", "13")}
+
+
+def host_facts(facts: Any) -> dict[str, Any] | None:
+    """The host facts the plan decides from, or None while they are not known.
+
+    The probe reads them (``memtotal_mb`` from /proc/meminfo, ``distribution``
+    and its versions from /etc/os-release): the role gathers no Ansible facts.
+    A bare number is ``memtotal_mb`` alone (the facts of a play that gathered them).
+    """
+    if facts is None or facts == "":
+        return None
+    if isinstance(facts, dict):
+        return dict(facts)
+    return {"memtotal_mb": facts}
+
+
+def host_problems(host: dict[str, Any]) -> list[str]:
+    """The host itself: a distribution and release the role supports."""
+    if "distribution" not in host:
+        return []
+    name = str(host.get("distribution"))
+    major = str(host.get("distribution_major_version"))
+    if major in SUPPORTED.get(name, ()):
+        return []
+    return [
+        "redis_tuned supports Debian 12 and 13; this host is "
+        f"{name} {host.get('distribution_version') or major}."
+    ]
+
+
+def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
     """The whole plan of the role for one host; see the module's docstring.
 
     ``inputs`` holds the role's variables under short names (vars/main.yml,
     ``__redis_tuned_inputs``) and its constants (profiles, owned and sensitive
-    directives, user names). ``maxmemory: auto`` becomes bytes: ``memtotal *
-    memory_share`` is split in equal shares, one per instance plus one more per
-    instance that forks to save (its copy-on-write headroom), and each instance
-    gets one share.
+    directives, user names). ``facts`` are the host's (``host_facts``); without
+    them (None: before the probe has read the host) the plan is what the probe
+    needs to read, and the problems are those of the variables alone.
+    ``maxmemory: auto`` becomes bytes: ``memtotal * memory_share`` is split in
+    equal shares, one per instance plus one more per instance that forks to
+    save (its copy-on-write headroom), and each instance gets one share.
     """
     problems = input_problems(inputs)
     if problems:
         return _refused(problems)
+    host = host_facts(facts)
+    if host is not None:
+        problems += host_problems(host)
     raw_all = list(inputs.get("instances") or [])
     # (index in redis_tuned_instances, entry): the present ones are planned, the
     # absent ones removed (removed_instances).
@@ -455,7 +493,7 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
             )
     present = [(i, inst) for i, inst in indexed if inst.get("state", "present") != "absent"]
     raw = [inst for _, inst in present]
-    memtotal = _int(memtotal_mb) or 0
+    memtotal = (_int(host.get("memtotal_mb")) or 0) if host is not None else 0
     share = _float(inputs.get("memory_share"))
     if share is None or not 0 < share <= 1:
         problems.append(
@@ -490,13 +528,15 @@ def plan(inputs: dict[str, Any], memtotal_mb: Any) -> dict[str, Any]:
         merged.append(directives)
     shares = sum(2 if _persists(d) else 1 for d in merged) or 1
     auto_bytes = int(memtotal * 1024 * 1024 * share / shares)
-    if auto_bytes < AUTO_FLOOR and any(
-        str(d.get("maxmemory", "")).lower() == "auto" for d in merged
+    if (
+        host is not None
+        and auto_bytes < AUTO_FLOOR
+        and any(str(d.get("maxmemory", "")).lower() == "auto" for d in merged)
     ):
         problems.append(
             f"maxmemory auto gives each instance {auto_bytes} bytes ({memtotal} MB of RAM known "
             f"x redis_tuned_memory_share {share} / {shares} shares), below {AUTO_FLOOR // 2**20} "
-            "MB (0 would mean no limit): gather the hardware facts, raise "
+            "MB (0 would mean no limit): raise "
             "redis_tuned_memory_share or give the instances an explicit maxmemory"
         )
 
@@ -1658,6 +1698,141 @@ def kernel_state(the_plan: dict[str, Any], kernel: dict[str, Any]) -> dict[str, 
     return state
 
 
+def prepare(
+    the_plan: dict[str, Any], state: dict[str, Any], host: dict[str, Any]
+) -> dict[str, Any]:
+    """What the host needs before the files are written, from the probe's reading,
+    decided once (tasks/main.yml pins it): ``mask`` the packages' own units not yet
+    masked, ``packages`` to install, ``stop_default`` (a redis-server.service
+    running), ``exporter_user`` (missing, or in another group), ``exporter_download``
+    (the upstream binary missing), ``stop_removed`` (removed units still active or
+    enabled), ``purge`` (data directories of removed instances, still there),
+    ``thp_disable`` (a THP unit left enabled while the mode is unchanged); ``any``.
+    ``host``: mask_units, removed_units, exporter_user ("" without exporters),
+    exporter_binary ("" unless downloaded), thp_unit."""
+    units = state.get("units") or {}
+    users = state.get("users") or {}
+    mtimes = state.get("mtimes") or {}
+    user = host.get("exporter_user") or ""
+    seen = users.get(user) or {}
+    binary = host.get("exporter_binary") or ""
+    thp_unit = units.get(host.get("thp_unit") or "") or {}
+    steps = {
+        "mask": [
+            u for u in host.get("mask_units") or []
+            if (units.get(u) or {}).get("file_state") != "masked"
+        ],
+        "packages": list(state.get("packages_missing") or []),
+        "stop_default": bool((units.get("redis-server.service") or {}).get("active")),
+        "exporter_user": bool(user) and (
+            not seen.get("exists") or bool(set(seen.get("groups") or []) - {user})
+        ),
+        "exporter_download": bool(binary) and binary not in mtimes,
+        "stop_removed": [
+            u for u in host.get("removed_units") or []
+            if (units.get(u) or {}).get("active")
+            or (units.get(u) or {}).get("file_state") == "enabled"
+        ],
+        "purge": [
+            g["dir"] for g in the_plan.get("removed_instances") or []
+            if g.get("purge") and g["dir"] in mtimes
+        ],
+        "thp_disable": the_plan.get("transparent_hugepages") == "unchanged"
+        and thp_unit.get("file_state") == "enabled",
+    }  # fmt: skip
+    steps["any"] = any(steps.values())
+    return steps
+
+
+def decide(
+    the_plan: dict[str, Any],
+    state: dict[str, Any],
+    layout: dict[str, Any],
+    immutable: dict[str, list[str]],
+    files: dict[str, Any] | None = None,
+    policy: str = "auto",
+    installed: bool = False,
+) -> dict[str, Any]:
+    """Everything that depends on the host's state and on this run's writes,
+    decided once, after the files step (tasks/main.yml pins it with one
+    set_fact; the tasks after it only read it). ``state`` is the probe's reading
+    from before anything was written, ``files`` the files step's result
+    (``changed_paths``; ``dump``, what Redis makes of each written config),
+    ``installed`` whether this run installed a package.
+
+    ``live`` and ``restart_why`` are live_changes and restart_reasons; ``restart``
+    the instances the handler restarts (policy auto), ``acl_loads`` the ones
+    that ACL LOAD instead, ``config_set`` one CONFIG SET line per instance
+    (live_set, config_set), ``tls_reloaded`` the ones whose TLS files are
+    reloaded live; ``start`` the instances not yet running and enabled;
+    ``exporters`` name -> started or restarted; ``kernel`` kernel_state;
+    ``thp`` what to do with the THP unit (None: nothing); ``daemon_reload``;
+    ``any``: false when none of it has anything to do (a rerun on a host that
+    is as planned), so the steps that act are not even loaded."""
+    files = files or {}
+    changed_paths = list(files.get("changed_paths") or [])
+    changed = set(changed_paths)
+    units = state.get("units") or {}
+    live = live_changes(the_plan, state, immutable, changed_paths, files.get("dump") or "")
+    why = restart_reasons(the_plan, state, changed_paths, live)
+    restart = sorted(why) if policy == "auto" else []
+    instances = the_plan["instances"]
+    config_sets = {}
+    for inst in instances:
+        if inst["name"] in live:
+            values = live_set(inst, live[inst["name"]], why, policy)
+            if values:
+                config_sets[inst["name"]] = config_set(values)
+    start = [
+        i["name"]
+        for i in instances
+        if not ((units.get(i["unit"]) or {}).get("active")
+                and (units.get(i["unit"]) or {}).get("file_state") == "enabled")
+    ]  # fmt: skip
+    to_restart = set(exporter_restarts(the_plan, state, layout, changed_paths))
+    exporters = {}
+    for inst in instances:
+        if not inst["exporter"]:
+            continue
+        unit = units.get(f"redis-tuned-exporter@{inst['name']}.service") or {}
+        again = installed or inst["name"] in to_restart
+        if again:
+            exporters[inst["name"]] = "restarted"
+        elif not (unit.get("active") and unit.get("file_state") == "enabled"):
+            exporters[inst["name"]] = "started"
+    kernel = kernel_state(the_plan, state.get("kernel") or {})
+    thp = None
+    if the_plan.get("transparent_hugepages") != "unchanged":
+        thp_unit = units.get(posixpath.basename(layout["thp_unit_file"])) or {}
+        writable, apply = kernel["thp"]["writable"], kernel["thp"]["apply"]
+        thp_changed = layout["thp_unit_file"] in changed
+        if (
+            thp_changed or apply or thp_unit.get("file_state") != "enabled"
+            or (writable and not thp_unit.get("active"))
+        ):  # fmt: skip
+            started = "restarted" if thp_changed or apply else "started"
+            thp = {"state": started if writable else None, "changed": thp_changed}
+    decision = {
+        "live": live,
+        "restart_why": why,
+        "restart": restart,
+        "acl_loads": [n for n in acl_loads(the_plan, state, changed_paths) if n not in restart],
+        "config_set": config_sets,
+        "tls_reloaded": sorted(n for n, c in live.items() if c.get("tls_reload")),
+        "start": start,
+        "exporters": exporters,
+        "kernel": kernel,
+        "thp": thp,
+        "daemon_reload": daemon_reload(state, changed_paths),
+    }
+    decision["any"] = bool(
+        why or decision["acl_loads"] or config_sets or decision["tls_reloaded"] or start
+        or exporters or kernel["apply"] or thp or decision["daemon_reload"]
+        or any(c["set"] for c in live.values())
+    )  # fmt: skip
+    return decision
+
+
 def host_files(
     the_plan: dict[str, Any],
     layout: dict[str, Any],
@@ -1817,4 +1992,6 @@ class FilterModule:
             "redis_tuned_daemon_reload": daemon_reload,
             "redis_tuned_kernel_state": kernel_state,
             "redis_tuned_host_files": host_files,
+            "redis_tuned_decide": decide,
+            "redis_tuned_prepare": prepare,
         }
