@@ -117,8 +117,8 @@ def test_live_summary_says_what_happened_and_fails_on_a_refusal() -> None:
         "c": {"set": {}, "restart": ["tcp-backlog"], "drift": False, "tls_reload": False},
     }
     results = [
-        {"__redis_tuned_instance": {"name": "a"}, "rc": 0, "stdout": "OK\nOK"},
-        {"__redis_tuned_instance": {"name": "b"}, "rc": 0, "stdout": "OK\nERR CONFIG SET failed"},
+        {"__redis_tuned_instance": {"name": "a"}, "rc": 0, "stdout": "OK"},
+        {"__redis_tuned_instance": {"name": "b"}, "rc": 0, "stdout": "ERR CONFIG SET failed"},
     ]
     summary = f.live_summary(results, live)
     assert summary["ok"] is False
@@ -233,7 +233,7 @@ def test_tls_files_are_reloaded_live_once_not_restarted() -> None:
     this_run = f.live_changes(the_plan, reloaded, IMMUTABLE, [f"{TLS_DIR}/ca.crt"])
     assert this_run["default"]["tls_reload"] is True
     summary = f.live_summary(
-        [{"__redis_tuned_instance": {"name": "default"}, "rc": 0, "stdout": "OK\nOK"}], this_run
+        [{"__redis_tuned_instance": {"name": "default"}, "rc": 0, "stdout": "OK"}], this_run
     )
     assert summary["lines"] == [
         "default: applied live, no restart: TLS certificate, key and CA reloaded"

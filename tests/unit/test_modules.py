@@ -144,16 +144,53 @@ def test_probe_reads_kernel_files_times_and_users(tmp_path: Path) -> None:
     assert result["users"]["no-such-user-rt"] == {"exists": False, "groups": []}
 
 
-def test_secrets_are_made_once_0600_and_not_in_check_mode(tmp_path: Path) -> None:
+def test_own_secrets_are_made_once_0600_and_not_in_check_mode(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "admin.secret"
-    would = run("redis_tuned_secrets", tmp_path, check=True, paths=[str(path)])
-    assert would["changed"] is True and would["secrets"] == [""] and not path.exists()
-    made = run("redis_tuned_secrets", tmp_path, paths=[str(path)])
-    value = made["secrets"][0]
-    assert made["changed"] is True and len(value) == 48 and value.isalnum()
+    would = run("redis_tuned_files", tmp_path, check=True, own_secrets=[str(path)])
+    assert would["changed_paths"] == [str(path)] and not path.exists()
+    made = run("redis_tuned_files", tmp_path, own_secrets=[str(path)])
+    value = path.read_text()
+    assert made["changed_paths"] == [str(path)] and len(value) == 48 and value.isalnum()
+    assert value not in made["_raw"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    kept = run("redis_tuned_secrets", tmp_path, paths=[str(path)])
-    assert kept["changed"] is False and kept["secrets"] == [value]
+    kept = run("redis_tuned_files", tmp_path, own_secrets=[str(path)])
+    assert kept["changed"] is False and path.read_text() == value
+    read = run("redis_tuned_secrets", tmp_path, paths=[str(path), str(tmp_path / "none")])
+    assert read["changed"] is False and read["secrets"] == [value, ""]
+
+
+def test_own_secrets_are_filled_in_on_the_host_never_shown(tmp_path: Path) -> None:
+    """The role's own passwords never reach the control node: a hidden file names
+    one by path, the module fills in the password or its SHA-256 before it compares."""
+    import hashlib
+
+    secret = tmp_path / "exporter.secret"
+    acl, pwfile = tmp_path / "redis-main.acl", tmp_path / "exporter.json"
+    content = f"user e on #@@redis_tuned_secret_sha256:{secret}@@ +info\n"
+    files = [
+        spec(acl, content, show="users"),
+        spec(pwfile, f'{{"redis://h": "@@redis_tuned_secret:{secret}@@"}}\n', "0600"),
+    ]
+    first = run("redis_tuned_files", tmp_path, own_secrets=[str(secret)], secrets=files)
+    value = secret.read_text()
+    digest = hashlib.sha256(value.encode()).hexdigest()
+    assert acl.read_text() == f"user e on #{digest} +info\n"
+    assert pwfile.read_text() == f'{{"redis://h": "{value}"}}\n'
+    assert value not in first["_raw"] and digest not in first["_raw"]
+    again = run("redis_tuned_files", tmp_path, own_secrets=[str(secret)], secrets=files)
+    assert again["changed"] is False
+    # A file whose content is shown may not name one; nor may a path that is not one.
+    shown = run(
+        "redis_tuned_files", tmp_path, own_secrets=[str(secret)],
+        files=[spec(tmp_path / "x.conf", f"a @@redis_tuned_secret:{secret}@@\n")],
+    )  # fmt: skip
+    assert shown["failed"] and "names a secret" in shown["msg"]
+    assert not (tmp_path / "x.conf").exists()
+    other = run(
+        "redis_tuned_files", tmp_path, own_secrets=[str(secret)],
+        secrets=[spec(tmp_path / "y", "@@redis_tuned_secret:/etc/shadow@@\n", show="secret")],
+    )  # fmt: skip
+    assert other["failed"] and "not one of the role's own secrets" in other["msg"]
 
 
 def test_files_shown_by_size_names_the_file_not_its_content(tmp_path: Path) -> None:
@@ -187,21 +224,22 @@ def test_an_acl_file_diff_names_the_users_never_their_hashes(tmp_path: Path) -> 
 
 
 @pytest.mark.skipif(not ROOT, reason="chown to root needs root")
-def test_secrets_are_root_root_in_a_setgid_directory(tmp_path: Path) -> None:
+def test_own_secrets_are_root_root_in_a_setgid_directory(tmp_path: Path) -> None:
     """/etc/redis is setgid redis: a file made in it would inherit the group."""
     shared = tmp_path / "shared"
     shared.mkdir()
     os.chown(shared, 0, 1)  # group daemon (1), like redis on /etc/redis
     os.chmod(shared, 0o2770)
     path = shared / "admin.secret"
-    made = run("redis_tuned_secrets", tmp_path, paths=[str(path)])
+    made = run("redis_tuned_files", tmp_path, own_secrets=[str(path)])
     st = path.stat()
+    value = path.read_text()
     assert made["changed"] is True
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o600)
     os.chown(path, 0, 1)
-    fixed = run("redis_tuned_secrets", tmp_path, paths=[str(path)])
+    fixed = run("redis_tuned_files", tmp_path, own_secrets=[str(path)])
     assert fixed["changed"] is True and path.stat().st_gid == 0
-    assert fixed["secrets"] == made["secrets"]
+    assert path.read_text() == value
 
 
 def test_files_and_secrets_are_written_in_the_order_listed(tmp_path: Path) -> None:

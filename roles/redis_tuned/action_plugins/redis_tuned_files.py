@@ -5,7 +5,7 @@ template of the role, rendered with the task's variables plus the entry's
 ``vars``), ``src`` (a file of the role's ``files/`` or a path on the control
 node) or ``content``. An entry with ``show`` (secret, size or users) goes to the
 module as a secret: its content in no diff and no log, the diff saying only
-what ``show`` names. ``directories`` and ``absent`` are
+what ``show`` names. ``directories``, ``absent`` and ``own_secrets`` are
 passed through. The module (library/redis_tuned_files.py) does the writing.
 """
 
@@ -22,7 +22,7 @@ KEEP = ("path", "owner", "group", "mode", "validate")
 
 class ActionModule(ActionBase):  # type: ignore[misc]
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("directories", "files", "absent", "dump"))
+    _VALID_ARGS = frozenset(("directories", "files", "absent", "dump", "own_secrets"))
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result: dict[str, Any] = super().run(tmp, task_vars)
@@ -63,6 +63,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]
             "secrets": secrets,
             "absent": args.get("absent") or [],
             "dump": args.get("dump") or {},
+            "own_secrets": args.get("own_secrets") or [],
         }
         result.update(
             self._execute_module(

@@ -12,6 +12,14 @@ are corrected in place when only they differ. ``secrets`` are files whose
 content is never shown (no diff, no_log). ``absent`` paths are removed (a
 directory only when nothing else is left in it).
 
+The role's own passwords (``own_secrets``: its admin, exporter and verify
+users') are made here, on the host, once: 48 letters and digits from the
+system's CSPRNG, 0600 root:root. They never leave the host: a hidden file's
+content names one as ``@@redis_tuned_secret:PATH@@`` (the password) or
+``@@redis_tuned_secret_sha256:PATH@@`` (its SHA-256, as an ACL file holds it),
+filled in here before the file is compared and written. In check mode a
+missing one is not made (and reads as "").
+
 Returns ``changed_paths`` (what this run changed, or in check mode would
 change) and, in diff mode, one diff per changed file.
 """
@@ -20,10 +28,14 @@ from __future__ import annotations
 
 import contextlib
 import grp
+import hashlib
 import os
 import pwd
+import re
+import secrets
 import shlex
 import stat
+import string
 import tempfile
 from typing import Any
 
@@ -43,6 +55,11 @@ options:
     description: "path, content, owner, group, mode, validate"
   secrets: {type: list, elements: dict, default: [], description: As files; content never shown.}
   absent: {type: list, elements: str, default: [], description: Paths to remove.}
+  own_secrets:
+    type: list
+    elements: str
+    default: []
+    description: "The role's own passwords: made once, filled in."
   dump:
     type: dict
     default: {}
@@ -99,6 +116,10 @@ def acl_users_changed(before: bytes | None, after: bytes) -> str:
     return f"ACL users {what} (lines not shown: they hold password hashes)\n"
 
 
+TOKEN = re.compile(r"@@redis_tuned_secret(_sha256)?:([^@\s]+)@@")
+ALPHABET = string.ascii_letters + string.digits
+
+
 class Unknown(Exception):
     """An owner or group that does not exist (yet)."""
 
@@ -130,6 +151,45 @@ class Writer:
         self.diffs: list[dict[str, str]] = []
         self.errors: list[str] = []
         self.removing: set[str] = set()  # what this call removes (check mode: would)
+        self.own: dict[str, str] = {}  # the role's own passwords, by path
+
+    def own_secret(self, path: str) -> None:
+        """Make the password once (O_EXCL: never over one another run made
+        meanwhile), keep it 0600 root:root (/etc/redis is setgid redis), read it."""
+        if not os.path.exists(path):
+            self.changed.append(path)
+            self._add_diff(path, "(absent)\n", "(secret, not shown; made)\n")
+            if self.check:
+                self.own[path] = ""
+                return
+            os.makedirs(os.path.dirname(path), mode=0o750, exist_ok=True)
+            value = "".join(secrets.choice(ALPHABET) for _ in range(48))
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write(value)
+                f.flush()
+                os.fsync(f.fileno())
+        st = os.stat(path)
+        if (st.st_uid, st.st_gid, st.st_mode & 0o7777) != (0, 0, 0o600):
+            if path not in self.changed:
+                self.changed.append(path)
+                self._add_diff(path, attrs_text(st), "owner root, group root, mode 0600\n")
+            if not self.check:
+                os.chown(path, 0, 0)
+                os.chmod(path, 0o600)
+        with open(path, encoding="utf-8") as f:
+            self.own[path] = f.read().strip()
+
+    def fill(self, path: str, content: str) -> str:
+        """A hidden file's content with the role's own passwords filled in."""
+
+        def value(match: re.Match[str]) -> str:
+            if match.group(2) not in self.own:
+                raise ValueError(f"{path}: {match.group(2)} is not one of the role's own secrets")
+            secret = self.own[match.group(2)]
+            return hashlib.sha256(secret.encode()).hexdigest() if match.group(1) else secret
+
+        return TOKEN.sub(value, content)
 
     def _stat(self, path: str) -> os.stat_result | None:
         try:
@@ -170,7 +230,12 @@ class Writer:
 
     def file(self, spec: dict[str, Any], secret: bool) -> None:
         path, mode = spec["path"], int(spec["mode"], 8)
-        content = spec["content"].encode("utf-8")
+        text = spec["content"]
+        if secret:
+            text = self.fill(path, text)
+        elif TOKEN.search(text):  # its diff would show the password
+            raise ValueError(f"{path}: a file whose content is shown names a secret")
+        content = text.encode("utf-8")
         st = self._stat(path)
         before = b""
         if st is not None and stat.S_ISREG(st.st_mode):
@@ -271,6 +336,7 @@ def main() -> None:
             "files": {"type": "list", "elements": "dict", "default": [], "options": FILE},
             "secrets": {"type": "list", "elements": "dict", "default": [], "options": SECRET},
             "absent": {"type": "list", "elements": "str", "default": []},
+            "own_secrets": {"type": "list", "elements": "str", "default": []},
             # checker, confs: the running instances' configs to dump once written.
             "dump": {"type": "dict", "default": {}},
         },
@@ -281,6 +347,8 @@ def main() -> None:
     try:
         for spec in p["directories"]:
             writer.directory(spec)
+        for path in p["own_secrets"]:
+            writer.own_secret(path)
         listed = [(s, True) for s in p["secrets"]] + [(s, False) for s in p["files"]]
         for spec, secret in sorted(listed, key=lambda item: item[0]["order"]):
             writer.file(spec, secret=secret)
@@ -291,6 +359,8 @@ def main() -> None:
         module.fail_json(msg=f"owner or group {exc} does not exist", changed_paths=writer.changed)
     except OSError as exc:
         module.fail_json(msg=f"{exc.filename}: {exc.strerror}", changed_paths=writer.changed)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc), changed_paths=writer.changed)
     result: dict[str, Any] = {"changed": bool(writer.changed), "changed_paths": writer.changed}
     # What Redis makes of each running instance's config this call wrote (the live
     # comparison reads it; the probe dumped the others as they were). Not in check
