@@ -20,9 +20,10 @@ from typing import Any
 import redis
 
 from redis_tuned_clients import connections, lint, settings
-from redis_tuned_tools.verify import inputs, probe
-from redis_tuned_tools.verify.cli import SECRET_OPTION, OneLineParser, _fail, _write
-from redis_tuned_tools.verify.inputs import UsageError
+from redis_tuned_tools.common import inputs
+from redis_tuned_tools.common import target as probe
+from redis_tuned_tools.common.cli import SECRET_OPTION, OneLineParser, fail, write
+from redis_tuned_tools.common.inputs import UsageError
 
 PROG = "redis-tuned-clients"
 
@@ -109,9 +110,9 @@ def run_settings(args: argparse.Namespace) -> int:
     ]
     sizes = settings.pool_sizes(endpoints, args.processes, args.concurrency)
     if args.format == "json":
-        _write(sys.stdout, settings.as_json(endpoints, sizes))
+        write(sys.stdout, settings.as_json(endpoints, sizes))
     else:
-        _write(
+        write(
             sys.stdout,
             settings.as_django(
                 endpoints, sizes, args.processes, args.concurrency,
@@ -125,14 +126,14 @@ def run_lint(args: argparse.Namespace) -> int:
     findings = lint.lint(args.settings_file, args.server_timeout)
     if args.json:
         out = {"ok": not findings, "file": str(args.settings_file)}
-        _write(
+        write(
             sys.stdout, json.dumps({**out, "findings": [f.as_dict() for f in findings]}, indent=2)
         )
     else:
         for f in findings:
-            _write(sys.stdout, f"{args.settings_file}:{f.line}: {f.code}: {f.message}")
-            _write(sys.stdout, f"    fix: {f.fix}")
-        _write(sys.stdout, f"{len(findings)} finding(s) in {args.settings_file}")
+            write(sys.stdout, f"{args.settings_file}:{f.line}: {f.code}: {f.message}")
+            write(sys.stdout, f"    fix: {f.fix}")
+        write(sys.stdout, f"{len(findings)} finding(s) in {args.settings_file}")
     return 1 if findings else 0
 
 
@@ -159,7 +160,7 @@ def run_connections(args: argparse.Namespace) -> int:
     clients = [{k: str(v) for k, v in c.items()} for c in listed]
     rep = connections.report(clients, limits[0], limits[1], own_id=own)
     text = json.dumps(rep, indent=2) if args.json else connections.render(rep)
-    _write(sys.stdout, text)
+    write(sys.stdout, text)
     return 1 if rep["warnings"] else 0
 
 
@@ -184,11 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return commands[args.command](args)
     except UsageError as exc:
-        return _fail(str(exc), PROG)
+        return fail(str(exc), PROG)
     except probe.NotRedis as exc:
-        return _fail(f"{args.host}:{args.port} answered, but not as Redis ({exc})", PROG)
+        return fail(f"{args.host}:{args.port} answered, but not as Redis ({exc})", PROG)
     except probe.Unreachable as exc:
-        return _fail(f"cannot reach {args.host}:{args.port}: {exc}", PROG)
+        return fail(f"cannot reach {args.host}:{args.port}: {exc}", PROG)
 
 
 if __name__ == "__main__":

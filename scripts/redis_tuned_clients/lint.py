@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from redis_tuned_tools.verify.inputs import UsageError, read_bounded
+from redis_tuned_tools.common.inputs import UsageError, read_bounded
 
 MAX_SETTINGS = 1024 * 1024
 BZPOPMIN_WAIT = 5  # channels_redis core.py brpop_timeout

@@ -21,7 +21,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from redis_tuned_tools.verify.inputs import Expectations, UsageError, valid_host
+from redis_tuned_tools.common.inputs import Expectations, UsageError, valid_host
 
 KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 6}
 CHANNELS_SOCKET_TIMEOUT = 15  # channels_redis blocks in BZPOPMIN for 5 s

@@ -39,9 +39,9 @@ import redis
 from redis_tuned_clients import settings
 from redis_tuned_clients.cli import bounded
 from redis_tuned_loadtest import appserver, driver, redisside, report
-from redis_tuned_tools.verify import probe
-from redis_tuned_tools.verify.cli import SECRET_OPTION, OneLineParser, _fail
-from redis_tuned_tools.verify.inputs import UsageError, one_line
+from redis_tuned_tools.common import target as probe
+from redis_tuned_tools.common.cli import SECRET_OPTION, OneLineParser, fail
+from redis_tuned_tools.common.inputs import UsageError, one_line
 
 PROG = "redis-tuned-loadtest"
 HEADROOM_FILES = 512
@@ -615,11 +615,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(run(args, given))
     except UsageError as exc:
-        return _fail(str(exc), PROG)
+        return fail(str(exc), PROG)
     except (probe.Unreachable, appserver.AppServerError) as exc:
-        return _fail(str(exc), PROG)
+        return fail(str(exc), PROG)
     except KeyboardInterrupt:
-        return _fail("interrupted", PROG)
+        return fail("interrupted", PROG)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import redis
 import redis.asyncio
 
 from redis_tuned_clients import settings
-from redis_tuned_tools.verify.inputs import UsageError
+from redis_tuned_tools.common.inputs import UsageError
 
 SAMPLE_EVERY = 0.25
 CROWD_PARALLEL = 200

@@ -7,7 +7,6 @@ connection error (one line on stderr).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import os
@@ -15,47 +14,30 @@ import re
 import statistics
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import redis
 
+from redis_tuned_tools.common import inputs
+from redis_tuned_tools.common.cli import SECRET_OPTION, OneLineParser, fail, write
+from redis_tuned_tools.common.inputs import Expectations, UsageError
+from redis_tuned_tools.common.target import (
+    SHAPE_ERRORS,
+    NotRedis,
+    Target,
+    Unreachable,
+    is_auth_error,
+    ping,
+)
 from redis_tuned_tools.verify import checks as ck
-from redis_tuned_tools.verify import inputs, probe
-from redis_tuned_tools.verify.inputs import Expectations, UsageError
+from redis_tuned_tools.verify import probe
 
 EXPECT_DIR = Path("/etc/redis/redis_tuned")
 INSTANCE_NAME = re.compile(r"^[a-z0-9_-]+$")
 # Where --instance keeps the counters of its last successful verification.
 STATE_DIR = Path("/var/lib/redis_tuned")
+PROG = "redis-tuned-verify"
 DEFAULT_DATABASES = "0,1"  # the guide's workload: db 0 Channels layer, db 1 Django cache
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a misuse in one line (no usage block) and exits 2."""
-
-    def error(self, message: str) -> NoReturn:
-        prefix = "unrecognized arguments: "
-        if message.startswith(prefix):
-            # Name the options only: a value after a mistyped --passwd may be a secret,
-            # and so may the rest of -aSECRET.
-            names = [_option_name(a) for a in message[len(prefix) :].split() if a[:1] == "-"]
-            message = prefix + (" ".join(names) or "(values not shown)")
-        # argparse quotes the value it refused ("invalid int value: 'x'"): not shown.
-        message = re.sub(r"(value|choice): .*", r"\1 (not shown)", message)
-        self.exit(2, f"{self.prog}: {inputs.one_line(message)} (see --help)\n")
-
-
-def _option_name(arg: str) -> str:
-    if arg.startswith("--"):
-        match = re.match(r"--[A-Za-z][A-Za-z0-9-]*", arg)
-        return match.group(0) if match else "--..."
-    return arg[:2]
-
-
-# Spellings of a password on the command line (redis-cli's -a included): refused, never echoed.
-SECRET_OPTION = re.compile(
-    r"^(-a|--?(pass|passwd|password|pw|auth|requirepass|secret)(=|$))", re.IGNORECASE
-)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -207,7 +189,7 @@ def read_credentials(args: argparse.Namespace) -> tuple[str | None, str | None]:
     return args.user, None
 
 
-def admin_secret_allowed(args: argparse.Namespace, target: probe.Target) -> bool:
+def admin_secret_allowed(args: argparse.Namespace, target: Target) -> bool:
     """The role's admin secret goes only to the instance it belongs to: the one its
     expectations name (no --host or --port of the caller's), on this machine."""
     return args.host is None and args.port is None and probe.same_host(target)
@@ -215,7 +197,7 @@ def admin_secret_allowed(args: argparse.Namespace, target: probe.Target) -> bool
 
 def connection(
     args: argparse.Namespace, expected: Expectations, user: str | None, password: str | None
-) -> probe.Target:
+) -> Target:
     """Where and how to connect: the flags, else the expectations (an instance
     that is TLS-only, plain port 0, is reached over TLS with its CA)."""
     # The role writes the address it reaches the instance at on its host: an
@@ -229,7 +211,7 @@ def connection(
         cacert = cacert or tls_exp.ca_file
         if not cert and tls_exp.auth_clients != "no":
             cert, key = tls_exp.cert_file, tls_exp.key_file
-    return probe.Target(
+    return Target(
         host,
         port,
         password,
@@ -269,7 +251,7 @@ class Stage:
         return self
 
     def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> bool:
-        if exc is None or isinstance(exc, (probe.Unreachable, UsageError)):
+        if exc is None or isinstance(exc, (Unreachable, UsageError)):
             return False
         if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
             return False
@@ -278,7 +260,7 @@ class Stage:
             hint = "the server refused the command: disabled or renamed (rename-command)?"
             self.report.checks.append(ck.Check(self.name, ck.WARN, self.expected, first, hint))
             return True
-        if isinstance(exc, (redis.RedisError, *probe.SHAPE_ERRORS)):
+        if isinstance(exc, (redis.RedisError, *SHAPE_ERRORS)):
             hint = "the server's answer is not what Redis answers: is this a Redis server?"
             seen = type(exc).__name__
             self.report.checks.append(ck.Check(self.name, ck.FAIL, self.expected, seen, hint))
@@ -297,9 +279,9 @@ def run(args: argparse.Namespace) -> ck.Report:
     report = ck.Report(target={"host": target.host, "port": target.port, "tls": target.tls})
     client = target.client()
     try:
-        probe.ping(client)
+        ping(client)
     except (redis.AuthenticationError, redis.ResponseError) as exc:
-        if not probe.is_auth_error(exc):
+        if not is_auth_error(exc):
             report.checks.append(
                 ck.Check(
                     "reachable + auth + PING",
@@ -606,26 +588,8 @@ def _cell(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _write(stream: Any, text: str) -> None:
-    """Print, and survive a reader that left (``| head -1``) or a closed stream."""
-    if stream is None:
-        return
-    try:
-        stream.write(text + "\n")
-        stream.flush()
-    except BrokenPipeError:
-        # Nobody reads any more: point the stream at /dev/null so that Python's
-        # own flush at exit does not complain either.
-        with contextlib.suppress(OSError, ValueError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
-    except (OSError, ValueError):
-        pass
-
-
-def _fail(message: str, prog: str = "redis-tuned-verify") -> int:
-    """One line on stderr, credentials in any URL in it redacted; exit code 2."""
-    _write(sys.stderr, f"{prog}: {inputs.one_line(message)}")
-    return 2
+def _fail(message: str) -> int:
+    return fail(message, PROG)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -638,9 +602,9 @@ def main(argv: list[str] | None = None) -> int:
         report = run(args)
     except UsageError as exc:
         return _fail(str(exc))
-    except probe.NotRedis as exc:
+    except NotRedis as exc:
         return _fail(f"{args.host}:{args.port} answered, but not as Redis does ({exc})")
-    except probe.Unreachable as exc:
+    except Unreachable as exc:
         return _fail(f"cannot reach {args.host}:{args.port}: {exc}")
     except redis.RedisError as exc:
         first = str(exc).split("\n")[0][:200]
@@ -648,9 +612,9 @@ def main(argv: list[str] | None = None) -> int:
     except RecursionError:
         return _fail("internal error: input nested too deeply")
     if args.json:
-        _write(sys.stdout, json.dumps(report.as_dict(), indent=2, default=str))
+        write(sys.stdout, json.dumps(report.as_dict(), indent=2, default=str))
     else:
-        _write(sys.stdout, render_table(report))
+        write(sys.stdout, render_table(report))
     return 0 if report.ok else 1
 
 

@@ -1,0 +1,52 @@
+"""The three command-line tools share one library, redis_tuned_tools.common (the
+input boundary, how a target is reached, one-line errors), which the role ships
+to the hosts with the verifier. The application-side tools import nothing of the
+verifier itself and no private name, so a change on their side cannot break the
+deployed verifier; the shared library depends on neither."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+TOOLS = PROJECT / "roles" / "redis_tuned" / "files" / "redis_tuned_tools"
+APP_SIDE = [
+    PROJECT / "scripts" / "redis_tuned_clients",
+    PROJECT / "scripts" / "redis_tuned_loadtest",
+]
+
+
+def imports(path: Path) -> list[tuple[str, list[str]]]:
+    """(module, names) of every import in a file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.append((node.module, [a.name for a in node.names]))
+        elif isinstance(node, ast.Import):
+            found += [(a.name, []) for a in node.names]
+    return found
+
+
+def test_the_app_side_tools_import_only_the_shared_library_and_no_private_name() -> None:
+    bad = []
+    files = [p for d in APP_SIDE for p in d.rglob("*.py")]
+    assert len(files) > 5
+    for path in files:
+        for module, names in imports(path):
+            if not module.startswith("redis_tuned_tools"):
+                continue
+            if not module.startswith("redis_tuned_tools.common"):
+                bad.append(f"{path.relative_to(PROJECT)}: {module}")
+            bad += [f"{path.relative_to(PROJECT)}: {module}.{n}" for n in names if n[:1] == "_"]
+    assert bad == []
+
+
+def test_the_shared_library_depends_on_neither_side() -> None:
+    files = list((TOOLS / "common").glob("*.py"))
+    assert {p.name for p in files} >= {"__init__.py", "inputs.py", "target.py", "cli.py"}
+    for path in files:
+        for module, _ in imports(path):
+            assert not module.startswith(
+                ("redis_tuned_tools.verify", "redis_tuned_clients", "redis_tuned_loadtest")
+            ), (path.name, module)
