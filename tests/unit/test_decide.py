@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis_tuned as f  # roles/redis_tuned/filter_plugins/redis_tuned.py
+import redis_tuned_plan as f  # roles/redis_tuned/lib/redis_tuned_plan
 import yaml
 from test_live import IMMUTABLE
 from test_plan import LAYOUT, ONE, plan, role_inputs

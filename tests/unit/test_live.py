@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import redis
-import redis_tuned as f  # roles/redis_tuned/filter_plugins/redis_tuned.py
+import redis_tuned_plan as f  # roles/redis_tuned/lib/redis_tuned_plan
 import yaml
 from support import redis_server
 from test_plan import ONE, plan, restarts

@@ -1,4 +1,4 @@
-"""The role's planning core (roles/redis_tuned/filter_plugins/redis_tuned.py): every
+"""The role's planning core (roles/redis_tuned/lib/redis_tuned_plan): every
 decision the role makes, from the variables and facts to the plan and its problems."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis_tuned as f  # roles/redis_tuned/filter_plugins/redis_tuned.py
+import redis_tuned_plan as f  # roles/redis_tuned/lib/redis_tuned_plan
 import yaml
 from role_vars import rendered
 

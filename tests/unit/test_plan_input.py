@@ -13,7 +13,7 @@ import string
 from typing import Any
 
 import pytest
-import redis_tuned as f  # roles/redis_tuned/filter_plugins/redis_tuned.py
+import redis_tuned_plan as f  # roles/redis_tuned/lib/redis_tuned_plan
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_plan import LAYOUT, ONE, by_name, plan, role_inputs

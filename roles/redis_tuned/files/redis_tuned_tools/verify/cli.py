@@ -29,6 +29,7 @@ from redis_tuned_tools.common.target import (
     is_auth_error,
     ping,
 )
+from redis_tuned_tools.common.values import is_loopback, normalise
 from redis_tuned_tools.verify import checks as ck
 from redis_tuned_tools.verify import probe
 
@@ -223,7 +224,7 @@ def connection(
         key=key,
         # Over loopback the chain is verified but not the name: a server
         # certificate names the host as clients on the network address it.
-        check_hostname=not ck.is_loopback(host),
+        check_hostname=not is_loopback(host),
     )
 
 
@@ -378,7 +379,7 @@ def run(args: argparse.Namespace) -> ck.Report:
 
     want_aof = None
     if "appendonly" in expected.config:
-        want_aof = ck.normalise("appendonly", expected.config["appendonly"]) == "yes"
+        want_aof = normalise("appendonly", expected.config["appendonly"]) == "yes"
     state_file = args.state_file or (
         STATE_DIR / f"{args.instance}.verify.json" if args.instance else None
     )

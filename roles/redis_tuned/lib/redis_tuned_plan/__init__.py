@@ -1,0 +1,129 @@
+"""The planning core of the redis_tuned role.
+
+``plan(inputs, facts)`` is the one place that decides, from the role's
+variables and the host's facts (as the probe reads them): each instance's
+merged config, its ports, the address the role itself connects to on the host,
+the address clients (and the control node's check) connect to, its TLS and
+exporter settings and what the verification expects of it; the kernel
+settings; and the list of problems (each naming the variable and what to
+change). Preflight asserts that the list is empty, tasks apply the plan,
+templates render it. What depends on the host's state is decided once before
+the files are written (``prepare``) and once after (``decide``).
+
+Pure functions, no Ansible import: pytest calls them directly. One module per
+concern (each module's docstring says which); the role's filter plugin
+(filter_plugins/redis_tuned.py) is a thin adapter over this package. The plan never
+holds a secret: passwords only decide ``requires_auth`` and which credential
+the control node's check uses.
+"""
+
+from __future__ import annotations
+
+from .acl import ACL_PASSWORD_PREFIXES, ACL_PASSWORD_RULES, USER_NAME, rules_problems
+from .addresses import BASE_PORT, WILDCARDS, bind_addresses, local_host, remote_host, url_host
+from .decide import decide, prepare
+from .files import host_files
+from .host import SUPPORTED, host_facts, host_problems
+from .inputs import (
+    NAME,
+    PACKAGE_WRITABLE,
+    SHA256,
+    SYSCTL_KEY,
+    SYSTEM_DIRS,
+    SYSTEM_TREES,
+    VARIABLES,
+    input_problems,
+    own_directory_problem,
+)
+from .instances import AUTO_FLOOR, THP_MODES, plan
+from .kernel import kernel_state
+from .layout import STATE_DIR, THP_PATH, data_dir
+from .live import (
+    DUMP_OVERRIDDEN,
+    SHRINK_MARGIN,
+    TLS_FILE_DIRECTIVES,
+    config_set,
+    file_form,
+    live_changes,
+    live_refusals,
+    live_set,
+    parse_dump,
+)
+from .reports import live_summary, restart_summary, verify_summary
+from .restarts import acl_loads, daemon_reload, exporter_files, exporter_restarts, restart_reasons
+from .values import (
+    AUTH_CLIENTS,
+    CONTROL,
+    DIRECTIVE,
+    FILE_ONLY_DIRECTIVES,
+    SCALARS,
+    TEMPLATE_DIRECTIVES,
+    conf_lines,
+    conf_value,
+    expect_args,
+    is_size,
+    redis_bytes,
+)
+
+__all__ = [
+    "ACL_PASSWORD_PREFIXES",
+    "ACL_PASSWORD_RULES",
+    "AUTH_CLIENTS",
+    "AUTO_FLOOR",
+    "BASE_PORT",
+    "CONTROL",
+    "DIRECTIVE",
+    "DUMP_OVERRIDDEN",
+    "FILE_ONLY_DIRECTIVES",
+    "NAME",
+    "PACKAGE_WRITABLE",
+    "SCALARS",
+    "SHA256",
+    "SHRINK_MARGIN",
+    "STATE_DIR",
+    "SUPPORTED",
+    "SYSCTL_KEY",
+    "SYSTEM_DIRS",
+    "SYSTEM_TREES",
+    "TEMPLATE_DIRECTIVES",
+    "THP_MODES",
+    "THP_PATH",
+    "TLS_FILE_DIRECTIVES",
+    "USER_NAME",
+    "VARIABLES",
+    "WILDCARDS",
+    "acl_loads",
+    "bind_addresses",
+    "conf_lines",
+    "conf_value",
+    "config_set",
+    "daemon_reload",
+    "data_dir",
+    "decide",
+    "expect_args",
+    "exporter_files",
+    "exporter_restarts",
+    "file_form",
+    "host_facts",
+    "host_files",
+    "host_problems",
+    "input_problems",
+    "is_size",
+    "kernel_state",
+    "live_changes",
+    "live_refusals",
+    "live_set",
+    "live_summary",
+    "local_host",
+    "own_directory_problem",
+    "parse_dump",
+    "plan",
+    "prepare",
+    "redis_bytes",
+    "remote_host",
+    "restart_reasons",
+    "restart_summary",
+    "rules_problems",
+    "url_host",
+    "verify_summary",
+]

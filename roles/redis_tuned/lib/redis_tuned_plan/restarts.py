@@ -1,0 +1,115 @@
+"""Restarts and reloads decided from state: file times against process start times."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def restart_reasons(
+    the_plan: dict[str, Any],
+    state: dict[str, Any],
+    changed_paths: list[str] | None = None,
+    live: dict[str, Any] | None = None,
+) -> dict[str, list[str]]:
+    """Why each running instance needs a restart, decided from state: its unit
+    drop-in or TLS files (``restart_files``) were modified after its process
+    started, or this run changed them (in check mode: would change); its live
+    config differs from its file in a directive CONFIG SET cannot change
+    (``live``, from live_changes). Its config file alone counts only where the
+    live config cannot be compared (no ``live`` for it, or a directive CONFIG GET
+    does not show). ``state`` is what library/redis_tuned_probe.py read before
+    this run wrote anything. An instance that was not running is started, not
+    restarted: starting it reads what is on disk."""
+    units = state.get("units") or {}
+    modified = state.get("mtimes") or {}
+    changed = set(changed_paths or [])
+    reasons: dict[str, list[str]] = {}
+    for inst in the_plan["instances"]:
+        since = (units.get(inst["unit"]) or {}).get("started")
+        if since is None:
+            continue
+        mine = (live or {}).get(inst["name"])
+        paths = inst["paths"]
+        kinds = {paths["dropin"]: "unit drop-in"}
+        if mine is None:  # else reloaded live (live_changes: tls_reload)
+            kinds |= {f: "TLS files" for f in inst["restart_files"] if f not in paths.values()}
+        if mine is None or mine["unverifiable"]:
+            kinds[paths["conf"]] = "config file"
+        why = list(mine["restart"]) if mine else []
+        for path, kind in kinds.items():
+            if (modified.get(path, 0.0) > since or path in changed) and kind not in why:
+                why.append(kind)
+        if why:
+            reasons[inst["name"]] = why
+    return reasons
+
+
+def _loaded_since(path: str, marker: str, started: float | None, state: dict[str, Any]) -> bool:
+    """The file is newer than what the running process last loaded (it started, or a
+    live load marked ``marker``)."""
+    modified = state.get("mtimes") or {}
+    return bool(modified.get(path, 0.0) > max(started or 0.0, modified.get(marker, 0.0)))
+
+
+def acl_loads(
+    the_plan: dict[str, Any], state: dict[str, Any], changed_paths: list[str] | None = None
+) -> list[str]:
+    """The running instances whose ACL file the process has not loaded: changed this
+    run, or newer than its start and its last ACL LOAD (a run that failed after
+    writing a rotated password leaves it on disk: the next run loads it)."""
+    changed = set(changed_paths or [])
+    units = state.get("units") or {}
+    names = []
+    for inst in the_plan["instances"]:
+        started = (units.get(inst["unit"]) or {}).get("started")
+        if started is None:
+            continue  # started by this run: it reads the file
+        paths = inst["paths"]
+        if paths["acl"] in changed or _loaded_since(
+            paths["acl"], paths["acl_loaded"], started, state
+        ):
+            names.append(inst["name"])
+    return names
+
+
+def exporter_restarts(
+    the_plan: dict[str, Any],
+    state: dict[str, Any],
+    layout: dict[str, Any],
+    changed_paths: list[str] | None = None,
+) -> list[str]:
+    """The exporters to restart: one of the files it reads at start (its unit, its
+    arguments, its password map, the TLS files where it has a client certificate, its
+    binary) changed this run or is newer than its running process."""
+    changed = set(changed_paths or [])
+    units = state.get("units") or {}
+    modified = state.get("mtimes") or {}
+    names = []
+    for inst in the_plan["instances"]:
+        if not inst["exporter"]:
+            continue
+        started = (units.get(f"redis-tuned-exporter@{inst['name']}.service") or {}).get("started")
+        reads = exporter_files(inst, layout)
+        if changed & set(reads) or (
+            started is not None and any(modified.get(f, 0.0) > started for f in reads)
+        ):
+            names.append(inst["name"])
+    return names
+
+
+def exporter_files(inst: dict[str, Any], layout: dict[str, Any]) -> list[str]:
+    """What an instance's exporter reads when it starts."""
+    base = f"{layout['exporter_dir']}/{inst['name']}"
+    files = [layout["exporter_unit_file"], f"{base}.env", f"{base}.json"]
+    if inst["exporter"] and inst["exporter"]["client_cert"]:
+        files += sorted(layout["exporter_client_files"].values())
+    return [*files, *([layout["exporter_binary"]] if layout.get("exporter_binary") else [])]
+
+
+def daemon_reload(state: dict[str, Any], changed_paths: list[str] | None = None) -> bool:
+    """systemd must re-read its units: one of the role's unit files or drop-ins changed
+    this run, or systemd says a unit it reads needs it (NeedDaemonReload: a run that
+    failed after writing them)."""
+    if any(p.startswith("/etc/systemd/system/") for p in changed_paths or []):
+        return True
+    return any((u or {}).get("need_reload") for u in (state.get("units") or {}).values())
