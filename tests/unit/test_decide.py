@@ -4,7 +4,9 @@ and a rerun on a host that is as planned loads no step that acts."""
 
 from __future__ import annotations
 
+import ast
 import copy
+import importlib
 import json
 import re
 import subprocess
@@ -207,3 +209,55 @@ def test_each_state_decision_is_made_once_by_one_set_fact() -> None:
         "redis_tuned_daemon_reload", "redis_tuned_kernel_state", "redis_tuned_live_set",
     ):  # fmt: skip
         assert not [file for file, text in texts.items() if inner in text], inner
+
+
+# How an instance's unit or one of its paths is spelled; the layout module
+# (lib/redis_tuned_plan/layout.py) is the one place that may.
+INSTANCE_SPELLINGS = re.compile(
+    r"redis-server@|redis-tuned-exporter@[^.]|/etc/redis/redis-|/var/(lib|log)/redis/|"
+    r"/run/redis-|\.service\.d"
+)
+
+
+def _python_strings(path: Path) -> list[str]:
+    """The string constants of a Python file's code (docstrings left out)."""
+    tree = ast.parse(path.read_text())
+    docs = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef))
+        and node.body and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }  # fmt: skip
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
+    ]
+
+
+def test_unit_names_and_instance_paths_are_spelled_only_in_the_layout_module() -> None:
+    spelled = []
+    for path in sorted((ROLE / "lib" / "redis_tuned_plan").glob("*.py")):
+        if path.name != "layout.py":
+            spelled += [f"{path.name}: {s!r}" for s in _python_strings(path)
+                        if INSTANCE_SPELLINGS.search(s)]  # fmt: skip
+    for path in [*(ROLE / "library").glob("*.py"), *(ROLE / "action_plugins").glob("*.py"),
+                 *(ROLE / "filter_plugins").glob("*.py")]:  # fmt: skip
+        spelled += [f"{path.name}: {s!r}" for s in _python_strings(path)
+                    if INSTANCE_SPELLINGS.search(s)]  # fmt: skip
+    for folder in ("tasks", "handlers", "vars", "defaults", "templates"):
+        for path in sorted((ROLE / folder).iterdir()):
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if line.lstrip().startswith(("#", "{#")):
+                    continue  # a comment (YAML, a unit file, redis.conf, Jinja)
+                code = line.split("#", 1)[0] if path.suffix == ".yml" else line
+                if INSTANCE_SPELLINGS.search(code):
+                    spelled.append(f"{folder}/{path.name}:{number}: {line.strip()}")
+    assert spelled == []
+    # and the layout spells them the way Debian's package does
+    layout = importlib.import_module("redis_tuned_plan.layout")
+    assert layout.unit("main") == "redis-server@main.service"
+    assert layout.instance_paths("main")["conf"] == "/etc/redis/redis-main.conf"
+    assert layout.pidfile("main") == "/run/redis-main/redis-server.pid"
+    assert layout.data_dir("main", {}, {}) == "/var/lib/redis/main"

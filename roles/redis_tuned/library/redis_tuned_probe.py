@@ -39,6 +39,7 @@ options:
     default: []
     description: "Instances to CONFIG GET: name, args (redis-cli flags), directives to return."
   live_user: {type: str, default: redis-tuned, description: The role's own ACL user.}
+  cli: {type: str, default: redis-cli, description: "The server's command-line client."}
   live_secret:
     type: str
     default: /etc/redis/redis_tuned/admin.secret
@@ -253,6 +254,7 @@ def live_configs(
     user: str,
     secret_path: str,
     on_disk: dict[str, dict[str, str]],
+    cli: str = "redis-cli",
 ) -> dict[str, dict[str, Any]]:
     """CONFIG GET * of each instance that answers, as the role's own user (its
     password from the 0600 file, handed to redis-cli in its environment, never
@@ -274,7 +276,7 @@ def live_configs(
         candidates += _certificate_variants(other, client_cert) if other else []
         live, whys = None, []
         for args in candidates:
-            argv = ["redis-cli", "--no-auth-warning", "--user", user, *args]
+            argv = [cli, "--no-auth-warning", "--user", user, *args]
             live, why = _config_get(module, argv, secret)
             if live is not None:
                 break
@@ -289,7 +291,7 @@ def live_configs(
         # How many keys a restart would drop, where nothing persists them; what it holds.
         # One INFO of two sections (Redis 7 takes several).
         _, text, _ = module.run_command(
-            ["redis-cli", "--no-auth-warning", "--user", user, *args, "INFO", "keyspace", "memory"],
+            [cli, "--no-auth-warning", "--user", user, *args, "INFO", "keyspace", "memory"],
             environ_update={"REDISCLI_AUTH": secret},
         )
         out["live_keys"][name], out["live_memory"][name] = _info_numbers(text)
@@ -339,6 +341,7 @@ def main() -> None:
             # Instances to read CONFIG GET * from: name, args (redis-cli connection flags).
             "live": {"type": "list", "elements": "dict", "default": []},
             "live_user": {"type": "str", "default": "redis-tuned"},
+            "cli": {"type": "str", "default": "redis-cli"},
             "live_secret": {"type": "str", "default": "/etc/redis/redis_tuned/admin.secret"},
             # The config checker; with it, the running instances' files are dumped.
             "checker": {"type": "str", "default": ""},
@@ -368,7 +371,9 @@ def main() -> None:
             for i in p["live"]
         ]  # fmt: skip
         result.update(
-            live_configs(module, asked, p["live_user"], p["live_secret"], result["conf_directives"])
+            live_configs(
+                module, asked, p["live_user"], p["live_secret"], result["conf_directives"], p["cli"]
+            )
         )
         confs = [
             i["conf"] for i in p["live"] if i.get("conf") and i["name"] in result["live_config"]

@@ -19,14 +19,14 @@ the control node's check uses.
 
 from __future__ import annotations
 
-from .acl import ACL_PASSWORD_PREFIXES, ACL_PASSWORD_RULES, USER_NAME, rules_problems
+from .acl import ACL_PASSWORD_PREFIXES, ACL_PASSWORD_RULES, USER_NAME, USER_TYPES, rules_problems
 from .addresses import BASE_PORT, WILDCARDS, bind_addresses, local_host, remote_host, url_host
 from .decide import decide, prepare
 from .files import host_files
 from .host import SUPPORTED, host_facts, host_problems
 from .inputs import (
+    INSTANCE_TYPES,
     NAME,
-    PACKAGE_WRITABLE,
     SHA256,
     SYSCTL_KEY,
     SYSTEM_DIRS,
@@ -37,7 +37,25 @@ from .inputs import (
 )
 from .instances import AUTO_FLOOR, THP_MODES, plan
 from .kernel import kernel_state
-from .layout import STATE_DIR, THP_PATH, data_dir
+from .layout import (
+    DROPIN,
+    EXPORTER_UNIT_PREFIX,
+    PACKAGE_WRITABLE,
+    SERVER,
+    STATE_DIR,
+    THP_PATH,
+    UNIT_DIR,
+    data_dir,
+    default_logfile,
+    dropin_dir,
+    exporter_unit,
+    instance_paths,
+    is_unit_file,
+    package_unit,
+    pidfile,
+    server,
+    unit,
+)
 from .live import (
     DUMP_OVERRIDDEN,
     SHRINK_MARGIN,
@@ -73,11 +91,15 @@ __all__ = [
     "BASE_PORT",
     "CONTROL",
     "DIRECTIVE",
+    "DROPIN",
     "DUMP_OVERRIDDEN",
+    "EXPORTER_UNIT_PREFIX",
     "FILE_ONLY_DIRECTIVES",
+    "INSTANCE_TYPES",
     "NAME",
     "PACKAGE_WRITABLE",
     "SCALARS",
+    "SERVER",
     "SHA256",
     "SHRINK_MARGIN",
     "STATE_DIR",
@@ -89,7 +111,9 @@ __all__ = [
     "THP_MODES",
     "THP_PATH",
     "TLS_FILE_DIRECTIVES",
+    "UNIT_DIR",
     "USER_NAME",
+    "USER_TYPES",
     "VARIABLES",
     "WILDCARDS",
     "acl_loads",
@@ -100,15 +124,20 @@ __all__ = [
     "daemon_reload",
     "data_dir",
     "decide",
+    "default_logfile",
+    "dropin_dir",
     "expect_args",
     "exporter_files",
     "exporter_restarts",
+    "exporter_unit",
     "file_form",
     "host_facts",
     "host_files",
     "host_problems",
     "input_problems",
+    "instance_paths",
     "is_size",
+    "is_unit_file",
     "kernel_state",
     "live_changes",
     "live_refusals",
@@ -116,7 +145,9 @@ __all__ = [
     "live_summary",
     "local_host",
     "own_directory_problem",
+    "package_unit",
     "parse_dump",
+    "pidfile",
     "plan",
     "prepare",
     "redis_bytes",
@@ -124,6 +155,8 @@ __all__ = [
     "restart_reasons",
     "restart_summary",
     "rules_problems",
+    "server",
+    "unit",
     "url_host",
     "verify_summary",
 ]

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .instances import _expectations
+from .layout import SERVER
 
 
 def host_files(
@@ -22,7 +23,7 @@ def host_files(
     checker = layout["checker"]
     exporter_user = layout["exporter_user"]
     dirs = [
-        {"path": layout["expect_dir"], "owner": "root", "group": "redis", "mode": "0750"},
+        {"path": layout["expect_dir"], "owner": "root", "group": SERVER["group"], "mode": "0750"},
         {"path": layout["tool_dir"], "owner": "root", "group": "root", "mode": "0755"},
         {"path": layout["state_dir"], "owner": "root", "group": "root", "mode": "0700"},
     ]
@@ -44,10 +45,12 @@ def host_files(
              "mode": "0644"}
         )  # fmt: skip
     if layout["tls_enabled"]:
-        dirs.append({"path": layout["tls_dir"], "owner": "root", "group": "redis", "mode": "0750"})
+        dirs.append(
+            {"path": layout["tls_dir"], "owner": "root", "group": SERVER["group"], "mode": "0750"}
+        )
         files += [
-            {"path": dest, "src": layout["tls_sources"][key], "group": "redis", "mode": "0640",
-             "show": "secret"}
+            {"path": dest, "src": layout["tls_sources"][key], "group": SERVER["group"],
+             "mode": "0640", "show": "secret"}
             for key, dest in sorted(layout["tls_files"].items())
         ]  # fmt: skip
     if any(i["tls"] and i["tls"]["client_cert_file"] for i in instances):
@@ -64,16 +67,16 @@ def host_files(
             # Only SHA-256 hashes of the passwords reach the host (the template hashes them).
             # A diff names the users whose lines changed, never the lines.
             {"path": inst["paths"]["acl"], "template": "redis.acl.j2", "vars": one,
-             "group": "redis", "mode": "0640", "validate": f"{checker} --acl %s",
+             "group": SERVER["group"], "mode": "0640", "validate": f"{checker} --acl %s",
              "show": "users"},
             # Checked by a throwaway redis-server with no port, an empty scratch dir.
             {"path": inst["paths"]["conf"], "template": "redis.conf.j2", "vars": one,
-             "group": "redis", "mode": "0640", "validate": f"{checker} %s"},
+             "group": SERVER["group"], "mode": "0640", "validate": f"{checker} %s"},
             {"path": inst["paths"]["dropin"], "template": "unit-dropin.conf.j2", "vars": one,
              "mode": "0644"},
             {"path": f"{layout['expect_dir']}/{name}.json",
              "content": _expectations(inst, ((live or {}).get(name) or {}).get("restart")),
-             "group": "redis", "mode": "0640"},
+             "group": SERVER["group"], "mode": "0640"},
         ]  # fmt: skip
     exporters = [i for i in instances if i["exporter"]]
     if exporters:

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from .acl import _users_problems, rules_problems
-from .layout import data_dir
+from .layout import PACKAGE_WRITABLE, SERVER, data_dir
 from .values import AUTH_CLIENTS, DIRECTIVE, SCALARS, _controls, _lower_keys, _truthy, _type_name
 
 NAME = re.compile(r"^[a-z0-9_-]+$")
@@ -58,18 +58,13 @@ SYSTEM_DIRS = frozenset(
     {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/media",
      "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr",
      "/var", "/var/backups", "/var/cache", "/var/lib", "/var/local", "/var/log", "/var/mail",
-     "/var/opt", "/var/run", "/var/spool", "/var/tmp", "/var/lib/redis", "/var/log/redis"}
+     "/var/opt", "/var/run", "/var/spool", "/var/tmp", *PACKAGE_WRITABLE}
 )  # fmt: skip
 
 
 # Trees the unit cannot write (ProtectSystem=strict, ProtectHome) or the role owns.
 SYSTEM_TREES = ("/bin/", "/boot/", "/dev/", "/etc/", "/home/", "/lib/", "/proc/", "/root/",
                 "/run/", "/sbin/", "/sys/", "/usr/", "/tmp/", "/var/tmp/")  # fmt: skip
-
-
-# What the package's unit may write (ReadWritePaths=); a dir or logfile elsewhere
-# gets a ReadWritePaths= of its own in the role's drop-in.
-PACKAGE_WRITABLE = ("/var/lib/redis", "/var/log/redis")
 
 
 def _variable(key: str) -> str:
@@ -206,7 +201,7 @@ def own_directory_problem(path: Any, what: str, where: str) -> str | None:
         return (
             f"{where}: {what} '{text}' must be a directory of the instance's own (absolute, no "
             "'..', not a system directory such as /var/lib or /etc; default "
-            "/var/lib/redis/<name>)"
+            f"{data_dir('<name>', {}, {})})"
         )
     return None
 
@@ -242,7 +237,7 @@ def _log_dir(logfile: Any, where: str, problems: list[str]) -> list[str]:
     if text in ("", '""'):
         return []
     parent = posixpath.dirname(text)
-    if parent == "/var/log/redis" and posixpath.normpath(text) == text:
+    if parent == SERVER["log_dir"] and posixpath.normpath(text) == text:
         return []
     bad = own_directory_problem(parent, "the directory of logfile", where)
     if bad or not posixpath.basename(text):

@@ -20,7 +20,6 @@ from .addresses import (
 )
 from .host import host_facts, host_problems
 from .inputs import (
-    PACKAGE_WRITABLE,
     _dir_problems,
     _exporter_problems,
     _list_problems,
@@ -30,7 +29,18 @@ from .inputs import (
     input_problems,
 )
 from .kernel import _sysctl_path
-from .layout import STATE_DIR, THP_PATH, data_dir
+from .layout import (
+    PACKAGE_WRITABLE,
+    SERVER,
+    THP_PATH,
+    data_dir,
+    default_logfile,
+    exporter_unit,
+    instance_paths,
+    pidfile,
+    server,
+    unit,
+)
 from .values import (
     FILE_ONLY_DIRECTIVES,
     _float,
@@ -56,7 +66,7 @@ def _refused(problems: list[str]) -> dict[str, Any]:
         "instances": [], "removed_instances": [], "transparent_hugepages": "unchanged",
         "restart_policy": "auto", "kernel_paths": [], "thp_path": THP_PATH, "units": [],
         "live_probe": [], "restart_files": [], "directories": [], "sysctls": {},
-        "removed_exporter_units": [],
+        "removed_exporter_units": [], "exporter_units": [], "server": server(),
         "problems": problems,
     }  # fmt: skip
 
@@ -191,13 +201,13 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
     for inst in instances:
         inst["expectations"]["sysctl"] = sysctls
     directories = [
-        {"path": d, "owner": "redis", "mode": "0750"}
+        {"path": d, "owner": SERVER["user"], "mode": "0750"}
         for i in instances
         for d in [i["config"]["dir"], *i["log_dir"]]
     ]
     directories += [
         {
-            "path": f"/etc/systemd/system/redis-server@{i['name']}.service.d",
+            "path": i["paths"]["dropin_dir"],
             "owner": "root",
             "mode": "0755",
         }
@@ -210,8 +220,11 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
         ],
         # redis_tuned_exporter_enabled false: the exporters an earlier run made go.
         "removed_exporter_units": [
-            f"redis-tuned-exporter@{i['name']}.service" for i in instances if not i["exporter"]
+            exporter_unit(i["name"]) for i in instances if not i["exporter"]
         ],
+        "exporter_units": [i["exporter_unit"] for i in instances if i["exporter"]],
+        # The server's package, binaries, package unit, user (layout.SERVER).
+        "server": server(),
         "transparent_hugepages": thp,
         "restart_policy": policy,
         # What the kernel probe reads: every sysctl, then THP.
@@ -261,18 +274,13 @@ def _removed(inst: dict[str, Any], role_config: dict[str, Any]) -> dict[str, Any
     """An instance with state: absent: its units stop, its files go; its data
     directory stays unless purge."""
     name = str(inst.get("name"))
-    unit = f"redis-server@{name}.service"
     config = _lower_keys(inst.get("config"))
+    paths = instance_paths(name)
     return {
         "name": name,
-        "unit": unit,
-        "exporter_unit": f"redis-tuned-exporter@{name}.service",
-        "paths": {
-            "conf": f"/etc/redis/redis-{name}.conf",
-            "acl": f"/etc/redis/redis-{name}.acl",
-            "dropin": f"/etc/systemd/system/{unit}.d/redis-tuned.conf",
-            "dropin_dir": f"/etc/systemd/system/{unit}.d",
-        },
+        "unit": unit(name),
+        "exporter_unit": exporter_unit(name),
+        "paths": {k: paths[k] for k in ("conf", "acl", "dropin", "dropin_dir")},
         "dir": data_dir(name, role_config, config),
         "purge": inst.get("purge") is True,
     }
@@ -317,7 +325,7 @@ def _instance(
         "bind": "127.0.0.1 -::1",
         "protected-mode": "yes",
         "dir": data_dir(name, {}, {}),
-        "logfile": f"/var/log/redis/redis-server-{name}.log",
+        "logfile": default_logfile(name),
         "dbfilename": "dump.rdb",
     }
     config = {**base, **directives}
@@ -374,17 +382,10 @@ def _instance(
     exporter = _exporter_plan(inputs, inst, port, local, tls_plan, where, problems)
     tls = tls_plan["tls"]
     local_port = plain_port or (tls["port"] if tls else port)
-    unit = f"redis-server@{name}.service"
-    paths = {
-        "conf": f"/etc/redis/redis-{name}.conf",
-        "acl": f"/etc/redis/redis-{name}.acl",
-        "dropin": f"/etc/systemd/system/{unit}.d/redis-tuned.conf",
-    }
+    # Its files, and when the running process last loaded its TLS files and ACL
+    # file live (tls_loaded, acl_loaded).
+    paths = instance_paths(name)
     restart_files = [paths["conf"], paths["dropin"]]
-    # When the TLS files were last loaded by the running process (live reloads).
-    paths["tls_loaded"] = f"{STATE_DIR}/{name}.tls-loaded"
-    # ...and its ACL file (ACL LOAD).
-    paths["acl_loaded"] = f"{STATE_DIR}/{name}.acl-loaded"
     if tls:
         restart_files += [str(tls["cert_file"]), str(tls["key_file"]), str(tls["ca_file"])]
     return {
@@ -395,8 +396,10 @@ def _instance(
             **{d: normalise(d, v) for d, v in config.items() if d not in FILE_ONLY_DIRECTIVES},
             "port": str(plain_port),
         },
-        # Its systemd unit and the files the role writes for it.
-        "unit": unit,
+        # Its systemd unit, its exporter's, and the files the role writes for it.
+        "unit": unit(name),
+        "exporter_unit": exporter_unit(name),
+        "pidfile": pidfile(name),
         "paths": paths,
         "restart_files": restart_files,
         "port": port,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .layout import exporter_unit, is_unit_file
+
 
 def restart_reasons(
     the_plan: dict[str, Any],
@@ -88,7 +90,7 @@ def exporter_restarts(
     for inst in the_plan["instances"]:
         if not inst["exporter"]:
             continue
-        started = (units.get(f"redis-tuned-exporter@{inst['name']}.service") or {}).get("started")
+        started = (units.get(exporter_unit(inst["name"])) or {}).get("started")
         reads = exporter_files(inst, layout)
         if changed & set(reads) or (
             started is not None and any(modified.get(f, 0.0) > started for f in reads)
@@ -110,6 +112,6 @@ def daemon_reload(state: dict[str, Any], changed_paths: list[str] | None = None)
     """systemd must re-read its units: one of the role's unit files or drop-ins changed
     this run, or systemd says a unit it reads needs it (NeedDaemonReload: a run that
     failed after writing them)."""
-    if any(p.startswith("/etc/systemd/system/") for p in changed_paths or []):
+    if any(is_unit_file(p) for p in changed_paths or []):
         return True
     return any((u or {}).get("need_reload") for u in (state.get("units") or {}).values())
