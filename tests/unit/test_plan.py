@@ -823,3 +823,87 @@ def test_exporters_switched_off_are_stopped_and_their_files_removed() -> None:
                  "/etc/systemd/system/redis-tuned-exporter@.service"):  # fmt: skip
         assert path in absent
     assert absent[-1] == "/etc/redis-tuned-exporter"  # the directory last, when empty
+
+
+# --- what Jinja used to decide: the exporter's and the control node's argv, the ACL file ---
+
+
+def test_the_exporters_arguments_come_from_the_plan() -> None:
+    inst = plan(
+        tls={**TLS_ON, **CLIENT_GIVEN, "auth_clients": "yes"},
+        exporter={"enabled": True, "listen_address": "::"},
+    )["instances"][0]
+    assert inst["exporter"]["args"] == [
+        "--redis.addr=rediss://127.0.0.1:6380",
+        "--redis.user=redis-tuned-exporter",
+        "--redis.password-file=/etc/redis-tuned-exporter/default.json",
+        "--web.listen-address=[::]:9121",  # IPv6 in brackets (addresses.url_host)
+        "--skip-tls-verification",
+        "--tls-client-cert-file=/etc/redis-tuned-exporter/client.crt",
+        "--tls-client-key-file=/etc/redis-tuned-exporter/client.key",
+    ]
+    plain = plan(exporter={"enabled": True})["instances"][0]["exporter"]["args"]
+    assert plain[0] == "--redis.addr=redis://127.0.0.1:6379" and len(plain) == 4
+
+
+def test_the_control_nodes_verification_argv_comes_from_the_plan() -> None:
+    inst = plan(
+        instances=[{**ONE, "password": "p", "config": {"bind": "10.0.0.5"}}],
+        tls={**TLS_ON, **CLIENT_GIVEN, "auth_clients": "yes", "only": False},
+    )["instances"][0]
+    control = {"python": "/venv/python", "ca_file": "/pki/ca.crt", "client_cert_file": "/pki/c",
+               "client_key_file": "/pki/k", "latency_p99_ms": 100}  # fmt: skip
+    argv = f.client_verify_argv(inst, control)
+    assert argv[:12] == [
+        "/venv/python", "-m", "redis_tuned_tools.verify", "--host", inst["remote"]["host"],
+        "--port", str(inst["remote"]["port"]), "--password-file", "-", "--require-auth",
+        "--user", "redis-tuned-verify",
+    ]  # fmt: skip
+    rest = argv[12:]
+    if inst["remote"]["tls"]:
+        assert rest[:7] == [
+            "--tls",
+            "--cacert",
+            "/pki/ca.crt",
+            "--cert",
+            "/pki/c",
+            "--key",
+            "/pki/k",
+        ]
+    assert "--latency-p99-ms" in rest and rest[rest.index("--latency-p99-ms") + 1] == "100"
+    assert "p" not in argv  # never the password
+
+
+def test_the_acl_file_merges_users_by_name_and_holds_only_hashes() -> None:
+    import hashlib
+
+    def sha(text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    role_users = [{"name": "app", "password": "g"}, {"name": "ops", "password": "o@:/#%"}]
+    entry = {**ONE, "password": "main-pw",
+             "acl_users": [{"name": "app", "password": "i", "rules": "~a:* +get"}]}  # fmt: skip
+    inst = plan(instances=[entry], acl_users=role_users)["instances"][0]
+    lines = f.acl_file(inst, role_users, entry).split("\n")
+    assert lines[0] == (
+        "user redis-tuned on #@@redis_tuned_secret_sha256:/etc/redis/redis_tuned/admin.secret@@"
+        " ~* &* +@all"
+    )
+    assert [ln.split()[1] for ln in lines] == [
+        "redis-tuned", "redis-tuned-exporter", "redis-tuned-verify", "default", "app", "ops"
+    ]  # fmt: skip
+    assert lines[2].startswith("user redis-tuned-verify on #@@redis_tuned_secret_sha256:")
+    assert lines[3] == f"user default on #{sha('main-pw')} {inst['default_user_rules']}"
+    assert lines[4] == f"user app on #{sha('i')} ~a:* +get"  # the entry's own wins
+    assert lines[5] == f"user ops on #{sha('o@:/#%')} ~* &* +@all -@dangerous"
+    no_exporter = plan(instances=[entry], acl_users=role_users, exporter={"enabled": False})
+    names = [ln.split()[1] for ln in f.acl_file(no_exporter["instances"][0], role_users, entry)
+             .split("\n")]  # fmt: skip
+    assert "redis-tuned-exporter" not in names
+    text = "\n".join(lines)
+    assert all(pw not in text for pw in ("main-pw", "o@:/#%"))
+    closed = {**ONE}
+    only_users = plan(instances=[closed], acl_users=role_users)["instances"][0]
+    assert "user default off" in f.acl_file(only_users, role_users, closed)
+    alone = plan(instances=[closed], acl_users=[])["instances"][0]
+    assert "user default on nopass ~* &* +@all" in f.acl_file(alone, [], closed)

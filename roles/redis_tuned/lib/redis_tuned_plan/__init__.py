@@ -19,7 +19,17 @@ the control node's check uses.
 
 from __future__ import annotations
 
-from .acl import ACL_PASSWORD_PREFIXES, ACL_PASSWORD_RULES, USER_NAME, USER_TYPES, rules_problems
+from .acl import (
+    ACL_PASSWORD_PREFIXES,
+    ACL_PASSWORD_RULES,
+    OWN_HASH,
+    USER_NAME,
+    USER_TYPES,
+    acl_file,
+    merged_users,
+    own_users,
+    rules_problems,
+)
 from .addresses import BASE_PORT, WILDCARDS, bind_addresses, local_host, remote_host, url_host
 from .decide import decide, prepare
 from .files import host_files
@@ -82,6 +92,7 @@ from .values import (
     is_size,
     redis_bytes,
 )
+from .verification import client_verify_argv
 
 __all__ = [
     "ACL_PASSWORD_PREFIXES",
@@ -97,6 +108,7 @@ __all__ = [
     "FILE_ONLY_DIRECTIVES",
     "INSTANCE_TYPES",
     "NAME",
+    "OWN_HASH",
     "PACKAGE_WRITABLE",
     "SCALARS",
     "SERVER",
@@ -116,8 +128,10 @@ __all__ = [
     "USER_TYPES",
     "VARIABLES",
     "WILDCARDS",
+    "acl_file",
     "acl_loads",
     "bind_addresses",
+    "client_verify_argv",
     "conf_lines",
     "conf_value",
     "config_set",
@@ -144,7 +158,9 @@ __all__ = [
     "live_set",
     "live_summary",
     "local_host",
+    "merged_users",
     "own_directory_problem",
+    "own_users",
     "package_unit",
     "parse_dump",
     "pidfile",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -100,3 +101,54 @@ def _acl_problems(inputs: dict[str, Any]) -> list[str]:
                 f"user needs a non-empty password ({without} without)."
             )
     return problems
+
+
+# How a hidden file names the SHA-256 of one of the role's own passwords: the
+# files module fills it in on the host (library/redis_tuned_files.py, TOKEN).
+OWN_HASH = "@@redis_tuned_secret_sha256:{}@@"
+
+
+def merged_users(role_users: Any, entry_users: Any) -> dict[str, dict[str, Any]]:
+    """An instance's ACL users by name: the role's (redis_tuned_acl_users), then
+    its entry's own (acl_users), a later one replacing an earlier of its name."""
+    merged: dict[str, dict[str, Any]] = {}
+    for user in [*(role_users or []), *(entry_users or [])]:
+        merged[str(user.get("name"))] = dict(user)
+    return merged
+
+
+def own_users(inputs: dict[str, Any], exporter: bool) -> list[dict[str, str]]:
+    """The role's own users on an instance: its admin (ACL LOAD, CONFIG SET, the
+    host's check), its exporter's where it has one, its verify user."""
+    own = inputs.get("own_users") or {}
+    kinds = ["admin", *(["exporter"] if exporter else []), "verify"]
+    return [{k: str(v) for k, v in own[kind].items()} for kind in kinds if kind in own]
+
+
+def acl_file(inst: dict[str, Any], acl_users: Any, entry: dict[str, Any]) -> str:
+    """An instance's ACL file: the role's own users (the hashes of their passwords
+    filled in on the host), the default user (the entry's password, else off where
+    there are ACL users, else open), the application's users; only SHA-256 hashes
+    of passwords. ``acl_users`` is redis_tuned_acl_users, ``entry`` the instance's
+    redis_tuned_instances entry (its password and its own acl_users)."""
+    users = merged_users(acl_users, entry.get("acl_users"))
+    lines = [
+        f"user {u['name']} on #{OWN_HASH.format(u['secret'])} {u['rules']}"
+        for u in inst["own_users"]
+    ]
+    password = str(entry.get("password") or "")
+    if password:
+        lines.append(f"user default on #{_sha256(password)} {inst['default_user_rules']}")
+    elif inst["acl_users"]:
+        lines.append("user default off")
+    else:
+        lines.append("user default on nopass ~* &* +@all")
+    lines += [
+        f"user {u['name']} on #{_sha256(str(users[u['name']]['password']))} {u['rules']}"
+        for u in inst["acl_users"]
+    ]
+    return "\n".join(lines)
+
+
+def _sha256(password: str) -> str:
+    return hashlib.sha256(password.encode()).hexdigest()

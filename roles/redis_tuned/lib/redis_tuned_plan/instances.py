@@ -7,7 +7,7 @@ from typing import Any
 
 from redis_tuned_tools.common.values import normalise
 
-from .acl import _acl_problems, _default_user_rules
+from .acl import _acl_problems, _default_user_rules, merged_users, own_users
 from .addresses import (
     WILDCARDS,
     _cli_args,
@@ -361,9 +361,10 @@ def _instance(
                 f'exceeds this host\'s {memtotal} MB of RAM: set a smaller size or "auto"'
             )
 
-    users: dict[str, str] = {}
-    for user in [*(inputs.get("acl_users") or []), *(inst.get("acl_users") or [])]:
-        users[str(user.get("name"))] = str(user.get("rules") or inputs["acl_default_rules"])
+    users = {
+        name: str(user.get("rules") or inputs["acl_default_rules"])
+        for name, user in merged_users(inputs.get("acl_users"), inst.get("acl_users")).items()
+    }
     requires_auth = bool(inst.get("password")) or bool(users)
     default_rules = _default_user_rules(inputs, inst, where, problems)
 
@@ -409,6 +410,8 @@ def _instance(
         "profile": inst.get("profile", "guide"),
         "requires_auth": requires_auth,
         "acl_users": [{"name": n, "rules": r} for n, r in sorted(users.items())],
+        # The role's own users in its ACL file (their passwords never leave the host).
+        "own_users": own_users(inputs, exporter is not None),
         # What the default user (logged in with the instance's password) may do.
         "default_user_rules": default_rules,
         "persists": _persists(config),
@@ -511,12 +514,31 @@ def _exporter_plan(
     else:
         addr = f"rediss://{url_host(local)}:{tls['port']}"
     listen = str(exporter.get("listen_address") or "")
+    client_cert = bool(tls and tls["client_cert_file"])
+    # Its command line (the unit reads it from its .env file); the password from a
+    # 0600 JSON map file of its own user, never in an argument.
+    args = [
+        f"--redis.addr={addr}",
+        f"--redis.user={inputs.get('exporter_user')}",
+        f"--redis.password-file={exporter.get('dir')}/{inst.get('name')}.json",
+        f"--web.listen-address={url_host(listen)}:{exporter_port}",
+    ]
+    if addr.startswith("rediss://"):
+        # Over loopback: the server certificate names the host as clients reach it.
+        args.append("--skip-tls-verification")
+    if client_cert:
+        files = (inputs.get("tls") or {}).get("exporter_client_files") or {}
+        args += [
+            f"--tls-client-cert-file={files.get('cert_file')}",
+            f"--tls-client-key-file={files.get('key_file')}",
+        ]
     return {
         "port": exporter_port,
         "listen": listen,
         "addr": addr,
         "tls": addr.startswith("rediss://"),
-        "client_cert": bool(tls and tls["client_cert_file"]),
+        "client_cert": client_cert,
+        "args": args,
         # Where the role waits for it to answer.
         "probe_host": local if listen in WILDCARDS else listen,
     }
