@@ -50,3 +50,21 @@ def test_the_shared_library_depends_on_neither_side() -> None:
             assert not module.startswith(
                 ("redis_tuned_tools.verify", "redis_tuned_clients", "redis_tuned_loadtest")
             ), (path.name, module)
+
+
+def test_the_secret_directives_are_one_list_the_probe_follows() -> None:
+    """The verifier, the planning core and the expectations parser read the one
+    list (common.values); the probe runs on hosts the library is not on yet, so it
+    keeps its own copy, which must hold every one of them."""
+    import importlib.util
+
+    from redis_tuned_tools.common import inputs, values
+
+    assert inputs.SENSITIVE_DIRECTIVES is values.SENSITIVE_DIRECTIVES
+    spec = importlib.util.spec_from_file_location(
+        "probe_module", PROJECT / "roles" / "redis_tuned" / "library" / "redis_tuned_probe.py"
+    )
+    assert spec is not None and spec.loader is not None
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    assert values.SENSITIVE_DIRECTIVES <= probe.SENSITIVE

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from redis_tuned_tools.common.values import normalise
+from redis_tuned_tools.common.values import SENSITIVE_DIRECTIVES, normalise
 
 from .acl import _acl_problems, _default_user_rules, merged_users, own_users
 from .addresses import (
@@ -315,7 +315,8 @@ def _instance(
             f"{where}: config may not set {', '.join(owned)} (use the instance's port and "
             "password fields, and redis_tuned_tls_*)"
         )
-    sensitive = sorted(given & set(inputs["sensitive_directives"]))
+    # A secret in a config dict (requirepass is the instance's password field).
+    sensitive = sorted(given & (SENSITIVE_DIRECTIVES - set(inputs["owned_directives"])))
     if sensitive:
         problems.append(
             f"{where}: config may not set {', '.join(sensitive)}: a secret in a config dict would "

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from redis_tuned_tools.common.values import SENSITIVE_DIRECTIVES
+
 # Bounded reads: the role's expectations file is about 2 KB, a password < 100 bytes.
 MAX_EXPECTATIONS = 1024 * 1024
 MAX_SECRET = 4096
@@ -25,9 +27,6 @@ HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 DIRECTIVE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 USER = re.compile(r"^[!-~]{1,128}$")  # printable ASCII, no space: what ACL SETUSER takes
 # Values that are secrets: compared but never shown, never taken on the command line.
-SENSITIVE_DIRECTIVES = frozenset(
-    {"requirepass", "masterauth", "tls-key-file-pass", "tls-client-key-file-pass"}
-)
 
 
 class UsageError(Exception):

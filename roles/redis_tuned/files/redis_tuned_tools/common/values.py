@@ -52,12 +52,9 @@ _ENUM_DIRECTIVES = {
     "repl-diskless-load",
 }
 # Directives whose value is a secret: compared, never shown.
-SENSITIVE_DIRECTIVES = {
-    "requirepass",
-    "masterauth",
-    "tls-key-file-pass",
-    "tls-client-key-file-pass",
-}
+SENSITIVE_DIRECTIVES = frozenset(
+    {"requirepass", "masterauth", "tls-key-file-pass", "tls-client-key-file-pass"}
+)
 _SIZE_DIRECTIVES = {
     "maxmemory",
     "client-query-buffer-limit",
