@@ -837,7 +837,7 @@ def test_the_exporters_arguments_come_from_the_plan() -> None:
         "--redis.addr=rediss://127.0.0.1:6380",
         "--redis.user=redis-tuned-exporter",
         "--redis.password-file=/etc/redis-tuned-exporter/default.json",
-        "--web.listen-address=[::]:9121",  # IPv6 in brackets (addresses.url_host)
+        "--web.listen-address=[::]:9121",  # IPv6 in brackets (common.values.url_host)
         "--skip-tls-verification",
         "--tls-client-cert-file=/etc/redis-tuned-exporter/client.crt",
         "--tls-client-key-file=/etc/redis-tuned-exporter/client.key",

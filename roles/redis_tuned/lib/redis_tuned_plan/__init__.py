@@ -30,7 +30,7 @@ from .acl import (
     own_users,
     rules_problems,
 )
-from .addresses import BASE_PORT, WILDCARDS, bind_addresses, local_host, remote_host, url_host
+from .addresses import BASE_PORT, bind_addresses, local_host, remote_host
 from .decide import decide, prepare
 from .files import host_files
 from .host import SUPPORTED, host_facts, host_problems
@@ -127,7 +127,6 @@ __all__ = [
     "USER_NAME",
     "USER_TYPES",
     "VARIABLES",
-    "WILDCARDS",
     "acl_file",
     "acl_loads",
     "bind_addresses",
@@ -173,6 +172,5 @@ __all__ = [
     "rules_problems",
     "server",
     "unit",
-    "url_host",
     "verify_summary",
 ]

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis_tuned_tools.common.values import is_loopback
+from redis_tuned_tools.common.values import (
+    IPV4_WILDCARDS,
+    IPV6_WILDCARDS,
+    WILDCARDS,
+    is_loopback,
+    url_host,
+)
 
 from .values import _int
 
@@ -13,9 +19,6 @@ from .values import _int
 # redis_tuned_tls_port + (P - BASE_PORT) and its exporter at
 # redis_tuned_exporter_port + (P - BASE_PORT).
 BASE_PORT = 6379
-
-
-WILDCARDS = ("0.0.0.0", "*", "::", "::*")
 
 
 def bind_addresses(bind: Any) -> list[str]:
@@ -30,12 +33,12 @@ def local_host(bind: Any) -> str:
     """The address the role itself dials on the host: loopback where the instance
     listens there (a wildcard includes it), else the first bound address."""
     addresses = bind_addresses(bind) or ["127.0.0.1"]
-    if any(a in ("0.0.0.0", "*") for a in addresses):
+    if any(a in IPV4_WILDCARDS for a in addresses):
         return "127.0.0.1"
     loopback = [a for a in addresses if _is_loopback(a)]
     if loopback:
         return "127.0.0.1" if "127.0.0.1" in loopback else loopback[0]
-    if any(a in ("::", "::*") for a in addresses):
+    if any(a in IPV6_WILDCARDS for a in addresses):
         return "::1"
     return addresses[0]
 
@@ -49,11 +52,6 @@ def remote_host(bind: Any, client_address: str) -> str | None:
         return client_address
     outside = [a for a in addresses if not _is_loopback(a)]
     return outside[0] if outside else None
-
-
-def url_host(address: str) -> str:
-    """An address as it goes into a URL (IPv6 in brackets)."""
-    return f"[{address}]" if ":" in address else address
 
 
 def _derived_port(

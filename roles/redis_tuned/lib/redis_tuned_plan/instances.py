@@ -5,18 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from redis_tuned_tools.common.values import SENSITIVE_DIRECTIVES, normalise
+from redis_tuned_tools.common.values import SENSITIVE_DIRECTIVES, WILDCARDS, normalise, url_host
 
 from .acl import _acl_problems, _default_user_rules, merged_users, own_users
 from .addresses import (
-    WILDCARDS,
     _cli_args,
     _derived_port,
     _remote_plan,
     _tls_flags,
     local_host,
     remote_host,
-    url_host,
 )
 from .host import host_facts, host_problems
 from .inputs import (

@@ -66,6 +66,17 @@ _SIZE_DIRECTIVES = {
 }
 
 
+# What "every address" is to Redis's bind and to a listener, IPv4 and IPv6.
+IPV4_WILDCARDS = ("0.0.0.0", "*")
+IPV6_WILDCARDS = ("::", "::*")
+WILDCARDS = IPV4_WILDCARDS + IPV6_WILDCARDS
+
+
+def url_host(address: str) -> str:
+    """An address as it goes into a URL or a host:port pair (IPv6 in brackets)."""
+    return f"[{address}]" if ":" in address else address
+
+
 def is_loopback(host: str) -> bool:
     """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
     if host == "localhost":

@@ -29,7 +29,7 @@ from redis_tuned_tools.common.target import (
     is_auth_error,
     ping,
 )
-from redis_tuned_tools.common.values import is_loopback, normalise
+from redis_tuned_tools.common.values import WILDCARDS, is_loopback, normalise, url_host
 from redis_tuned_tools.verify import checks as ck
 from redis_tuned_tools.verify import probe
 
@@ -234,9 +234,8 @@ def exporter_url(exporter: inputs.ExporterExpect | None, host: str) -> str | Non
     if not exporter:
         return None
     listen = exporter.listen
-    where = host if listen in ("0.0.0.0", "::", "") else listen
-    where = f"[{where}]" if ":" in where else where
-    return f"http://{where}:{exporter.port}/metrics"
+    where = host if listen in (*WILDCARDS, "") else listen
+    return f"http://{url_host(where)}:{exporter.port}/metrics"
 
 
 class Stage:
