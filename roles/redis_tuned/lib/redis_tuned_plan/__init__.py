@@ -30,7 +30,7 @@ from .acl import (
     own_users,
     rules_problems,
 )
-from .addresses import BASE_PORT, bind_addresses, local_host, remote_host
+from .addresses import BASE_PORT, bind_addresses, local_host, remote_host, tls_client_flags
 from .decide import decide, prepare
 from .files import host_files
 from .host import SUPPORTED, host_facts, host_problems
@@ -171,6 +171,7 @@ __all__ = [
     "restart_summary",
     "rules_problems",
     "server",
+    "tls_client_flags",
     "unit",
     "verify_summary",
 ]

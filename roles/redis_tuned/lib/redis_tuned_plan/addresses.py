@@ -133,12 +133,18 @@ def _cli_args(host: str, port: int, plain_port: int, tls: dict[str, Any] | None)
     return [*args, "-p", str(port)]
 
 
+def tls_client_flags(ca_file: str, cert_file: str | None, key_file: str | None) -> list[str]:
+    """A TLS client's flags, as redis-cli and redis-tuned-verify both take them: the
+    CA, and a client certificate where the server asks for one."""
+    flags = ["--tls", "--cacert", str(ca_file)]
+    if cert_file:
+        flags += ["--cert", str(cert_file), "--key", str(key_file)]
+    return flags
+
+
 def _tls_flags(tls: dict[str, Any] | None) -> list[str]:
-    """redis-cli's TLS flags for an instance: its CA, and the role's own client
-    certificate where the server asks clients for one."""
+    """redis-cli's TLS flags for an instance on its host: its CA, and the role's own
+    client certificate where the server asks clients for one."""
     if not tls:
         return []
-    args = ["--tls", "--cacert", str(tls["ca_file"])]
-    if tls.get("client_cert_file"):
-        args += ["--cert", str(tls["client_cert_file"]), "--key", str(tls["client_key_file"])]
-    return args
+    return tls_client_flags(tls["ca_file"], tls.get("client_cert_file"), tls.get("client_key_file"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .addresses import tls_client_flags
 from .values import expect_args
 
 
@@ -23,10 +24,13 @@ def client_verify_argv(inst: dict[str, Any], control: dict[str, Any]) -> list[st
         "--password-file", "-", "--require-auth", "--user", str(remote["user"]),
     ]  # fmt: skip
     if remote["tls"]:
-        argv += ["--tls", "--cacert", str(control["ca_file"])]
-        if (inst.get("tls") or {}).get("client_cert_file"):
-            argv += ["--cert", str(control["client_cert_file"])]
-            argv += ["--key", str(control["client_key_file"])]
+        # The control node's copies of the CA and the client certificate.
+        wants_cert = bool((inst.get("tls") or {}).get("client_cert_file"))
+        argv += tls_client_flags(
+            control["ca_file"],
+            control["client_cert_file"] if wants_cert else None,
+            control["client_key_file"] if wants_cert else None,
+        )
     if remote.get("exporter_url"):
         argv += ["--exporter-url", str(remote["exporter_url"])]
     argv += ["--mode", "client", "--json", "--latency-p99-ms", str(control["latency_p99_ms"])]
