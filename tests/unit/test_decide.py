@@ -140,7 +140,14 @@ def test_decide_has_nothing_to_do_on_a_host_as_planned_and_names_each_step() -> 
     state = as_planned(the_plan)
     inst = the_plan["instances"][0]
     unchanged = {"changed_paths": [], "dump": ""}
-    assert f.decide(the_plan, state, LAYOUT, IMMUTABLE, unchanged)["any"] is False
+    quiet = f.decide(the_plan, state, LAYOUT, IMMUTABLE, unchanged)
+    assert quiet["any"] is False
+    # The role's redis-cli reaches an instance where the probe did, else as planned.
+    assert quiet["reach"] == {"default": inst["cli_args"]}
+    moved = {**state, "live_args": {"default": ["-h", "127.0.0.1", "-p", "6400"]}}
+    assert f.decide(the_plan, moved, LAYOUT, IMMUTABLE, unchanged)["reach"] == {
+        "default": ["-h", "127.0.0.1", "-p", "6400"]
+    }
 
     def decided(change: Any, files: dict[str, Any] | None = None) -> dict[str, Any]:
         changed = copy.deepcopy(state)

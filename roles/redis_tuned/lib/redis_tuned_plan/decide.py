@@ -81,7 +81,8 @@ def decide(
     reloaded live; ``start`` the instances not yet running and enabled;
     ``exporters`` name -> started or restarted; ``kernel`` kernel_state;
     ``thp`` what to do with the THP unit (None: nothing); ``daemon_reload``;
-    ``any``: false when none of it has anything to do (a rerun on a host that
+    ``reach`` how the role's redis-cli reaches each instance; ``any``: false when
+    none of it has anything to do (a rerun on a host that
     is as planned), so the steps that act are not even loaded."""
     files = files or {}
     changed_paths = list(files.get("changed_paths") or [])
@@ -138,6 +139,12 @@ def decide(
         "kernel": kernel,
         "thp": thp,
         "daemon_reload": daemon_reload(state, changed_paths),
+        # How the role's redis-cli reaches each instance: where the probe reached it
+        # (its old address, should this run's CONFIG SET move it), else the plan's.
+        "reach": {
+            i["name"]: list((state.get("live_args") or {}).get(i["name"]) or i["cli_args"])
+            for i in instances
+        },
     }
     decision["any"] = bool(
         why or decision["acl_loads"] or config_sets or decision["tls_reloaded"] or start
