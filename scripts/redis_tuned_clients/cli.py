@@ -54,7 +54,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     s = sub.add_parser("settings", help="Django settings or redis-py kwargs for the instances")
     s.add_argument("--channels-url", help="redis[s]://[user@]host:port/db of the channel layer")
     s.add_argument("--cache-url", help="redis[s]://[user@]host:port/db of the cache")
-    s.add_argument("--processes", type=bounded(1, 10000, "--processes"), default=1)
+    s.add_argument(
+        "--processes", type=bounded(1, 10000, "--processes"), default=1,
+        help="every process that opens these pools, on every app server: each ASGI/WSGI "
+        "worker, plus Celery workers that use the channel layer (default: 1)",
+    )  # fmt: skip
     s.add_argument(
         "--concurrency", type=bounded(1, 10000, "--concurrency"), default=50,
         help="concurrent requests (cache) and WebSockets (Channels) one process serves",

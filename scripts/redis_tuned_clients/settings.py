@@ -115,23 +115,41 @@ def _number(value: Any, default: int) -> int:
 
 
 def pool_sizes(endpoints: list[Endpoint], processes: int, concurrency: int) -> dict[str, int]:
-    """Connections per process for each pool: the concurrency, cut where processes x
-    the pools on one instance would pass 80% of its maxclients."""
+    """Connections per process for each pool: the concurrency, all of it for the
+    channel layer (a full channels_redis pool raises MaxConnectionsError instead of
+    waiting: it is never cut, the run refuses instead), and for the cache what is
+    left under 80% of the instance's maxclients (its pool blocks and waits)."""
     sizes = {e.use: max(2, min(concurrency + _own(e), MAX_POOL)) for e in endpoints}
     for instance in {e.instance for e in endpoints}:
         on_it = [e for e in endpoints if e.instance == instance]
-        budget = int(on_it[0].maxclients * HEADROOM)
-        wanted = processes * sum(sizes[e.use] for e in on_it)
-        if wanted > budget:
-            each = budget // (processes * len(on_it))
+        maxclients = on_it[0].maxclients
+        budget = int(maxclients * HEADROOM)
+        where = f"{instance[0]}:{instance[1]}"
+        fixed = [e for e in on_it if e.use == "channels"]
+        flexible = [e for e in on_it if e.use != "channels"]
+        needed = processes * sum(sizes[e.use] for e in fixed)
+        if needed > budget:
+            need = sizes["channels"]
+            raise UsageError(
+                f"the channel layer needs {need} connections per process ({concurrency} "
+                f"concurrent + 1 for its receive loop) x {processes} processes = {needed} on "
+                f"{where}, more than 80% of its maxclients {maxclients} ({budget}); a full "
+                "channels_redis pool raises instead of waiting, so it is not cut: raise maxclients "
+                f"to at least {-(-needed * 5 // 4)} (and redis_tuned_nofile to maxclients + 32), "
+                "or lower --processes or --concurrency"
+            )
+        left = budget - needed
+        wanted = processes * sum(sizes[e.use] for e in flexible)
+        if flexible and wanted > left:
+            each = left // (processes * len(flexible))
             if each < 2:
                 raise UsageError(
                     f"{processes} processes x {len(on_it)} pools need at least "
-                    f"{2 * processes * len(on_it)} connections on {instance[0]}:{instance[1]}, "
-                    f"more than 80% of its maxclients {on_it[0].maxclients}: raise maxclients "
+                    f"{needed + 2 * processes * len(flexible)} connections on {where}, "
+                    f"more than 80% of its maxclients {maxclients}: raise maxclients "
                     "or run fewer processes"
                 )
-            for e in on_it:
+            for e in flexible:
                 sizes[e.use] = min(sizes[e.use], each)
     return sizes
 

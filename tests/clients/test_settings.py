@@ -212,16 +212,38 @@ def test_pools_are_sized_under_maxclients_and_health_checks_under_timeout(capsys
     expect.write_text(json.dumps({"port": 6380, "config": {"maxclients": 1000, "timeout": 40}}))
     out = generate(
         capsys, "--cache-url=redis://app@10.0.0.5:6380/0", "--channels-url=redis://10.0.0.5:6380/1",
-        "--processes=8", "--concurrency=100", f"--expect-file={expect}", "--format=json",
+        "--processes=8", "--concurrency=60", f"--expect-file={expect}", "--format=json",
     )  # fmt: skip
     data = json.loads(out)
-    # 8 processes x 2 pools on one instance under 80% of 1000: 50 each.
-    assert data["cache"]["max_connections"] == data["channels"]["max_connections"] == 50
+    # 8 processes on one instance under 80% of 1000 (800): the channel layer gets all it
+    # needs (60 + 1 for its receive loop: 488), the cache's blocking pool what is left.
+    assert data["channels"]["max_connections"] == 61
+    assert data["cache"]["max_connections"] == (800 - 8 * 61) // 8 == 39
     assert data["cache"]["health_check_interval"] == 20  # below the server's 40 s
     assert data["channels"]["socket_timeout"] > 5
     assert main(["settings", "--cache-url=redis://10.0.0.5:6380/0", "--processes=500",
                  f"--expect-file={expect}"]) == 2  # fmt: skip
     assert "raise maxclients or run fewer processes" in capsys.readouterr().err
+
+
+def test_the_channel_layers_pool_is_never_cut_below_the_concurrency(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A full channels_redis pool raises (MaxConnectionsError) instead of waiting: where
+    the instance cannot give every process what --concurrency needs, settings refuses
+    with what to change, instead of a pool that fails under load (issue 22 #5)."""
+    expect = tmp_path / "layer.json"
+    expect.write_text(json.dumps({"port": 6380, "config": {"maxclients": 1000, "timeout": 40}}))
+    argv = ["settings", "--channels-url=redis://10.0.0.5:6380/1", "--processes=8",
+            "--concurrency=100", f"--expect-file={expect}"]  # fmt: skip
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+    err = captured.err
+    assert "needs 101 connections per process" in err and "x 8 processes = 808" in err
+    assert "raise maxclients to at least 1010" in err and "redis_tuned_nofile" in err
+    assert "lower --processes or --concurrency" in err
+    # The help says what --processes counts.
+    assert main(["settings", "--help"]) == 0
+    assert "Celery workers" in " ".join(capsys.readouterr().out.split())
 
 
 @pytest.mark.parametrize(
