@@ -1,5 +1,5 @@
 import sys
 
-from redis_tuned_loadtest.cli import main
+from redis_tuned_loadtest.entry import main
 
 sys.exit(main())

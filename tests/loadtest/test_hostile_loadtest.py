@@ -56,3 +56,30 @@ def test_any_argv(argv: list[str], tmp_path: Path) -> None:
     assert code == 2, full
     assert out.getvalue() == "" and len(err.getvalue().strip().splitlines()) == 1, (full, text)
     assert not out_dir.exists()
+
+
+def test_without_the_loadtest_extra_one_line_says_what_to_install() -> None:
+    """pip install of the project without extras: redis-tuned-loadtest says in one
+    line which extra it needs (it ended in a ModuleNotFoundError traceback for
+    websockets before, issue 22 #9); redis-tuned-clients needs no extra."""
+    import subprocess
+    import sys
+
+    blocked = "import sys; sys.modules['websockets'] = None; sys.modules['uvicorn'] = None; "
+    run = subprocess.run(
+        [sys.executable, "-c", blocked + "from redis_tuned_loadtest.entry import main; "
+         "sys.exit(main(['--help']))"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.strip().splitlines() == [
+        "redis-tuned-loadtest: needs the loadtest extra (missing: uvicorn, websockets): "
+        "pip install 'redis-tuned-tools[loadtest]'"
+    ]
+    clients = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.modules['django'] = None; "
+         "sys.modules['channels'] = None; from redis_tuned_clients.cli import main; "
+         "sys.exit(main(['settings', '--cache-url=redis://10.0.0.5:6380/0', '--format=json']))"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert clients.returncode == 0, clients.stderr
