@@ -579,14 +579,16 @@ def test_verify_summary_says_why_an_instance_could_not_be_verified() -> None:
     assert f.verify_summary([crashed])["ok"] is False
 
 
-def test_the_example_inventory_is_a_real_channels_deployment() -> None:
-    """inventory/example: two instances reachable on the host's private address,
-    passwords from the vault, the control node's check at that address."""
+def _example_group(vault: dict[str, str] | None = None) -> dict[str, Any]:
+    """inventory/example's group variables as Ansible renders them: the host's
+    variables, the vault (or ``vault`` in its place), the role's defaults."""
     import jinja2
 
     example = ROLE.parents[1] / "inventory" / "example"
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
     context = {
-        **yaml.safe_load((example / "group_vars" / "redis" / "vault.yml").read_text()),
+        "redis_tuned_acl_rules": defaults["redis_tuned_acl_rules"],
+        **(vault or yaml.safe_load((example / "group_vars" / "redis" / "vault.yml").read_text())),
         **yaml.safe_load((example / "hosts.yml").read_text())["redis"]["hosts"][
             "redis-1.example.internal"
         ],
@@ -601,15 +603,28 @@ def test_the_example_inventory_is_a_real_channels_deployment() -> None:
             return {k: render(v) for k, v in value.items()}
         return value
 
-    group = render(yaml.safe_load((example / "group_vars" / "redis" / "main.yml").read_text()))
-    result = plan(
+    return dict(render(yaml.safe_load((example / "group_vars" / "redis" / "main.yml").read_text())))
+
+
+def _example_plan(group: dict[str, Any]) -> dict[str, Any]:
+    return plan(
         instances=group["redis_tuned_instances"],
         config=group["redis_tuned_config"],
         exporter={"listen_address": group["redis_tuned_exporter_listen_address"]},
     )
+
+
+def test_the_example_inventory_is_a_real_channels_deployment() -> None:
+    """inventory/example: two instances reachable on the host's private address, the
+    application's ACL user on each with the rules of its use (never the default
+    user), the control node's check at that address; its placeholder passwords are
+    refused until the vault has real ones."""
+    real = {"vault_redis_channels_app_password": "Kq7-x", "vault_redis_cache_app_password": "Zp2-y"}
+    result = _example_plan(_example_group(real))
     assert result["problems"] == []
     insts = by_name(result)
     assert set(insts) == {"channels", "cache"}
+    rules = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())["redis_tuned_acl_rules"]
     for name, port, exporter_port in (("channels", 6379, 9121), ("cache", 6380, 9122)):
         inst = insts[name]
         assert inst["remote"]["host"] == "10.0.0.11"
@@ -618,8 +633,15 @@ def test_the_example_inventory_is_a_real_channels_deployment() -> None:
         assert inst["local"]["host"] == "127.0.0.1"
         assert inst["exporter"]["probe_host"] == "10.0.0.11"
         assert inst["remote"]["exporter_url"] == f"http://10.0.0.11:{exporter_port}/metrics"
+        assert inst["acl_users"] == [{"name": "app", "rules": rules[name]}]
+        assert inst["requires_auth"] is True
     assert insts["channels"]["config"]["maxmemory-policy"] == "noeviction"
     assert insts["cache"]["config"]["maxmemory-policy"] == "allkeys-lru"
+    # As shipped, the placeholders stop the run in preflight, naming where and never the value.
+    refused = _example_plan(_example_group())["problems"]
+    assert len(refused) == 2 and all("example inventory's placeholder" in p for p in refused)
+    assert "redis_tuned_instances[0].acl_users[0].password" in refused[0]
+    assert not any("change-me-channels-app" in p for p in refused)
 
 
 # --- restarts, decided from state -------------------------------------------
@@ -907,3 +929,15 @@ def test_the_acl_file_merges_users_by_name_and_holds_only_hashes() -> None:
     assert "user default off" in f.acl_file(only_users, role_users, closed)
     alone = plan(instances=[closed], acl_users=[])["instances"][0]
     assert "user default on nopass ~* &* +@all" in f.acl_file(alone, [], closed)
+
+
+def test_placeholder_passwords_are_refused_wherever_they_are() -> None:
+    on_entry = plan(instances=[{**ONE, "password": "change-me"}])["problems"]
+    assert on_entry == [
+        "redis_tuned_instances[0].password is still the example inventory's placeholder "
+        "(change-me...): put a real password in the vault (ansible-vault edit "
+        "group_vars/redis/vault.yml)"
+    ]
+    role_wide = plan(acl_users=[{"name": "app", "password": "CHANGE-ME-too"}])["problems"]
+    assert len(role_wide) == 1 and role_wide[0].startswith("redis_tuned_acl_users[0].password")
+    assert plan(instances=[{**ONE, "password": "not-change-me"}])["problems"] == []

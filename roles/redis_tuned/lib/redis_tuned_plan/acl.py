@@ -53,7 +53,22 @@ def _users_problems(users: Any, where: str) -> list[str]:
                 )
         if isinstance(user.get("rules"), str):
             problems += rules_problems(user["rules"], f"{where}[{i}].rules")
+        problems += placeholder_problems(user.get("password"), f"{where}[{i}].password")
     return problems
+
+
+# How the example inventory's vault spells a password nobody has set yet.
+PLACEHOLDER = "change-me"
+
+
+def placeholder_problems(password: Any, where: str) -> list[str]:
+    """A password still the example inventory's placeholder (never shown)."""
+    if isinstance(password, str) and password.strip().lower().startswith(PLACEHOLDER):
+        return [
+            f"{where} is still the example inventory's placeholder ({PLACEHOLDER}...): put a "
+            "real password in the vault (ansible-vault edit group_vars/redis/vault.yml)"
+        ]
+    return []
 
 
 def _default_user_rules(

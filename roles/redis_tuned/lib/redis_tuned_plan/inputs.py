@@ -7,7 +7,7 @@ import posixpath
 import re
 from typing import Any
 
-from .acl import _users_problems, rules_problems
+from .acl import _users_problems, placeholder_problems, rules_problems
 from .layout import PACKAGE_WRITABLE, SERVER, data_dir
 from .values import AUTH_CLIENTS, DIRECTIVE, SCALARS, _controls, _lower_keys, _truthy, _type_name
 
@@ -122,6 +122,9 @@ def _entry_problems(index: int, inst: Any) -> list[str]:
         problems += rules_problems(
             inst["default_user_rules"], f"redis_tuned_instances[{index}].default_user_rules"
         )
+    problems += placeholder_problems(
+        inst.get("password"), f"redis_tuned_instances[{index}].password"
+    )
     return problems
 
 
