@@ -246,6 +246,27 @@ def test_the_channel_layers_pool_is_never_cut_below_the_concurrency(capsys, tmp_
     assert "Celery workers" in " ".join(capsys.readouterr().out.split())
 
 
+def test_a_missing_password_variable_fails_at_import_naming_it(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """os.environ[...]: a settings module whose password variable is not set fails
+    when Django imports it, naming the variable, not later with NOAUTH (issue 22 #4);
+    an instance whose expectations say it takes no password reads no variable."""
+    from support import environ as env_block
+
+    snippet = generate(capsys, "--cache-url=redis://app@10.0.0.5:6380/0")
+    with env_block({}, drop=("REDIS_CACHE_PASSWORD",)), pytest.raises(KeyError) as missing:
+        exec(compile(snippet, "generated_settings.py", "exec"), {})  # our own output
+    assert missing.value.args == ("REDIS_CACHE_PASSWORD",)
+    open_instance = tmp_path / "open.json"
+    open_instance.write_text(json.dumps({"port": 6380, "requires_auth": False, "config": {}}))
+    plain = generate(
+        capsys, "--cache-url=redis://10.0.0.5:6380/0", f"--expect-file={open_instance}"
+    )
+    assert "REDIS_CACHE_PASSWORD" not in plain
+    with env_block({}, drop=("REDIS_CACHE_PASSWORD",)):
+        loaded = load(plain, {})
+    assert loaded["CACHES"]["default"]["LOCATION"] == "redis://10.0.0.5:6380/0"
+
+
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
