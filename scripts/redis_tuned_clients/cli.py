@@ -25,6 +25,10 @@ from redis_tuned_tools.common import target as probe
 from redis_tuned_tools.common.cli import SECRET_OPTION, OneLineParser, fail, write
 from redis_tuned_tools.common.inputs import UsageError
 
+# The role's read-only verify user (vars/main.yml): PING, INFO, CONFIG GET, SELECT,
+# CLIENT LIST and CLIENT ID; its password is made on the Redis host.
+VERIFY_USER = "redis-tuned-verify"
+VERIFY_SECRET = "/etc/redis/redis_tuned/verify.secret"
 PROG = "redis-tuned-clients"
 
 
@@ -75,7 +79,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--server-timeout", type=bounded(0, 10**9, "--server-timeout"), default=300,
         help="the server's timeout directive (default: the guide's 300)",
     )  # fmt: skip
-    c = sub.add_parser("connections", help="who holds the connections of an instance")
+    c = sub.add_parser(
+        "connections",
+        help="who holds the connections of an instance",
+        description="Who holds the connections of an instance (CLIENT LIST). It needs a user "
+        "allowed CLIENT LIST (@dangerous: applications' users are denied it): the role's "
+        "read-only redis-tuned-verify user (its password is "
+        f"{VERIFY_SECRET} on the Redis host), not the admin. Example: "
+        "redis-tuned-clients connections --host 10.0.0.11 --port 6379 --user "
+        "redis-tuned-verify --password-file verify.secret",
+    )
     c.add_argument("--host", default="127.0.0.1")
     c.add_argument("--port", type=bounded(1, 65535, "--port"), default=6379)
     c.add_argument("--user")
@@ -156,7 +169,7 @@ def run_connections(args: argparse.Namespace) -> int:
             listed = client.client_list()
             limits = _limits(client)
     except (redis.AuthenticationError, redis.ResponseError) as exc:
-        raise UsageError(f"{args.host}:{args.port}: {str(exc).splitlines()[0][:200]}") from None
+        raise UsageError(_login_problem(args, password, exc)) from None
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         raise probe.Unreachable(" ".join(str(exc).split())) from None
     finally:
@@ -166,6 +179,27 @@ def run_connections(args: argparse.Namespace) -> int:
     text = json.dumps(rep, indent=2) if args.json else connections.render(rep)
     write(sys.stdout, text)
     return 1 if rep["warnings"] else 0
+
+
+def _login_problem(args: argparse.Namespace, password: str | None, exc: Exception) -> str:
+    """What to change, in one line, for a refused login or CLIENT LIST."""
+    where = f"{args.host}:{args.port}"
+    text = " ".join(str(exc).split())
+    fix = (
+        f"log in as a user allowed CLIENT LIST, such as the role's {VERIFY_USER} "
+        f"(--user {VERIFY_USER} --password-file FILE; its password is {VERIFY_SECRET} on "
+        "the Redis host)"
+    )
+    if text.startswith("NOPERM") or isinstance(exc, redis.exceptions.NoPermissionError):
+        who = args.user or "default"
+        return f"{where}: user {who} may not run CLIENT LIST (it is @dangerous): {fix}"
+    if probe.is_auth_error(exc) or "HELLO" in text:
+        if password is None:
+            return (
+                f"{where} needs a password (none given: --password-file or $REDISCLI_AUTH): {fix}"
+            )
+        return f"{where}: the user or password was refused: {fix}"
+    return f"{where}: {text[:200]}"
 
 
 def _limits(client: redis.Redis) -> tuple[int, int]:

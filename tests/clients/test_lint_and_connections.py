@@ -125,6 +125,49 @@ def test_connections_report_counts_who_holds_them(redis_server, capsys, monkeypa
     assert code == 1 and any("of maxclients 360 in use" in w for w in rep["warnings"])
 
 
+def test_connections_says_which_credentials_it_needs(
+    redis_server, capsys, monkeypatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """CLIENT LIST is @dangerous: the role's read-only verify user may run it (its
+    rules from vars/main.yml), an application's user may not; a missing or refused
+    password and a user without CLIENT LIST are each one line saying what to do,
+    never the admin secret asked for (issue 22 #7)."""
+    import yaml
+
+    vars_file = Path(__file__).resolve().parents[2] / "roles" / "redis_tuned" / "vars" / "main.yml"
+    rules = yaml.safe_load(vars_file.read_text())["__redis_tuned_verify_acl_rules"]
+    server = redis_server()
+    server.admin.execute_command("ACL", "SETUSER", "redis-tuned-verify", "on", ">verify-pw",
+                                 *rules.split())  # fmt: skip
+    server.admin.execute_command("ACL", "SETUSER", "app", "on", ">app-pw", "~*", "&*",
+                                 "+@all", "-@dangerous")  # fmt: skip
+    monkeypatch.delenv("REDISCLI_AUTH", raising=False)
+    port = str(server.port)
+
+    def one_line(*argv: str) -> str:
+        assert main(["connections", "--port", port, *argv]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+        assert "verify-pw" not in captured.err and "app-pw" not in captured.err
+        return captured.err
+
+    def secret(name: str, value: str) -> str:
+        path = tmp_path / name
+        path.write_text(value)
+        path.chmod(0o600)
+        return str(path)
+
+    assert "needs a password (none given" in one_line()
+    refused = one_line("--user", "redis-tuned-verify", "--password-file", secret("bad", "nope"))
+    assert "the user or password was refused" in refused and "redis-tuned-verify" in refused
+    app = one_line("--user", "app", "--password-file", secret("app", "app-pw"))
+    assert "user app may not run CLIENT LIST (it is @dangerous)" in app
+    assert "--user redis-tuned-verify" in app and "never" not in app
+    ok = main(["connections", "--port", port, "--user", "redis-tuned-verify",
+               "--password-file", secret("verify", "verify-pw"), "--json"])  # fmt: skip
+    assert ok in (0, 1) and json.loads(capsys.readouterr().out)["connections"] >= 1
+
+
 def test_connections_to_nothing_is_one_line(capsys) -> None:  # type: ignore[no-untyped-def]
     import socket
 
