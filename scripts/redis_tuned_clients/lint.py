@@ -1,9 +1,13 @@
 """Lint a Django settings file's CHANNEL_LAYERS and CACHES for the Redis traps people
 copy, without running it (settings are code: the file is read with ``ast``).
 
-Each finding names the line, why it breaks and the fix. Values the linter cannot
-know without running the file (``os.environ[...]``, names, calls) are opaque: a
-rule only fires on what the file says literally.
+Each finding names the line, why it breaks and the fix. The linter follows what
+the file builds at module level: names assigned earlier (``POOL = {...}`` used
+in several places), ``dict(...)`` calls and ``**`` unpacking. Values it cannot
+know without running the file (``os.environ[...]``, other calls, imports) are
+opaque: a rule only fires on what the file says. A file with neither
+``CHANNEL_LAYERS`` nor ``CACHES`` at module level (split settings, a star
+import) is refused: there is nothing to check there.
 """
 
 from __future__ import annotations
@@ -17,6 +21,11 @@ from typing import Any
 from redis_tuned_tools.common.inputs import UsageError, read_bounded
 
 MAX_SETTINGS = 1024 * 1024
+# Where django-redis (OPTIONS PASSWORD), Django's RedisCache and channels_redis
+# hosts entries (password) take a password.
+PASSWORD_KEYS = ("PASSWORD", "password")
+# Parser classes redis-py 5 removed from redis.connection (Django's docs show the second).
+GONE_PARSERS = ("redis.connection.HiredisParser", "redis.connection.PythonParser")
 BZPOPMIN_WAIT = 5  # channels_redis core.py brpop_timeout
 
 
@@ -40,30 +49,55 @@ class Opaque:
 
 @dataclass
 class Value:
-    """A literal value with the line it is written on; dicts keep their keys' lines."""
+    """A literal value with the line it is written on; dicts keep their keys' lines.
+    ``tuple``: written as a tuple (where a list is due)."""
 
     value: Any
     line: int
+    tuple: bool = False
 
 
-def _value(node: ast.AST) -> Value:
+def _value(node: ast.AST, names: dict[str, Value] | None = None) -> Value:
+    """What ``node`` is, following ``names`` (the module's earlier assignments),
+    ``dict(...)`` and ``**`` unpacking; anything else opaque."""
+    names = names or {}
     line = getattr(node, "lineno", 0)
+    if isinstance(node, ast.Name) and node.id in names:
+        return names[node.id]
     if isinstance(node, ast.Dict):
         items: dict[Any, tuple[Value, Value]] = {}
         for k, v in zip(node.keys, node.values, strict=True):
-            if k is None:
-                continue  # **spread: opaque
-            key = _value(k)
-            items[_hashable(key.value)] = (key, _value(v))
+            if k is None:  # {**NAME, ...}: its items, where NAME is known
+                spread = _value(v, names)
+                if isinstance(spread.value, dict):
+                    items.update(spread.value)
+                continue
+            key = _value(k, names)
+            items[_hashable(key.value)] = (key, _value(v, names))
         return Value(items, line)
+    if (
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        and node.func.id == "dict" and not node.args
+    ):  # fmt: skip
+        found: dict[Any, tuple[Value, Value]] = {}
+        for keyword in node.keywords:
+            if keyword.arg is None:  # dict(**NAME)
+                spread = _value(keyword.value, names)
+                if isinstance(spread.value, dict):
+                    found.update(spread.value)
+                continue
+            found[keyword.arg] = (Value(keyword.arg, keyword.value.lineno),
+                                  _value(keyword.value, names))  # fmt: skip
+        return Value(found, line)
     if isinstance(node, (ast.List, ast.Tuple)):
-        return Value([_value(e) for e in node.elts], line)
+        elements = [_value(e, names) for e in node.elts]
+        return Value(elements, line, tuple=isinstance(node, ast.Tuple))
     if isinstance(node, ast.Constant):
         return Value(node.value, line)
     if isinstance(node, ast.Attribute):  # socket.TCP_KEEPIDLE
         return Value(ast.unparse(node), line)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        inner = _value(node.operand)
+        inner = _value(node.operand, names)
         if isinstance(inner.value, (int, float)):
             return Value(-inner.value, line)
     return Value(Opaque(), line)
@@ -98,7 +132,8 @@ def _dicts(v: Value) -> list[Value]:
 
 
 def read_settings(path: Path) -> dict[str, Value]:
-    """The module-level assignments of CHANNEL_LAYERS and CACHES (last one wins)."""
+    """The module-level assignments of CHANNEL_LAYERS and CACHES (last one wins),
+    with the names assigned before them followed."""
     data = read_bounded(path, MAX_SETTINGS, f"settings {path}")
     try:
         tree = ast.parse(data.decode("utf-8"), filename=str(path))
@@ -108,7 +143,7 @@ def read_settings(path: Path) -> dict[str, Value]:
         raise UsageError(f"settings {path}: syntax error at line {exc.lineno}: {exc.msg}") from None
     except (ValueError, RecursionError, MemoryError):
         raise UsageError(f"settings {path}: cannot be parsed as Python") from None
-    found: dict[str, Value] = {}
+    names: dict[str, Value] = {}
     for stmt in tree.body:
         if isinstance(stmt, ast.Assign):
             targets, value = stmt.targets, stmt.value
@@ -116,9 +151,16 @@ def read_settings(path: Path) -> dict[str, Value]:
             targets, value = [stmt.target], stmt.value
         else:
             continue
+        seen = _value(value, names)
         for target in targets:
-            if isinstance(target, ast.Name) and target.id in ("CHANNEL_LAYERS", "CACHES"):
-                found[target.id] = _value(value)
+            if isinstance(target, ast.Name):
+                names[target.id] = seen
+    found: dict[str, Value] = {k: names[k] for k in ("CHANNEL_LAYERS", "CACHES") if k in names}
+    if not found:
+        raise UsageError(
+            f"settings {path}: no module-level CHANNEL_LAYERS or CACHES (split settings or a "
+            "star import?): lint the file that defines them"
+        )
     return found
 
 
@@ -154,28 +196,34 @@ def lint(path: Path, server_timeout: int = 300) -> list[Finding]:
                     "allkeys-lru) and point each at its own, database 0",
                 )
             )
-    return sorted(set(findings), key=lambda f: (f.line, f.code))
+    # One finding per place, in a stable order.
+    return sorted(set(findings), key=lambda f: (f.line, f.code, f.message, f.fix))
 
 
 def _keepalive(top: Value) -> list[Finding]:
+    """One finding per options dict with integer keys (a dict unpacked into several
+    entries is reported once, where it is written)."""
     out = []
     for d in _dicts(top):
         options = _get(d, "socket_keepalive_options")
         if options is None or not isinstance(options.value, dict):
             continue
-        for key, _ in options.value.values():
-            if isinstance(key.value, int) and not isinstance(key.value, bool):
-                out.append(
-                    Finding(
-                        key.line,
-                        "keepalive-keys",
-                        f"socket_keepalive_options key {key.value} is not a keepalive option: on "
-                        "Linux 1, 2, 3 are TCP_NODELAY, TCP_MAXSEG and TCP_CORK ({1: 60, 2: 10, "
-                        "3: 6} makes every connect fail; with 2: 100 TCP_CORK adds ~200 ms a "
-                        "round trip)",
-                        "use socket.TCP_KEEPIDLE, socket.TCP_KEEPINTVL, socket.TCP_KEEPCNT",
-                    )
+        keys = [
+            key for key, _ in options.value.values()
+            if isinstance(key.value, int) and not isinstance(key.value, bool)
+        ]  # fmt: skip
+        if keys:
+            shown = ", ".join(str(k.value) for k in keys)
+            out.append(
+                Finding(
+                    keys[0].line,
+                    "keepalive-keys",
+                    f"socket_keepalive_options keys {shown} are not keepalive options: on Linux "
+                    "1, 2, 3 are TCP_NODELAY, TCP_MAXSEG and TCP_CORK ({1: 60, 2: 10, 3: 6} "
+                    "makes every connect fail; with 2: 100 TCP_CORK adds ~200 ms a round trip)",
+                    "{socket.TCP_KEEPIDLE: 60, socket.TCP_KEEPINTVL: 10, socket.TCP_KEEPCNT: 6}",
                 )
+            )
     return out
 
 
@@ -219,7 +267,18 @@ def _passwords(top: Value) -> list[Finding]:
                     )
                 )
         elif isinstance(v.value, dict):
-            for _, inner in v.value.values():
+            for key, inner in v.value.values():
+                if key.value in PASSWORD_KEYS and isinstance(inner.value, str) and inner.value:
+                    out.append(
+                        Finding(
+                            inner.line,
+                            "inline-password",
+                            f"a Redis password is written in the settings file ({key.value}), "
+                            "and so in version control and every copy of it",
+                            f'"{key.value}": os.environ["REDIS_PASSWORD"] (or generate the '
+                            "settings with redis-tuned-clients settings)",
+                        )
+                    )
                 walk(inner)
         elif isinstance(v.value, list):
             for inner in v.value:
@@ -251,7 +310,18 @@ def _channel_layer(layer: Value) -> list[Finding]:
     if not name.endswith("RedisChannelLayer"):
         return out
     hosts = _get(config, "hosts")
-    entries = hosts.value if hosts is not None and isinstance(hosts.value, list) else []
+    if hosts is not None and hosts.tuple:
+        out.append(
+            Finding(
+                hosts.line,
+                "hosts-not-a-list",
+                "CONFIG hosts is a tuple: channels_redis reads a bare tuple as one (host, port) "
+                "address and fails with ValueError at the first message",
+                'make it a list: "hosts": [("host", 6379)] or ["redis://host:6379/0"]',
+            )
+        )
+    listed = hosts is not None and isinstance(hosts.value, list) and not hosts.tuple
+    entries = hosts.value if hosts is not None and listed else []
     for entry in entries:
         timeout = _get(entry, "socket_timeout") if isinstance(entry.value, dict) else None
         if timeout is None:
@@ -284,17 +354,19 @@ def _cache(cache: Value) -> list[Finding]:
     options = _get(cache, "OPTIONS")
     if options is None:
         return out
-    parser = _get(options, "PARSER_CLASS")
-    if parser is not None and parser.value == "redis.connection.HiredisParser":
-        out.append(
-            Finding(
-                parser.line,
-                "parser-class",
-                "redis.connection.HiredisParser was removed in redis-py 5: django-redis raises "
-                "ImportError on the first cache call, IGNORE_EXCEPTIONS or not",
-                "remove PARSER_CLASS: redis-py uses hiredis by itself when it is installed",
+    for key in ("PARSER_CLASS", "parser_class"):  # django-redis, Django's RedisCache
+        parser = _get(options, key)
+        if parser is not None and parser.value in GONE_PARSERS:
+            out.append(
+                Finding(
+                    parser.line,
+                    "parser-class",
+                    f"{parser.value} was removed in redis-py 5: the cache raises ImportError "
+                    "on its first call, IGNORE_EXCEPTIONS or not",
+                    f"remove {key}: redis-py uses hiredis by itself when it is installed",
+                )
             )
-        )
+    out += _pool_blocks(cache, options)
     if _get(options, "COMPRESS_MIN_LENGTH") is not None:
         out.append(
             Finding(
@@ -306,6 +378,36 @@ def _cache(cache: Value) -> list[Finding]:
             )
         )
     return out
+
+
+def _pool_blocks(cache: Value, options: Value) -> list[Finding]:
+    """A capped pool that raises when full: with IGNORE_EXCEPTIONS a full pool is a
+    cache miss (``cache.get`` returns None), not an error anyone sees."""
+    backend = _get(cache, "BACKEND")
+    name = backend.value if backend is not None and isinstance(backend.value, str) else ""
+    if name.startswith("django_redis"):
+        kwargs = _get(options, "CONNECTION_POOL_KWARGS")
+        pool = _get(options, "CONNECTION_POOL_CLASS")
+        where, key = kwargs, "CONNECTION_POOL_CLASS"
+    else:  # Django's own RedisCache: pool options straight in OPTIONS
+        where, pool, key = options, _get(options, "pool_class"), "pool_class"
+    cap = _get(where, "max_connections") if where is not None else None
+    if cap is None or not isinstance(cap.value, int) or isinstance(cap.value, bool):
+        return []
+    if pool is not None and (
+        not isinstance(pool.value, str) or pool.value.endswith("BlockingConnectionPool")
+    ):
+        return []
+    return [
+        Finding(
+            cap.line,
+            "pool-raises-when-full",
+            f"max_connections {cap.value} on a pool that raises when full: past it every "
+            "cache call fails, and with IGNORE_EXCEPTIONS it is a silent cache miss",
+            f'"{key}": "redis.BlockingConnectionPool" with "timeout": 5 in the pool kwargs '
+            "(it waits for a free connection)",
+        )
+    ]
 
 
 def _key_line(d: Value, key: str) -> int:

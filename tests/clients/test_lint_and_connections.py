@@ -25,10 +25,9 @@ def test_lint_reports_every_trap_of_the_guide(capsys: pytest.CaptureFixture[str]
     assert found == [
         (8, "channels-socket-timeout"),  # the hosts entry: redis-py 8's 5 s default
         (9, "connection-kwargs"),
-        (16, "keepalive-keys"),
-        (17, "keepalive-keys"),
-        (18, "keepalive-keys"),
+        (16, "keepalive-keys"),  # one finding for the dict of three wrong keys
         (28, "shared-instance"),  # db 0 and db 1 of one instance
+        (32, "pool-raises-when-full"),  # max_connections 50, IGNORE_EXCEPTIONS: misses
         (37, "parser-class"),
         (39, "compress-min-length"),
     ]
@@ -82,6 +81,84 @@ def test_lint_unreadable_input_is_one_line(
     captured = capsys.readouterr()
     assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
     assert says in captured.err and "Traceback" not in captured.err
+
+
+LINT_CASES = {
+    # What people really copy, and its clean counterpart (issue 22 #6).
+    "a literal PASSWORD in django-redis OPTIONS": (
+        'CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache",\n'
+        '    "OPTIONS": {"PASSWORD": "s3cret-literal"}}}\n',
+        'import os\nCACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache",\n'
+        '    "OPTIONS": {"PASSWORD": os.environ["REDIS_PASSWORD"]}}}\n',
+        (2, "inline-password"),
+    ),
+    "a literal password in a channels hosts entry": (
+        'CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",\n'
+        '    "CONFIG": {"hosts": [{"address": ("h", 6379), "password": "s3cret-literal",\n'
+        '    "socket_timeout": 15}]}}}\n',
+        "import os\n"
+        'CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",\n'
+        '    "CONFIG": {"hosts": [{"address": ("h", 6379), "password": os.environ["P"],\n'
+        '    "socket_timeout": 15}]}}}\n',
+        (2, "inline-password"),
+    ),
+    "Django's own docs parser_class (gone in redis-py 5)": (
+        'CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",\n'
+        '    "OPTIONS": {"parser_class": "redis.connection.PythonParser"}}}\n',
+        'CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",\n'
+        '    "OPTIONS": {}}}\n',
+        (2, "parser-class"),
+    ),
+    "a capped pool that raises when full (Django's RedisCache)": (
+        'CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",\n'
+        '    "OPTIONS": {"max_connections": 50}}}\n',
+        'CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",\n'
+        '    "OPTIONS": {"max_connections": 50, "pool_class": "redis.BlockingConnectionPool",\n'
+        '    "timeout": 5}}}\n',
+        (2, "pool-raises-when-full"),
+    ),
+    "hosts as a bare tuple": (
+        'CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",\n'
+        '    "CONFIG": {"hosts": ("redis-host", 6379)}}}\n',
+        'CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",\n'
+        '    "CONFIG": {"hosts": [{"address": ("redis-host", 6379), "socket_timeout": 15}]}}}\n',
+        (2, "hosts-not-a-list"),
+    ),
+    "keepalive keys in a shared pool dict that several entries unpack": (
+        "POOL = dict(socket_timeout=15, socket_keepalive_options={1: 60, 2: 10, 3: 6})\n"
+        'CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",\n'
+        '    "CONFIG": {"hosts": [{"address": "redis://a:6379/0", **POOL},\n'
+        '                         {"address": "redis://b:6379/0", **POOL}]}}}\n',
+        "import socket\n"
+        "POOL = dict(socket_timeout=15, socket_keepalive_options={socket.TCP_KEEPIDLE: 60})\n"
+        'CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",\n'
+        '    "CONFIG": {"hosts": [{"address": "redis://a:6379/0", **POOL},\n'
+        '                         {"address": "redis://b:6379/0", **POOL}]}}}\n',
+        (1, "keepalive-keys"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(LINT_CASES))
+def test_lint_finds_what_people_copy_and_passes_the_fix(case: str, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    bad, good, (line, code) = LINT_CASES[case]
+    path = tmp_path / "settings.py"
+    path.write_text(bad)
+    assert main(["lint", str(path), "--json"]) == 1
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert [(f["line"], f["code"]) for f in findings] == [(line, code)]  # one, not one per use
+    assert "s3cret-literal" not in json.dumps(findings)
+    path.write_text(good)
+    assert main(["lint", str(path)]) == 0, capsys.readouterr().out
+
+
+def test_lint_of_a_file_without_the_settings_says_so(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Split settings (a star import): nothing to check is not "clean"."""
+    path = tmp_path / "settings.py"
+    path.write_text("from .base import *  # noqa\nDEBUG = False\n")
+    assert main(["lint", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no module-level CHANNEL_LAYERS or CACHES" in captured.err
 
 
 def test_lint_never_runs_the_file(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
