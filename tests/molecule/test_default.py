@@ -1433,3 +1433,28 @@ def test_tls_auth_clients_yes_on_a_live_instance(
     assert off.result.returncode == 0, off.output[-3000:]
     assert "NOAUTH" in off.after[host_name]["without a certificate"]  # TLS without a cert
     assert off.after[host_name]["up"] == [1.0]
+
+
+def test_the_app_sides_view_is_left_on_the_control_node(host_name: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Issue 22 #4: the play leaves what the application needs of each instance on the
+    control node (no secret), and redis-tuned-clients settings reads it as is: the
+    instance's own maxclients sizes the pools, its TLS port gets the CA from it."""
+    from redis_tuned_clients.cli import main
+
+    view_dir = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "client-view" / host_name
+    views = {p.stem: json.loads(p.read_text()) for p in view_dir.glob("*.json")}
+    assert set(views) == {name for name, _ in INSTANCES}
+    main_view = views["main"]
+    assert main_view["port"] == 6379 and main_view["requires_auth"] is True
+    assert main_view["config"]["maxclients"] == 4000
+    assert "molecule-main-secret" not in json.dumps(views)
+    shared = views["shared"]
+    assert shared["host"] == address_of(host_name) and shared["port"] == 0
+    assert shared["tls"]["port"] == 6391 and Path(shared["tls"]["ca_file"]).is_file()
+    code = main([
+        "settings", f"--cache-url=redis://app@{address_of(host_name)}:6379/0", "--format=json",
+        "--processes=100", f"--expect-file={view_dir / 'main.json'}",
+    ])  # fmt: skip
+    assert code == 0
+    # 100 processes under 80% of main's own maxclients 4000 (not the default 10000).
+    assert json.loads(capsys.readouterr().out)["cache"]["max_connections"] == 32

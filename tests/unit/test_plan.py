@@ -941,3 +941,24 @@ def test_placeholder_passwords_are_refused_wherever_they_are() -> None:
     role_wide = plan(acl_users=[{"name": "app", "password": "CHANGE-ME-too"}])["problems"]
     assert len(role_wide) == 1 and role_wide[0].startswith("redis_tuned_acl_users[0].password")
     assert plan(instances=[{**ONE, "password": "not-change-me"}])["problems"] == []
+
+
+def test_the_app_sides_view_of_an_instance_holds_what_settings_needs_and_no_secret() -> None:
+    """Issue 22 #4: what the play leaves on the control node, read back by the app
+    side's own parser (redis-tuned-clients settings --expect-file)."""
+    from redis_tuned_tools.common.inputs import parse_expectations
+
+    inst = plan(
+        instances=[{**ONE, "password": "pw-never-shown", "config": {"bind": "10.0.0.5",
+                                                                     "maxclients": 4000}}],
+        tls={**TLS_ON, "only": False},
+    )["instances"][0]  # fmt: skip
+    view = f.client_view(inst, "/pki/ca.crt")
+    assert view["host"] == inst["remote"]["host"] and view["port"] == 6379
+    assert view["tls"] == {"port": 6380, "ca_file": "/pki/ca.crt"}
+    assert view["config"] == {"maxclients": 4000, "timeout": 300}
+    assert view["requires_auth"] is True and "pw-never-shown" not in json.dumps(view)
+    parsed = parse_expectations(json.loads(json.dumps(view)), "view")
+    assert (parsed.port, parsed.tls.port if parsed.tls else None) == (6379, 6380)
+    loopback = f.client_view(plan()["instances"][0], "")
+    assert loopback["host"] == "127.0.0.1" and "tls" not in loopback

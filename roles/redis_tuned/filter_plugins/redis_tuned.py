@@ -39,4 +39,5 @@ class FilterModule:
             "redis_tuned_client_verify_argv": core.client_verify_argv,
             "redis_tuned_prepare": core.prepare,
             "redis_tuned_acl_file": core.acl_file,
+            "redis_tuned_client_view": core.client_view,
         }

@@ -94,7 +94,7 @@ from .values import (
     is_size,
     redis_bytes,
 )
-from .verification import client_verify_argv
+from .verification import client_verify_argv, client_view
 
 __all__ = [
     "ACL_PASSWORD_PREFIXES",
@@ -134,6 +134,7 @@ __all__ = [
     "acl_loads",
     "bind_addresses",
     "client_verify_argv",
+    "client_view",
     "conf_lines",
     "conf_value",
     "config_set",

@@ -1,5 +1,6 @@
-"""What the verification runs: the control node's command line for an instance
-reachable from the network (client mode)."""
+"""What the control node runs and keeps: the verification's command line for an
+instance reachable from the network (client mode), and what the application side
+needs of each instance (for redis-tuned-clients settings)."""
 
 from __future__ import annotations
 
@@ -35,3 +36,22 @@ def client_verify_argv(inst: dict[str, Any], control: dict[str, Any]) -> list[st
         argv += ["--exporter-url", str(remote["exporter_url"])]
     argv += ["--mode", "client", "--json", "--latency-p99-ms", str(control["latency_p99_ms"])]
     return argv + expect_args(inst["config"])
+
+
+def client_view(inst: dict[str, Any], ca_file: str) -> dict[str, Any]:
+    """What an application needs of an instance, in the expectations format that
+    ``redis-tuned-clients settings --expect-file`` reads, no secret: the address it
+    dials (the network one, else loopback), its plain and TLS ports, the CA as the
+    control node has it, whether it asks for a password, maxclients and timeout."""
+    remote = inst.get("remote") or {}
+    view: dict[str, Any] = {
+        "managed_by": "redis_tuned",
+        "name": inst["name"],
+        "host": remote.get("host") or inst["local"]["host"],
+        "port": inst["plain_port"],
+        "requires_auth": inst["requires_auth"],
+        "config": {k: inst["config"][k] for k in ("maxclients", "timeout") if k in inst["config"]},
+    }
+    if inst.get("tls"):
+        view["tls"] = {"port": inst["tls"]["port"], "ca_file": ca_file}
+    return view
