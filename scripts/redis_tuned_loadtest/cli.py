@@ -231,9 +231,13 @@ class Run:
     ) -> dict[str, Any]:
         channels, cache = self.targets[phase.server]
         log = self.workdir / f"app-{phase.name}.log"
-        env: dict[str, str | None] = {}
+        # The snippet reads each password with os.environ[...]: one not set is ""
+        # here (no password), as for a server that takes none.
+        env: dict[str, str | None] = {
+            t.password_env: os.environ.get(t.password_env, "") for t in (channels, cache)
+        }
         if phase.server == "default":  # the baseline's password, if it has one
-            baseline = os.environ.get("REDIS_BASELINE_PASSWORD")
+            baseline = os.environ.get("REDIS_BASELINE_PASSWORD", "")
             env = {"REDIS_CHANNELS_PASSWORD": baseline, "REDIS_CACHE_PASSWORD": baseline}
         stats = driver.Stats()
         crowd = redisside.Crowd() if phase.idle else None
