@@ -14,7 +14,7 @@ export REDIS_TUNED_NOFILE_HARD := $(shell ulimit -Hn)
 SYSTEM_PACKAGES := podman runc debootstrap redis-server redis-tools iproute2 util-linux \
 	prometheus-redis-exporter prometheus openssl openssh-client
 
-.PHONY: setup system venv images lint pytest molecule test bench bench-loadtest bench-rerun demo demo-clean clean
+.PHONY: setup system venv images lint pytest molecule test bench bench-loadtest bench-rerun demo demo-clean clean role-artifact
 
 setup: system venv images
 
@@ -90,6 +90,10 @@ bench-rerun: setup
 demo: setup
 	ansible-playbook playbooks/demo-host.yml
 	ansible-playbook -i inventory/demo playbooks/site.yml
+
+# The role as a versioned artifact for ansible-galaxy: dist/redis_tuned-<version>.tar.gz.
+role-artifact: venv
+	$(PY) -m redis_tuned_dev.artifact --out dist
 
 demo-clean:
 	podman rm -f redis-tuned-demo
