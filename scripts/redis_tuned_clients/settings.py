@@ -2,7 +2,7 @@
 CACHES, or plain redis-py pool kwargs, sized against the server and safe with the
 installed libraries.
 
-The rules, each for a trap people copy (README, "Your Django settings"):
+The rules, each for a trap people copy (docs/clients.md):
 
 - keepalive with the real constants (socket.TCP_KEEPIDLE/KEEPINTVL/KEEPCNT), never 1, 2, 3;
 - the channel layer's ``socket_timeout`` above channels_redis's 5 s BZPOPMIN wait (redis-py 8

@@ -1,4 +1,4 @@
-"""What the README's app-side notes claim, measured against a real redis-server with
+"""What docs/clients.md's app-side notes claim, measured against a real redis-server with
 the real channels_redis: sync code calling ``async_to_sync(layer.group_send)`` opens
 a connection per call (the layer's pool belongs to the event loop, and each
 async_to_sync runs a loop of its own); one async_to_sync around all the sends

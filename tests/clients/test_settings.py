@@ -86,7 +86,7 @@ ENV = {"REDIS_CHANNELS_PASSWORD": APP_PASSWORD, "REDIS_CACHE_PASSWORD": APP_PASS
 
 def test_generated_settings_work_in_django_with_acl_users(redis_server, capsys) -> None:  # type: ignore[no-untyped-def]
     """A group round trip through the channel layer and set/get/clear through the
-    cache, as the app's ACL user (the README's rule strings)."""
+    cache, as the app's ACL user (docs/clients.md's rule strings)."""
     from channels.layers import get_channel_layer
     from django.core.cache import cache
 
