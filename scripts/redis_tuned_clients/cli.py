@@ -22,7 +22,7 @@ import redis
 from redis_tuned_clients import connections, lint, settings
 from redis_tuned_tools.common import inputs
 from redis_tuned_tools.common import target as probe
-from redis_tuned_tools.common.cli import SECRET_OPTION, OneLineParser, fail, write
+from redis_tuned_tools.common.cli import SECRET_OPTION, HelpFormatter, OneLineParser, fail, write
 from redis_tuned_tools.common.inputs import UsageError
 
 # The role's read-only verify user (vars/main.yml): PING, INFO, CONFIG GET, SELECT,
@@ -53,9 +53,21 @@ def _shown(value: float) -> str:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser = OneLineParser(
+        prog=PROG, description=__doc__.split("\n\n")[0], allow_abbrev=False,
+        epilog="examples:\n"
+        "  redis-tuned-clients settings --channels-url redis://app@10.0.0.11:6379/0 "
+        "--cache-url redis://app@10.0.0.11:6380/0 --processes 16\n"
+        "  redis-tuned-clients lint myproject/settings.py\n"
+        "  redis-tuned-clients connections --host 10.0.0.11 --user redis-tuned-verify "
+        "--password-file verify.secret",
+        formatter_class=HelpFormatter,
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    s = sub.add_parser("settings", help="Django settings or redis-py kwargs for the instances")
+    s = sub.add_parser(
+        "settings", help="Django settings or redis-py kwargs for the instances",
+        formatter_class=HelpFormatter,
+    )  # fmt: skip
     s.add_argument("--channels-url", help="redis[s]://[user@]host:port/db of the channel layer")
     s.add_argument("--cache-url", help="redis[s]://[user@]host:port/db of the cache")
     s.add_argument(
@@ -65,23 +77,41 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )  # fmt: skip
     s.add_argument(
         "--concurrency", type=bounded(1, 10000, "--concurrency"), default=50,
-        help="concurrent requests (cache) and WebSockets (Channels) one process serves",
+        help="concurrent requests (cache) and WebSockets (Channels) one process serves "
+        "(default: 50)",
     )  # fmt: skip
-    s.add_argument("--expect-file", type=Path, action="append", default=[])
+    s.add_argument(
+        "--expect-file", type=Path, action="append", default=[],
+        help="an instance's expectations (the role's, or its view on the control node: "
+        "redis_tuned_client_view_dir); repeat per instance (default: none: maxclients 10000, "
+        "timeout 300)",
+    )  # fmt: skip
     s.add_argument("--cacert", help="CA file for rediss:// (default: from the expectations)")
-    s.add_argument("--format", choices=["django", "json"], default="django")
-    s.add_argument("--channel-layer", choices=["core", "pubsub"], default="core")
-    s.add_argument("--cache-backend", choices=["django-redis", "django"], default="django-redis")
-    lt = sub.add_parser("lint", help="the Redis traps in a Django settings file")
-    lt.add_argument("settings_file", type=Path)
-    lt.add_argument("--json", action="store_true")
+    s.add_argument(
+        "--format", choices=["django", "json"], default="django",
+        help="a settings snippet, or redis-py pool kwargs (default: django)",
+    )  # fmt: skip
+    s.add_argument(
+        "--channel-layer", choices=["core", "pubsub"], default="core",
+        help="channels_redis's RedisChannelLayer or RedisPubSubChannelLayer (default: core)",
+    )  # fmt: skip
+    s.add_argument(
+        "--cache-backend", choices=["django-redis", "django"], default="django-redis",
+        help="django-redis or Django's own RedisCache (default: django-redis)",
+    )  # fmt: skip
+    lt = sub.add_parser(
+        "lint", help="the Redis traps in a Django settings file", formatter_class=HelpFormatter
+    )
+    lt.add_argument("settings_file", type=Path, help="the settings module to read (never run)")
+    lt.add_argument("--json", action="store_true", help="findings as JSON (default: text)")
     lt.add_argument(
         "--server-timeout", type=bounded(0, 10**9, "--server-timeout"), default=300,
-        help="the server's timeout directive (default: the guide's 300)",
+        help="the server's timeout directive (default: 300)",
     )  # fmt: skip
     c = sub.add_parser(
         "connections",
         help="who holds the connections of an instance",
+        formatter_class=HelpFormatter,
         description="Who holds the connections of an instance (CLIENT LIST). It needs a user "
         "allowed CLIENT LIST (@dangerous: applications' users are denied it): the role's "
         "read-only redis-tuned-verify user (its password is "
@@ -89,14 +119,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "redis-tuned-clients connections --host 10.0.0.11 --port 6379 --user "
         "redis-tuned-verify --password-file verify.secret",
     )
-    c.add_argument("--host", default="127.0.0.1")
-    c.add_argument("--port", type=bounded(1, 65535, "--port"), default=6379)
-    c.add_argument("--user")
-    c.add_argument("--password-file", type=Path)
-    c.add_argument("--tls", action="store_true")
-    c.add_argument("--cacert")
-    c.add_argument("--timeout", type=float, default=5.0)
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--host", default="127.0.0.1", help="(default: 127.0.0.1)")
+    c.add_argument("--port", type=bounded(1, 65535, "--port"), default=6379, help="(default: 6379)")
+    c.add_argument("--user", help="ACL user allowed CLIENT LIST (default: the default user)")
+    c.add_argument(
+        "--password-file", type=Path,
+        help="its password; - reads standard input (default: $REDISCLI_AUTH)",
+    )  # fmt: skip
+    c.add_argument("--tls", action="store_true", help="connect over TLS (default: no)")
+    c.add_argument("--cacert", help="CA file for --tls (default: the system's)")
+    c.add_argument("--timeout", type=float, default=5.0, help="seconds (default: 5.0)")
+    c.add_argument("--json", action="store_true", help="the report as JSON (default: text)")
     if any(SECRET_OPTION.match(a) for a in argv):
         parser.error(
             "a password is never taken on the command line (it would show in ps): use "

@@ -62,8 +62,9 @@ def build(out: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="redis-tuned-role-artifact", description=__doc__.split("\n\n")[0]
-    )
+        prog="redis-tuned-role-artifact", description=__doc__.split("\n\n")[0],
+        epilog="example: redis-tuned-role-artifact --out dist   (what make role-artifact runs)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=PROJECT / "dist", help="default: dist/")
     args = parser.parse_args(argv)
     print(build(args.out))

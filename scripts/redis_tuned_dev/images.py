@@ -183,11 +183,16 @@ def build(image: Image, mirror: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Build the images named on the command line (default: all)."""
-    parser = argparse.ArgumentParser(prog="redis-tuned-images", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="redis-tuned-images", description=__doc__,
+        epilog="example: redis-tuned-images debian12 debian13   (what make images runs)",
+    )  # fmt: skip
     parser.add_argument(
         "images", nargs="*", default=[], help=f"images to build: {', '.join(IMAGES)} (default: all)"
     )
-    parser.add_argument("--force", action="store_true", help="rebuild images that exist")
+    parser.add_argument(
+        "--force", action="store_true", help="rebuild images that exist (default: reuse them)"
+    )
     parser.add_argument(
         "--mirror", help=f"Debian archive URL (default: ${MIRROR_ENV}, else this machine's apt)"
     )

@@ -40,7 +40,7 @@ from redis_tuned_clients import settings
 from redis_tuned_clients.cli import bounded
 from redis_tuned_loadtest import appserver, driver, redisside, report
 from redis_tuned_tools.common import target as probe
-from redis_tuned_tools.common.cli import SECRET_OPTION, OneLineParser, fail
+from redis_tuned_tools.common.cli import SECRET_OPTION, HelpFormatter, OneLineParser, fail
 from redis_tuned_tools.common.inputs import UsageError, one_line
 
 PROG = "redis-tuned-loadtest"
@@ -69,7 +69,14 @@ LOAD_FLAGS: list[tuple[str, type, float, float, float, str]] = [
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser = OneLineParser(
+        prog=PROG, description=__doc__.split("\n\n")[0], allow_abbrev=False,
+        epilog="examples:\n"
+        "  redis-tuned-loadtest --clients 200 --rate 0.5 --out report\n"
+        "  REDIS_CHANNELS_PASSWORD=... redis-tuned-loadtest --channels-url "
+        "redis://app@10.0.0.11:6379/0 --cache-url redis://app@10.0.0.11:6380/0",
+        formatter_class=HelpFormatter,
+    )  # fmt: skip
     add = parser.add_argument
     add(
         "--channels-url",

@@ -68,3 +68,31 @@ def test_the_secret_directives_are_one_list_the_probe_follows() -> None:
     probe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(probe)
     assert values.SENSITIVE_DIRECTIVES <= probe.SENSITIVE
+
+
+def test_every_console_script_has_help_with_defaults_and_an_example() -> None:
+    """Issue 22 #8: --help of each tool (and each redis-tuned-clients command) shows an
+    example and the default of every option."""
+    import re
+    import subprocess
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    commands = [
+        ["redis-tuned-verify"], ["redis-tuned-clients"], ["redis-tuned-clients", "settings"],
+        ["redis-tuned-clients", "lint"], ["redis-tuned-clients", "connections"],
+        ["redis-tuned-loadtest"], ["redis-tuned-images"], ["redis-tuned-role-artifact"],
+    ]  # fmt: skip
+    for command in commands:
+        run = subprocess.run(
+            [str(bin_dir / command[0]), *command[1:], "--help"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert run.returncode == 0, (command, run.stderr)
+        text = run.stdout
+        options = text.split("options:", 1)[1] if "options:" in text else ""
+        entries = [e.strip() for e in re.split(r"\n(?=  -)", options) if e.strip()]
+        lacking = [e.split()[0] for e in entries if not e.startswith("-h") and "default" not in e]
+        assert lacking == [], (command, lacking)
+        if len(command) == 1:  # the tool's own help: an example
+            assert re.search(r"(?im)^examples?:", text), command

@@ -15,6 +15,23 @@ from typing import Any, NoReturn
 from redis_tuned_tools.common import inputs
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help with the examples kept as written and every option's default shown."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default is argparse.SUPPRESS or not action.option_strings:
+            return text
+        default = action.default
+        if default is None or default == [] or default == "":
+            shown = "not set"
+        elif isinstance(default, bool):
+            shown = "on" if default else "off"
+        else:
+            shown = "%(default)s"
+        return f"{text} (default: {shown})".strip()
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a misuse in one line (no usage block) and exits 2."""
 

@@ -19,7 +19,7 @@ from typing import Any
 import redis
 
 from redis_tuned_tools.common import inputs
-from redis_tuned_tools.common.cli import SECRET_OPTION, OneLineParser, fail, write
+from redis_tuned_tools.common.cli import SECRET_OPTION, HelpFormatter, OneLineParser, fail, write
 from redis_tuned_tools.common.inputs import Expectations, UsageError
 from redis_tuned_tools.common.target import (
     SHAPE_ERRORS,
@@ -47,6 +47,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Prove that a Redis server's tuning is in force, from a client and, "
         "on the Redis host, from what only the host can see. The password comes from "
         "--password-file or $REDISCLI_AUTH, never from the command line.",
+        epilog="examples:\n"
+        "  redis-tuned-verify --instance main --mode host   (on the Redis host, as root)\n"
+        "  REDISCLI_AUTH=... redis-tuned-verify --host 10.0.0.11 --port 6379 "
+        "--user redis-tuned-verify --mode client",
+        formatter_class=HelpFormatter,
         allow_abbrev=False,
     )
     parser.add_argument(
@@ -89,8 +94,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"databases that must accept SELECT (default {DEFAULT_DATABASES}, those of them "
         "below an expected `databases`)",
     )
-    parser.add_argument("--latency-samples", type=int, default=1000)
-    parser.add_argument("--latency-p99-ms", type=float, default=5.0)
+    parser.add_argument("--latency-samples", type=int, default=1000, help="PINGs timed")
+    parser.add_argument(
+        "--latency-p99-ms", type=float, default=5.0, help="p99 budget of those PINGs, in ms"
+    )
     parser.add_argument(
         "--fresh-samples",
         type=int,
