@@ -96,3 +96,43 @@ def test_every_console_script_has_help_with_defaults_and_an_example() -> None:
         assert lacking == [], (command, lacking)
         if len(command) == 1:  # the tool's own help: an example
             assert re.search(r"(?im)^examples?:", text), command
+
+
+def test_what_the_host_side_code_repeats_agrees_with_the_role() -> None:
+    """Code that runs where the role's variables are not (the verifier on the host, the
+    probe before the library is there, the app-side tools) keeps its own copy of a
+    few of the role's facts; each must be the role's: the admin user and its secret,
+    the THP path, the server defaults the app side assumes without expectations."""
+    import importlib.util
+
+    import yaml
+
+    from redis_tuned_clients import settings
+    from redis_tuned_tools.verify import cli, probe
+
+    role = PROJECT / "roles" / "redis_tuned"
+    role_vars = yaml.safe_load((role / "vars" / "main.yml").read_text())
+    assert role_vars["__redis_tuned_admin_user"] == cli.ADMIN_USER
+    assert str(cli.ADMIN_SECRET) == role_vars["__redis_tuned_admin_secret"]
+    assert str(cli.EXPECT_DIR) == role_vars["__redis_tuned_expect_dir"]
+    assert str(probe.THP_PATH) == role_vars["__redis_tuned_thp_path"]
+    spec = importlib.util.spec_from_file_location(
+        "probe_mod", role / "library" / "redis_tuned_probe.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    documented = yaml.safe_load(module.DOCUMENTATION)["options"]
+    assert documented["live_user"]["default"] == role_vars["__redis_tuned_admin_user"]
+    assert documented["live_secret"]["default"] == role_vars["__redis_tuned_admin_secret"]
+    common = role_vars["__redis_tuned_common"]
+    assert (
+        common["maxclients"],
+        common["timeout"],
+    ) == (settings.DEFAULT_MAXCLIENTS, settings.DEFAULT_TIMEOUT)
+    from redis_tuned_clients.cli import VERIFY_SECRET, VERIFY_USER
+
+    assert (
+        role_vars["__redis_tuned_verify_user"],
+        role_vars["__redis_tuned_verify_secret"],
+    ) == (VERIFY_USER, VERIFY_SECRET)
