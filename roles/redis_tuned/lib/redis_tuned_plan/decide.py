@@ -98,22 +98,15 @@ def decide(
             values = live_set(inst, live[inst["name"]], why, policy)
             if values:
                 config_sets[inst["name"]] = config_set(values)
-    start = [
-        i["name"]
-        for i in instances
-        if not ((units.get(i["unit"]) or {}).get("active")
-                and (units.get(i["unit"]) or {}).get("file_state") == "enabled")
-    ]  # fmt: skip
+    start = [i["name"] for i in instances if not _up(units.get(i["unit"]))]
     to_restart = set(exporter_restarts(the_plan, state, layout, changed_paths))
     exporters = {}
     for inst in instances:
         if not inst["exporter"]:
             continue
-        unit = units.get(exporter_unit(inst["name"])) or {}
-        again = installed or inst["name"] in to_restart
-        if again:
+        if installed or inst["name"] in to_restart:
             exporters[inst["name"]] = "restarted"
-        elif not (unit.get("active") and unit.get("file_state") == "enabled"):
+        elif not _up(units.get(exporter_unit(inst["name"]))):
             exporters[inst["name"]] = "started"
     kernel = kernel_state(the_plan, state.get("kernel") or {})
     thp = None
@@ -152,3 +145,8 @@ def decide(
         or any(c["set"] for c in live.values())
     )  # fmt: skip
     return decision
+
+
+def _up(unit: dict[str, Any] | None) -> bool:
+    """A unit running now and enabled for the next boot (the probe's reading)."""
+    return bool(unit and unit.get("active") and unit.get("file_state") == "enabled")
