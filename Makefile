@@ -57,7 +57,7 @@ lint: venv
 	mypy
 	mypy roles/redis_tuned/action_plugins  # apart: its module has the same name as the library one
 
-pytest: venv system
+pytest: venv system images
 	pytest
 
 molecule: images
@@ -72,24 +72,41 @@ bench: venv system
 	python benchmarks/exporter_scrape.py
 	$(MAKE) --no-print-directory bench-loadtest
 
-# redis-tuned-loadtest against the demo host, run inside the container's network
-# namespace: its instance is bound to loopback there, and the package-default baseline
+# redis-tuned-loadtest against the demo host's two instances, as its app user, INFO read
+# as the role's verify user; run inside the container's network namespace: they are
+# bound to loopback there, and the package-default baseline
 # the tool starts sits on that same loopback. LOADTEST_ARGS: more flags (--clients ...).
 LOADTEST_OUT := benchmarks/results/loadtest
 bench-loadtest: venv system
 	@pid=$$(podman inspect -f '{{.State.Pid}}' redis-tuned-demo 2>/dev/null); \
 	if [ -z "$$pid" ] || [ "$$pid" = 0 ]; then echo "no running demo host: make demo first"; exit 2; fi; \
+	REDIS_CHANNELS_PASSWORD="$$(cat $(DEMO_DIR)/secrets/channels-app)" \
+	REDIS_CACHE_PASSWORD="$$(cat $(DEMO_DIR)/secrets/cache-app)" \
+	REDIS_MONITOR_PASSWORD="$$(podman exec redis-tuned-demo cat /etc/redis/redis_tuned/verify.secret)" \
 	REDIS_TUNED_LOADTEST_VIA="make bench-loadtest: nsenter -n into the redis-tuned-demo container" \
-	nsenter -t "$$pid" -n $(CURDIR)/$(VENV)/bin/redis-tuned-loadtest --out $(LOADTEST_OUT) $(LOADTEST_ARGS)
+	nsenter -t "$$pid" -n $(CURDIR)/$(VENV)/bin/redis-tuned-loadtest $(DEMO_URLS) \
+	  --monitor-user redis-tuned-verify --out $(LOADTEST_OUT) $(LOADTEST_ARGS)
 
 # The idempotent rerun against another Redis role, over SSH: OTHER_ROLE=<checkout>.
 bench-rerun: setup
 	@test -n "$(OTHER_ROLE)" || { echo "make bench-rerun OTHER_ROLE=<path to the other role>"; exit 2; }
 	python benchmarks/idempotent_rerun.py --other-role "$(OTHER_ROLE)"
 
+# The demo's shape is the example inventory's: channels on 6379 and cache on 6380, each
+# with the ACL user app (inventory/demo); its passwords are made here, in .demo/secrets/.
+DEMO_DIR := .demo
+DEMO_URLS := --channels-url redis://app@127.0.0.1:6379/0 --cache-url redis://app@127.0.0.1:6380/0
+DEMO_VIEWS := $(DEMO_DIR)/views/redis-tuned-demo
 demo: setup
 	ansible-playbook playbooks/demo-host.yml
 	ansible-playbook -i inventory/demo playbooks/site.yml
+	@echo; echo "# The Django settings for the demo (redis-tuned-clients settings, from its views):"
+	@redis-tuned-clients settings $(DEMO_URLS) --expect-file $(DEMO_VIEWS)/channels.json \
+	  --expect-file $(DEMO_VIEWS)/cache.json
+	@echo "# The app's passwords: $(DEMO_DIR)/secrets/channels-app and cache-app, as"
+	@echo "# \$$REDIS_CHANNELS_PASSWORD and \$$REDIS_CACHE_PASSWORD. The instances listen on the"
+	@echo "# demo host's loopback: run the load test in its network namespace with"
+	@echo "#   make bench-loadtest    (LOADTEST_ARGS='--clients 50' for a shorter one)"
 
 # The role as a versioned artifact for ansible-galaxy: dist/redis_tuned-<version>.tar.gz.
 role-artifact: venv
@@ -97,6 +114,7 @@ role-artifact: venv
 
 demo-clean:
 	podman rm -f redis-tuned-demo
+	rm -rf $(DEMO_DIR)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

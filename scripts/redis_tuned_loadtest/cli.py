@@ -9,7 +9,8 @@ generates, drives it with WebSocket clients and compares, in one run: pooled aga
 new connection per operation, and the tuned instance against Redis with the package's
 default configuration while a crowd of idle connections is held open. Writes
 DIR/report.md, DIR/report.png and DIR/results.json. Passwords come from
-$REDIS_CHANNELS_PASSWORD and $REDIS_CACHE_PASSWORD, never from the command line.
+$REDIS_CHANNELS_PASSWORD and $REDIS_CACHE_PASSWORD (and $REDIS_MONITOR_PASSWORD for
+--monitor-user, who reads INFO), never from the command line.
 
 Exit 0: the pooled application held the load (every message back, no error); 1: it lost
 messages or had errors (see the report); 2: usage, or a server that cannot be reached.
@@ -113,6 +114,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=[],
         help="leave a comparison out",
     )
+    add(
+        "--monitor-user",
+        metavar="NAME",
+        help="the ACL user that reads INFO and CONFIG on the tuned instances, its password "
+        f"from ${redisside.MONITOR_PASSWORD_ENV}: an application's user may not (the role's "
+        "is redis-tuned-verify) (default: the URLs' own user)",
+    )
     add("--cacert", metavar="FILE", help="CA file for rediss:// URLs")
     add(
         "--out",
@@ -179,6 +187,7 @@ class Run:
             else _cache_db(channels, password_env="REDIS_CACHE_PASSWORD")
         )
         self.targets = {"tuned": (channels, cache)}
+        self.monitor_user = args.monitor_user
         self.latencies: dict[str, list[float]] = {}
         self.tty = sys.stderr.isatty()
 
@@ -189,6 +198,10 @@ class Run:
             sys.stderr.write(("\r" if self.tty else "") + text + "\n")
         sys.stderr.flush()
 
+    def monitored(self, server: str, target: redisside.Target) -> redisside.Target:
+        """Who reads INFO and CONFIG on a target: --monitor-user on the tuned instances."""
+        return target.monitored_as(self.monitor_user if server == "tuned" else None)
+
     async def servers(self) -> dict[str, Any]:
         """Every target answers (or one line: UsageError, probe.Unreachable or
         probe.NotRedis), and what it is, by _key."""
@@ -196,14 +209,25 @@ class Run:
         for name, (channels, cache) in self.targets.items():
             for target in _distinct(channels, cache):
                 where = f"{target.host}:{target.port}"
+                watcher = self.monitored(name, target)
                 try:
                     with probe.speaks_redis():
-                        out[_key(name, target)] = await redisside.describe(target)
+                        out[_key(name, target)] = await redisside.describe(watcher)
                 except redis.AuthenticationError as exc:
                     raise UsageError(
                         f"{where}: {one_line(str(exc))} "
-                        f"(the password comes from ${target.password_env})"
+                        f"(the password comes from ${watcher.password_env})"
                     ) from None
+                except redis.exceptions.NoPermissionError as exc:
+                    who = watcher.username or "the default user"
+                    hint = (
+                        f"--monitor-user {who} needs +info and +config|get, as the role's "
+                        "redis-tuned-verify has"
+                        if watcher is not target
+                        else f"the test reads INFO as {who}: give --monitor-user, for "
+                        f"example redis-tuned-verify, and ${redisside.MONITOR_PASSWORD_ENV}"
+                    )
+                    raise UsageError(f"{where}: {one_line(str(exc))} ({hint})") from None
                 except redis.ResponseError as exc:
                     raise UsageError(f"{where}: {one_line(str(exc))}") from None
                 except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
@@ -249,7 +273,9 @@ class Run:
         stats = driver.Stats()
         crowd = redisside.Crowd() if phase.idle else None
         samplers = [
-            redisside.Sampler(t, crowd if t.instance == channels.instance else None)
+            redisside.Sampler(
+                self.monitored(phase.server, t), crowd if t.instance == channels.instance else None
+            )
             for t in _distinct(channels, cache)
         ]
         async with appserver.serving(snippet, phase.variant, log, env) as base:

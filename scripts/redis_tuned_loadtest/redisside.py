@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import resource
 import shutil
@@ -31,6 +32,7 @@ CROWD_TIMEOUT = 10.0
 PACKAGE_CONF = Path("/etc/redis/redis.conf")
 PACKAGE_NOFILE = 65535  # LimitNOFILE= in Debian's redis-server.service
 SAMPLER_NAME = "redis-tuned-loadtest"
+MONITOR_PASSWORD_ENV = "REDIS_MONITOR_PASSWORD"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Target:
     username: str | None
     password_env: str
     cacert: str | None = None
+    named: bool = True  # CLIENT SETNAME, which the role's verify user may not send
 
     @property
     def url(self) -> str:
@@ -54,6 +57,16 @@ class Target:
     @property
     def instance(self) -> tuple[str, int]:
         return (self.host, self.port)
+
+    def monitored_as(self, user: str | None) -> Target:
+        """The same instance as the user that reads INFO and CONFIG (the role's
+        redis-tuned-verify user: an application's user may not), its password from
+        $REDIS_MONITOR_PASSWORD; without one, the application's own login."""
+        if not user:
+            return self
+        return dataclasses.replace(
+            self, username=user, password_env=MONITOR_PASSWORD_ENV, named=False
+        )
 
     @property
     def password(self) -> str | None:
@@ -70,7 +83,7 @@ class Target:
             password=self.password,
             socket_timeout=5,
             socket_connect_timeout=5,
-            client_name=SAMPLER_NAME,
+            client_name=SAMPLER_NAME if self.named else None,
             decode_responses=True,
             **tls,
         )

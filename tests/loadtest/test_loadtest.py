@@ -5,6 +5,7 @@ idle crowd, the package-default baseline, the report) in a few seconds per phase
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import threading
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import yaml
 from support import free_port, own_ca, redis_server, server_cert
 
 from redis_tuned_loadtest import appserver, cli, perrequest, report
@@ -285,3 +287,57 @@ def test_tls_and_a_password_end_to_end(
     everything = stdout + err + "".join(p.read_text() for p in out.rglob("*.*") if p.is_file()
                                         and p.suffix != ".png")  # fmt: skip
     assert password not in everything
+
+
+def _role_rules() -> tuple[dict[str, str], str]:
+    role = Path(__file__).resolve().parents[2] / "roles" / "redis_tuned"
+    uses = yaml.safe_load((role / "defaults" / "main.yml").read_text())["redis_tuned_acl_rules"]
+    verify = yaml.safe_load((role / "vars" / "main.yml").read_text())
+    return uses, str(verify["__redis_tuned_verify_acl_rules"])
+
+
+def test_the_apps_acl_users_load_while_the_verify_user_reads_info(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example inventory's shape, as make demo deploys it: a channels and a cache
+    instance, each with the role's `app` user for its use and its verify user. The app's
+    user may not read INFO: without --monitor-user, one line saying what to give; with
+    the role's verify user, the load runs as the application logs in."""
+    uses, verify_rules = _role_rules()
+    monkeypatch.setenv("REDIS_CHANNELS_PASSWORD", "chan-app-pw")
+    monkeypatch.setenv("REDIS_CACHE_PASSWORD", "cache-app-pw")
+    monkeypatch.setenv("REDIS_MONITOR_PASSWORD", "verify-pw")
+    ports = {}
+    with contextlib.ExitStack() as stack:
+        for use in ("channels", "cache"):
+            workdir = tmp_path / use
+            workdir.mkdir()
+            port = stack.enter_context(redis_server(workdir, "--requirepass", "admin-pw"))
+            admin = redis.Redis(port=port, password="admin-pw")
+            pw = f"{'chan' if use == 'channels' else 'cache'}-app-pw"
+            for user, password, rules in (
+                ("app", pw, uses[use]),
+                ("redis-tuned-verify", "verify-pw", verify_rules),
+            ):
+                admin.execute_command("ACL", "SETUSER", user, "reset", "on", f">{password}",
+                                      *rules.split())  # fmt: skip
+            admin.close()
+            ports[use] = port
+        urls = ["--channels-url", f"redis://app@127.0.0.1:{ports['channels']}/0",
+                "--cache-url", f"redis://app@127.0.0.1:{ports['cache']}/0"]  # fmt: skip
+        code, _, err = _run(capsys, *urls, "--out", str(tmp_path / "refused"))
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "--monitor-user" in err and "no permissions to run the 'info'" in err
+        out = tmp_path / "report"
+        code, _, err = _run(
+            capsys, *urls, "--monitor-user", "redis-tuned-verify", *TINY, "--concurrency", "6",
+            "--skip", "per-request", "--skip", "idle", "--out", str(out),
+        )  # fmt: skip
+    assert (out / "results.json").exists(), err
+    results = json.loads((out / "results.json").read_text())
+    pooled = results["phases"][0]
+    assert code == 0, (pooled["clients"], pooled["app_errors"], err)
+    assert pooled["clients"]["lost"] == 0 and pooled["cache_ms"]["requests"] > 0
+    assert pooled["redis"]["instances"]["channels"]["samples"] > 2
+    assert pooled["redis"]["instances"]["cache"]["samples"] > 2
+    assert results["servers"][f"tuned 127.0.0.1:{ports['channels']}"]["config"]["timeout"]
