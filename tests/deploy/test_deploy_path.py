@@ -19,7 +19,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import textwrap
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,30 +119,8 @@ def _settings(deployed: dict[str, object]) -> str:
     return done.stdout
 
 
-DJANGO = textwrap.dedent("""
-    import asyncio, json, sys
-    import django
-    from django.conf import settings
-    namespace = {}
-    exec(open(sys.argv[1]).read(), namespace)
-    settings.configure(INSTALLED_APPS=[], CHANNEL_LAYERS=namespace["CHANNEL_LAYERS"],
-                       CACHES=namespace["CACHES"])
-    django.setup()
-    from channels.layers import get_channel_layer
-    from django.core.cache import cache
-
-    async def round_trip():
-        layer = get_channel_layer()
-        name = await layer.new_channel()
-        await layer.group_add("room", name)
-        await layer.group_send("room", {"type": "chat.message", "text": "hi"})
-        message = await asyncio.wait_for(layer.receive(name), 10)
-        await layer.group_discard("room", name)
-        return dict(message)
-
-    cache.set("greeting", "hello", 30)
-    print(json.dumps({"message": asyncio.run(round_trip()), "cache": cache.get("greeting")}))
-""")
+# A real Django with the generated settings (tests/django_round_trip.py).
+ROUND_TRIP = PROJECT / "tests" / "django_round_trip.py"
 
 
 def test_the_generated_settings_work_in_django_across_the_network(
@@ -156,11 +133,9 @@ def test_the_generated_settings_work_in_django_across_the_network(
         assert password not in snippet
     assert f'"{deployed["address"]}", 6380' in snippet
     (tmp_path / "redis_settings.py").write_text(snippet)
-    (tmp_path / "app.py").write_text(DJANGO)
     env = {"REDIS_CHANNELS_PASSWORD": passwords["vault_redis_channels_app_password"],
            "REDIS_CACHE_PASSWORD": passwords["vault_redis_cache_app_password"]}  # fmt: skip
-    done = run(sys.executable, tmp_path / "app.py", tmp_path / "redis_settings.py", env=env,
-               timeout=60)  # fmt: skip
+    done = run(sys.executable, ROUND_TRIP, tmp_path / "redis_settings.py", env=env, timeout=60)
     assert json.loads(done.stdout) == {
         "message": {"type": "chat.message", "text": "hi"},
         "cache": "hello",

@@ -20,13 +20,14 @@ from typing import Any
 
 import pytest
 import testinfra
+import yaml
 from conftest import (
-    ADMIN_SECRET,
-    CA,
+    Flavour,
     address_of,
     app_cli,
+    cli,
     config_get,
-    conn,
+    flavour_of,
     host_names,
     peer_of,
     redis_cli,
@@ -53,7 +54,7 @@ EXPECTED = {
         "appendonly": "yes",
         "appendfsync": "everysec",
         "protected-mode": "yes",
-        "dir": "/var/lib/redis/main",
+        "dir": "(the flavour's data directory)/main",
         "port": "6379",
         "tls-port": "6479",
         "tls-replication": "yes",
@@ -66,7 +67,7 @@ EXPECTED = {
         "tcp-keepalive": "45",
         "save": "",
         "appendonly": "no",
-        "dir": "/var/lib/redis/cache",
+        "dir": "(the flavour's data directory)/cache",
         "port": "6390",
         "tls-port": "6490",
     },
@@ -86,7 +87,6 @@ EXPECTED = {
 # move when instances are inserted or reordered; "shared" sets its tls_port.
 TLS_PORTS = {MAIN: 6479, CACHE: 6490, SHARED: 6391}
 EXPORTER_PORTS = {MAIN: 9121, CACHE: 9132, SHARED: 9133}
-EXPORTER_SECRET = "/etc/redis/redis_tuned/exporter.secret"
 PROJECT = Path(__file__).resolve().parents[2]
 INSTANCES = list(EXPECTED)
 
@@ -131,8 +131,8 @@ def molecule_instances(**config: dict[str, object]) -> dict[str, object]:
 
 
 def main_pid(host, name: str) -> int:  # type: ignore[no-untyped-def]
-    out = host.check_output(f"systemctl show -p MainPID --value redis-server@{name}.service")
-    return int(out)
+    unit = flavour_of(host).unit(name)
+    return int(host.check_output(f"systemctl show -p MainPID --value {unit}.service"))
 
 
 def container_nofile_cap(host) -> int:  # type: ignore[no-untyped-def]
@@ -144,8 +144,10 @@ def container_nofile_cap(host) -> int:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(("name", "port"), INSTANCES)
-def test_unit_enabled_and_running(host, host_name: str, name: str, port: int) -> None:
-    unit = host.service(f"redis-server@{name}")
+def test_unit_enabled_and_running(
+    host, host_name: str, flavour: Flavour, name: str, port: int
+) -> None:
+    unit = host.service(flavour.unit(name))
     assert unit.is_enabled
     assert unit.is_running
     address = address_of(host_name) if (name, port) == SHARED else "127.0.0.1"
@@ -153,22 +155,68 @@ def test_unit_enabled_and_running(host, host_name: str, name: str, port: int) ->
     assert host.socket(f"tcp://{address}:{TLS_PORTS[(name, port)]}").is_listening
 
 
-def test_one_redis_process_per_instance_and_no_default_service(host) -> None:
-    procs = host.process.filter(comm="redis-server")
+def test_one_redis_process_per_instance_and_no_default_service(host, flavour: Flavour) -> None:
+    procs = host.process.filter(comm=flavour.server)
     assert len(procs) == len(INSTANCES), [p.args for p in procs]
-    assert all(p.user == "redis" for p in procs)
+    assert all(p.user == flavour.user for p in procs)
     # Masked, so that no package upgrade or reboot brings it back onto 6379.
-    assert host.run("systemctl is-enabled redis-server.service").stdout.strip() == "masked"
-    assert not host.service("redis-server").is_running
+    masked = host.run(f"systemctl is-enabled {flavour.unit_prefix}.service").stdout.strip()
+    assert masked == "masked"
+    assert not host.service(flavour.unit_prefix).is_running
+    # And nothing of the other flavour on the host.
+    other = "redis-server" if flavour.name == "valkey" else "valkey-server"
+    assert not host.process.filter(comm=other)
 
 
 @pytest.mark.parametrize(("name", "port"), INSTANCES)
-def test_live_config_is_what_was_asked(host, host_name: str, name: str, port: int) -> None:
+def test_live_config_is_what_was_asked(
+    host, host_name: str, flavour: Flavour, name: str, port: int
+) -> None:
     wanted = dict(EXPECTED[(name, port)])
     if "bind" in wanted:
         wanted["bind"] = address_of(host_name)
+    if "dir" in wanted:
+        wanted["dir"] = flavour.data(name)
     live = {d: config_get(host, name, port, d) for d in wanted}
     assert live == wanted
+
+
+def immutable_list(host) -> tuple[str, list[str]]:  # type: ignore[no-untyped-def]
+    """The role's list (vars/main.yml) for the server this container runs, by the
+    version INFO reports (Valkey: server_name valkey, valkey_version)."""
+    info = dict(
+        ln.split(":", 1) for ln in redis_cli(host, *CACHE, "INFO", "server").stdout.split()
+        if ":" in ln
+    )  # fmt: skip
+    flavour = "valkey" if info.get("server_name") == "valkey" else "redis"
+    version = info.get("valkey_version") if flavour == "valkey" else info["redis_version"]
+    key = f"{flavour}-{'.'.join(str(version).split('.')[:2])}"
+    lists = yaml.safe_load((PROJECT / "roles/redis_tuned/vars/main.yml").read_text())[
+        "__redis_tuned_immutable_directives"
+    ]
+    assert key in lists, f"no immutable list kept for {key}"
+    return key, [*lists[key], *lists["protected"], *lists["aliases"]]
+
+
+def test_the_immutable_list_is_the_running_servers_own(host) -> None:
+    """Every directive of the container's server (Redis 7.0, Redis 8.0, Valkey 8.1) set
+    live to its own value: the role's list for that server holds exactly the refused
+    ones (immutable, protected, or not known to this build)."""
+    key, listed = immutable_list(host)
+    lines = redis_cli(host, *CACHE, "--raw", "CONFIG", "GET", "*").stdout.splitlines()
+    live = dict(zip(lines[::2], lines[1::2], strict=True))
+    secret = {"requirepass", "masterauth", "masteruser", "primaryauth", "primaryuser"}
+    refused, accepted = [], []
+    for name in sorted(set(live) | set(listed)):
+        if name in secret:
+            continue
+        out = redis_cli(host, *CACHE, "CONFIG", "SET", name, live.get(name, ""))
+        answer = (out.stdout + out.stderr).strip()
+        (accepted if answer == "OK" else refused).append((name, answer))
+    assert [n for n, _ in accepted if n in listed] == [], key
+    assert [(n, a) for n, a in refused if n not in listed] == [], key
+    for _name, answer in refused:
+        assert any(w in answer for w in ("immutable", "protected", "Unknown option")), answer
 
 
 def test_auto_maxmemory_follows_the_documented_rule(host) -> None:
@@ -187,7 +235,7 @@ def test_auto_maxmemory_follows_the_documented_rule(host) -> None:
 def test_no_anonymous_access(host, name: str, port: int) -> None:
     # main and shared have a password; cache has none but has ACL users, so
     # its default user is off.
-    anonymous = host.run(f"redis-cli {conn(port)} PING")
+    anonymous = host.run(f"{cli(host, port)} PING")
     assert "NOAUTH" in anonymous.stdout + anonymous.stderr
     assert redis_cli(host, name, port, "PING").stdout.strip() == "PONG"
 
@@ -211,10 +259,7 @@ def test_the_default_user_may_do_its_profiles_use_and_no_more(
     host, name: str, port: int, password: str
 ) -> None:
     """Issue 18 #2: the application's password no longer grants +@all."""
-    cmd = (
-        "read -r REDISCLI_AUTH && export REDISCLI_AUTH && redis-cli --no-auth-warning "
-        f"{conn(port)} "
-    )
+    cmd = f"read -r REDISCLI_AUTH && export REDISCLI_AUTH && {cli(host, port)} --no-auth-warning "
 
     def as_default(*args: str) -> str:
         line = cmd + " ".join(shlex.quote(a) for a in args)
@@ -232,7 +277,7 @@ def test_from_a_second_container(peer, host_name: str) -> None:
     TLS-only "shared" instance of this one by name."""
     _, port = SHARED
     secret = "molecule-app-secret"
-    anonymous = peer.run(f"redis-cli {conn(port, host_name)} PING")
+    anonymous = peer.run(f"{cli(peer, port, host_name)} PING")
     assert "NOAUTH" in anonymous.stdout + anonymous.stderr
     ok = app_cli(peer, port, secret, "SET", "app:from-peer", "v", peer=host_name)
     assert ok.stdout.strip() == "OK", ok.stdout + ok.stderr
@@ -242,14 +287,15 @@ def test_from_a_second_container(peer, host_name: str) -> None:
     ):
         assert "NOPERM" in refused.stdout + refused.stderr
     # TLS without the CA: the server's certificate is not trusted.
-    no_ca = peer.run(f"redis-cli --tls -h {host_name} -p {port} PING")
+    peer_cli = flavour_of(peer).cli
+    no_ca = peer.run(f"{peer_cli} --tls -h {host_name} -p {port} PING")
     assert "certificate verify failed" in no_ca.stdout + no_ca.stderr
     # Plain text to the TLS-only port gets no Redis answer at all.
-    plain = peer.run(f"timeout 10 redis-cli -h {host_name} -p {port} PING")
+    plain = peer.run(f"timeout 10 {peer_cli} -h {host_name} -p {port} PING")
     assert not {"PONG", "NOAUTH"} & set((plain.stdout + plain.stderr).split())
     # Loopback-only instances are not on the network.
     for _, closed_port in (MAIN, CACHE):
-        closed = peer.run(f"timeout 10 redis-cli -h {host_name} -p {closed_port} PING")
+        closed = peer.run(f"timeout 10 {peer_cli} -h {host_name} -p {closed_port} PING")
         assert "Connection refused" in closed.stdout + closed.stderr
 
 
@@ -288,11 +334,13 @@ def test_rules_and_dashboard_metrics_are_in_the_live_scrape(host) -> None:
 
 
 @pytest.mark.parametrize(("name", "port"), INSTANCES)
-def test_the_exporter_user_cannot_set_or_flushall(host, name: str, port: int) -> None:
+def test_the_exporter_user_cannot_set_or_flushall(
+    host, flavour: Flavour, name: str, port: int
+) -> None:
     def as_exporter(*args: str):  # type: ignore[no-untyped-def]
         return host.run(
-            f'REDISCLI_AUTH="$(cat {EXPORTER_SECRET})" redis-cli --no-auth-warning '
-            f"--user redis-tuned-exporter {conn(port)} " + " ".join(args)
+            f'REDISCLI_AUTH="$(cat {flavour.exporter_secret})" '
+            f"{cli(host, port, user='redis-tuned-exporter')} " + " ".join(args)
         )
 
     assert "redis_version" in as_exporter("INFO", "server").stdout
@@ -320,13 +368,13 @@ def test_prometheus_on_a_second_machine_can_scrape(peer, host_name: str) -> None
     assert [v for _, v in metrics["redis_up"]] == [1.0]
 
 
-def test_tls_files_modes_and_owners(host) -> None:
-    tls_dir = host.file("/etc/redis/redis_tuned/tls")
-    assert (tls_dir.user, tls_dir.group, tls_dir.mode) == ("root", "redis", 0o750)
+def test_tls_files_modes_and_owners(host, flavour: Flavour) -> None:
+    tls_dir = host.file(f"{flavour.own_dir}/tls")
+    assert (tls_dir.user, tls_dir.group, tls_dir.mode) == ("root", flavour.group, 0o750)
     for name in ("redis.crt", "redis.key", "ca.crt"):
-        f = host.file(f"/etc/redis/redis_tuned/tls/{name}")
-        assert (f.user, f.group, f.mode) == ("root", "redis", 0o640)
-    assert host.file(CA).content_string.startswith("-----BEGIN CERTIFICATE-----")
+        f = host.file(f"{flavour.own_dir}/tls/{name}")
+        assert (f.user, f.group, f.mode) == ("root", flavour.group, 0o640)
+    assert host.file(flavour.ca).content_string.startswith("-----BEGIN CERTIFICATE-----")
 
 
 @pytest.mark.parametrize(("name", "port"), INSTANCES)
@@ -350,23 +398,23 @@ def test_open_files_limit_of_the_running_process(host, name: str, port: int) -> 
 
 
 @pytest.mark.parametrize("name", [n for n, _ in INSTANCES])
-def test_files_modes_owners_and_header(host, name: str) -> None:
-    conf = host.file(f"/etc/redis/redis-{name}.conf")
-    assert (conf.user, conf.group, conf.mode) == ("root", "redis", 0o640)
+def test_files_modes_owners_and_header(host, flavour: Flavour, name: str) -> None:
+    conf = host.file(flavour.path(name, "conf"))
+    assert (conf.user, conf.group, conf.mode) == ("root", flavour.group, 0o640)
     assert conf.content_string.startswith("# Ansible managed")
-    acl = host.file(f"/etc/redis/redis-{name}.acl")  # Redis allows no comment in it
-    assert (acl.user, acl.group, acl.mode) == ("root", "redis", 0o640)
+    acl = host.file(flavour.path(name, "acl"))  # Redis allows no comment in it
+    assert (acl.user, acl.group, acl.mode) == ("root", flavour.group, 0o640)
     assert "molecule-" not in acl.content_string  # hashes only
-    secret = host.file(ADMIN_SECRET)
+    secret = host.file(flavour.admin_secret)
     assert (secret.user, secret.group, secret.mode) == ("root", "root", 0o600)
-    dropin = host.file(f"/etc/systemd/system/redis-server@{name}.service.d/redis-tuned.conf")
+    dropin = host.file(flavour.path(name, "dropin"))
     assert f"LimitNOFILE={NOFILE}" in dropin.content_string.splitlines()
     assert dropin.content_string.startswith("# Ansible managed")
 
 
-def test_expectations_file_has_no_secret(host) -> None:
-    f = host.file("/etc/redis/redis_tuned/main.json")
-    assert (f.user, f.group, f.mode) == ("root", "redis", 0o640)
+def test_expectations_file_has_no_secret(host, flavour: Flavour) -> None:
+    f = host.file(f"{flavour.own_dir}/main.json")
+    assert (f.user, f.group, f.mode) == ("root", flavour.group, 0o640)
     data = json.loads(f.content_string)
     assert data["requires_auth"] is True
     assert data["nofile"] == NOFILE
@@ -496,15 +544,13 @@ def refused_on(run: Observed, host_name: str) -> str:
     return " ".join(run.output.split())
 
 
-WATCHED = [
-    "/etc/redis/redis-main.conf",
-    "/etc/redis/redis-cache.conf",
-    "/etc/systemd/system/redis-server@main.service.d/redis-tuned.conf",
-]
+def watched(host) -> list[str]:  # type: ignore[no-untyped-def]
+    f = flavour_of(host)
+    return [f.path("main", "conf"), f.path("cache", "conf"), f.path("main", "dropin")]
 
 
 def files_and_pids(_name: str, host) -> tuple[list[str], dict[str, int]]:  # type: ignore[no-untyped-def]
-    return [host.file(p).sha256sum for p in WATCHED], pids(host)
+    return [host.file(p).sha256sum for p in watched(host)], pids(host)
 
 
 def cache_timeout(host) -> str:  # type: ignore[no-untyped-def]
@@ -513,7 +559,7 @@ def cache_timeout(host) -> str:  # type: ignore[no-untyped-def]
 
 def conf_and_pids(_name: str, host) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     return {
-        "files": [host.file(p).sha256sum for p in WATCHED],
+        "files": [host.file(p).sha256sum for p in watched(host)],
         "pids": pids(host),
         "cache timeout": cache_timeout(host),
     }
@@ -556,7 +602,7 @@ def refused_directive() -> Observed:
         extra,
         lambda _n, h: (
             files_and_pids(_n, h),
-            h.file("/etc/redis/redis-shared.conf").sha256sum,
+            h.file(flavour_of(h).path("shared", "conf")).sha256sum,
             cache_timeout(h),
         ),
     )
@@ -692,7 +738,8 @@ def upstream_exporter(
     right = observe({**upstream, "redis_tuned_exporter_sha256": own_sha}, look)
     # Back to the distro's exporter, and five live changes on cache, one on shared.
     for host in containers().values():
-        host.check_output(f"nohup python3 -c {shlex.quote(HOLDER)} >/dev/null 2>&1 &")
+        holder = on_host(HOLDER, host)
+        host.check_output(f"nohup python3 -c {shlex.quote(holder)} >/dev/null 2>&1 &")
         assert redis_cli(host, *SHARED, "SET", "molecule:kept", "kept").stdout.strip() == "OK"
     time.sleep(1)
     changed = {"cache": CACHE_LIVE, "shared": {**SHARED_CONFIG, "timeout": 200}}
@@ -710,6 +757,15 @@ CACHE_LIVE = {
     "maxclients": 3000,
     "tcp-keepalive": 30,
 }
+
+
+def on_host(script: str, host) -> str:  # type: ignore[no-untyped-def]
+    """A script written for the Redis flavour, with the container's own paths and unit."""
+    f = flavour_of(host)
+    redis = Flavour("redis")
+    return script.replace(redis.own_dir, f.own_dir).replace(redis.unit("main"), f.unit("main"))
+
+
 # A client holding one connection to cache across a run (bounded: 10 minutes).
 HOLDER = (
     "import redis, time\n"
@@ -870,8 +926,8 @@ def test_no_secret_in_verbose_output_ps_or_world_readable_files(
         "molecule-shared-secret",
         "molecule-app-secret",
         ROTATED,
-        host.file(ADMIN_SECRET).content_string.strip(),
-        host.file(EXPORTER_SECRET).content_string.strip(),
+        host.file(flavour_of(host).admin_secret).content_string.strip(),
+        host.file(flavour_of(host).exporter_secret).content_string.strip(),
         # A line from the middle of this host's TLS private key.
         tls_key_line(host_name),
     ]
@@ -886,8 +942,9 @@ def test_no_secret_in_verbose_output_ps_or_world_readable_files(
     assert not hits, "secrets in ansible-playbook -vvv output"
     for seen in (rotated.before[host_name], rotated.after[host_name]):
         assert not [s for s in secrets if s in seen["ps"]]
+    f = flavour_of(host)
     readable = host.run(
-        "find /etc /var/lib/redis /var/log/redis /usr/local /run -xdev -type f -perm -o=r "
+        f"find /etc {f.data_dir} {f.log_dir} /usr/local /run -xdev -type f -perm -o=r "
         "-size -2M -print0 | xargs -0 -r grep -l -F -e " + " -e ".join(f"'{s}'" for s in secrets)
     )
     assert readable.stdout.strip() == "", (
@@ -1005,26 +1062,29 @@ def test_thp_unchanged_removes_the_unit_an_earlier_run_left(
 
 # --- the instance lifecycle: removed and re-added; a crash --------------------------
 
-SHARED_FILES = [
-    "/etc/redis/redis-shared.conf",
-    "/etc/redis/redis-shared.acl",
-    "/etc/redis/redis_tuned/shared.json",
-    "/etc/systemd/system/redis-server@shared.service.d/redis-tuned.conf",
-    "/etc/redis-tuned-exporter/shared.env",
-    "/etc/redis-tuned-exporter/shared.json",
-]
+
+def shared_files(f: Flavour) -> list[str]:
+    return [
+        f.path("shared", "conf"),
+        f.path("shared", "acl"),
+        f"{f.own_dir}/shared.json",
+        f.path("shared", "dropin"),
+        "/etc/redis-tuned-exporter/shared.env",
+        "/etc/redis-tuned-exporter/shared.json",
+    ]
 
 
 def shared_state(_name: str, host) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     def unit(cmd: str, name: str) -> str:
         return str(host.run(f"systemctl {cmd} {name}").stdout.strip())
 
+    f = flavour_of(host)
     return {
-        "active": unit("is-active", "redis-server@shared"),
-        "enabled": unit("is-enabled", "redis-server@shared"),
+        "active": unit("is-active", f.unit("shared")),
+        "enabled": unit("is-enabled", f.unit("shared")),
         "exporter": unit("is-active", "redis-tuned-exporter@shared"),
-        "files": [p for p in SHARED_FILES if host.file(p).exists],
-        "data": host.file("/var/lib/redis/shared").is_directory,
+        "files": [p for p in shared_files(f) if host.file(p).exists],
+        "data": host.file(f.data("shared")).is_directory,
         "pids": {n: main_pid(host, n) for n in ("main", "cache")},
     }
 
@@ -1074,7 +1134,7 @@ def test_an_absent_instance_is_stopped_and_its_files_removed_data_kept(
         "enabled",
         "active",
     )
-    assert again["files"] == SHARED_FILES
+    assert again["files"] == shared_files(flavour_of(host_name))
 
 
 CRASH_WRITER = r"""
@@ -1154,9 +1214,12 @@ def crash(deferred: tuple[Observed, Observed]) -> dict[str, Any]:
     process SIGKILLed; systemd brings it back; then one role run."""
     seen: dict[str, Any] = {}
     for name, host in containers().items():
-        wrote = json.loads(host.check_output(f"python3 -c {shlex.quote(CRASH_WRITER)}"))
+        writer = on_host(CRASH_WRITER, host)
+        wrote = json.loads(host.check_output(f"python3 -c {shlex.quote(writer)}"))
         read = json.loads(
-            host.check_output(f"python3 -c {shlex.quote(CRASH_READER)} {wrote['safe']}")
+            host.check_output(
+                f"python3 -c {shlex.quote(on_host(CRASH_READER, host))} {wrote['safe']}"
+            )
         )
         seen[name] = {**wrote, **read, "new_pid": main_pid(host, "main")}
     seen["rerun"] = run_site(None, {})
@@ -1191,7 +1254,8 @@ with socket.create_connection(("127.0.0.1", 6479), timeout=10) as raw:
 
 def served(_name: str, host) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """The certificate main serves on its TLS port (SHA-256 of its DER), and the pids."""
-    return {"cert": host.check_output(f"python3 -c {shlex.quote(SERVED)}"), "pids": pids(host)}
+    cert = host.check_output(f"python3 -c {shlex.quote(on_host(SERVED, host))}")
+    return {"cert": cert, "pids": pids(host)}
 
 
 def fingerprint(pem: Path) -> str:
@@ -1239,10 +1303,11 @@ def test_a_rotated_certificate_is_served_without_a_restart(
 
 def cache_ports(_name: str, host) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """What cache's plain port answers in clear text, its live port over TLS, the pids."""
-    plain = host.run("redis-cli -p 6390 PING")
+    f = flavour_of(host)
+    plain = host.run(f"{f.cli} -p 6390 PING")
     tls = host.run(
-        f'REDISCLI_AUTH="$(cat {ADMIN_SECRET})" redis-cli --no-auth-warning --user redis-tuned '
-        f"--tls --cacert {CA} -p {TLS_PORTS[CACHE]} --raw CONFIG GET port"
+        f'REDISCLI_AUTH="$(cat {f.admin_secret})" {f.cli} --no-auth-warning --user redis-tuned '
+        f"--tls --cacert {f.ca} -p {TLS_PORTS[CACHE]} --raw CONFIG GET port"
     )
     return {
         "plain": " ".join((plain.stdout + plain.stderr).split()),
@@ -1293,7 +1358,9 @@ def failed_lines(output: str) -> str:
 REWRITTEN = {
     "client-output-buffer-limit": "pubsub 32mb 8mb 60",
     "notify-keyspace-events": "Ex",
-    "dir": "/var/lib/redis/cache-link",
+    # A dir under a symlink, in each host's own data directory (a host variable: it
+    # differs between server flavours).
+    "dir": "{{ '/var/lib/' ~ (redis_tuned_server | default('redis')) }}/cache-link",
 }
 
 
@@ -1310,10 +1377,13 @@ def rewrite_look(_name: str, host) -> dict[str, Any]:  # type: ignore[no-untyped
 def rewritten(tls_only_switch: tuple[Observed, Observed]) -> tuple[Observed, Observed]:
     """cache given the three values, then the same run again."""
     for host in containers().values():
-        host.run("ln -sfn /var/lib/redis/cache /var/lib/redis/cache-link")
-    cache = {"maxmemory-policy": "allkeys-lfu", "timeout": 120, **REWRITTEN}
-    extra = molecule_instances(cache=cache)
+        data = flavour_of(host).data_dir
+        host.run(f"ln -sfn {data}/cache {data}/cache-link")
+    extra = molecule_instances(cache=CACHE_REWRITTEN)
     return observe(extra, rewrite_look), observe(extra, rewrite_look)
+
+
+CACHE_REWRITTEN = {"maxmemory-policy": "allkeys-lfu", "timeout": 120, **REWRITTEN}
 
 
 def recap_changed(output: str, host_name: str) -> int:
@@ -1330,7 +1400,7 @@ def test_values_redis_rewrites_are_applied_once_then_left_alone(
     assert first.result.returncode == 0, first.output[-3000:]
     after = first.after[host_name]
     assert after["notify"] == "xE" and "pubsub 33554432 8388608 60" in after["buffers"]
-    assert after["dir"] == "/var/lib/redis/cache"
+    assert after["dir"] == flavour_of(host_name).data("cache")
     assert after["pids"] == first.before[host_name]["pids"]  # live, no restart
     assert "cache: applied live, no restart" in " ".join(first.output.split())
     assert second.result.returncode == 0, second.output[-3000:]
@@ -1353,7 +1423,7 @@ def lost_rotation(rewritten: tuple[Observed, Observed]) -> tuple[Observed, Obser
     """The app password rotated in a run that fails after writing the files (shared's
     typo is refused), then the same rotation with the typo fixed, then back."""
     users = [{"name": "app", "password": LOST_ROTATION, "rules": APP_RULES}]
-    cache = {"maxmemory-policy": "allkeys-lfu", "timeout": 120, **REWRITTEN}
+    cache = CACHE_REWRITTEN
     typo = {**SHARED_CONFIG, "maxmemroy": "2gb"}
     failed = observe(
         {**molecule_instances(cache=cache, shared=typo), "redis_tuned_acl_users": users},
@@ -1384,7 +1454,8 @@ def test_a_rotated_password_a_failed_run_left_on_disk_is_loaded_by_the_next(
 def client_cert_look(_name: str, host) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """A TLS PING to main without a client certificate, the exporter's groups and
     redis_up, the pids."""
-    anonymous = host.run(f"redis-cli --tls --cacert {CA} -p {TLS_PORTS[MAIN]} PING")
+    f = flavour_of(host)
+    anonymous = host.run(f"{f.cli} --tls --cacert {f.ca} -p {TLS_PORTS[MAIN]} PING")
     url = f"http://127.0.0.1:{EXPORTER_PORTS[MAIN]}/metrics"
     return {
         "without a certificate": " ".join((anonymous.stdout + anonymous.stderr).split()),
@@ -1400,7 +1471,7 @@ def client_certificates(
 ) -> tuple[Observed, Observed]:
     """tls-auth-clients yes with the role's own client certificate, then back to no."""
     tls = "{{ lookup('ansible.builtin.env', 'MOLECULE_EPHEMERAL_DIRECTORY') }}/tls"
-    cache = {"maxmemory-policy": "allkeys-lfu", "timeout": 120, **REWRITTEN}
+    cache = CACHE_REWRITTEN
     extra = {
         **molecule_instances(cache=cache),
         "redis_tuned_tls_auth_clients": "yes",
@@ -1458,3 +1529,38 @@ def test_the_app_sides_view_is_left_on_the_control_node(host_name: str, capsys) 
     assert code == 0
     # 100 processes under 80% of main's own maxclients 4000 (not the default 10000).
     assert json.loads(capsys.readouterr().out)["cache"]["max_connections"] == 32
+
+
+def test_django_speaks_to_this_server_with_the_generated_settings(
+    host_name: str, tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """channels_redis, django-redis and redis-py, from the control node, on this
+    container's TLS-only "shared" instance (Redis 7.0, Redis 8.0 or Valkey 8.1) with
+    the settings redis-tuned-clients generates from the play's view of it: the layer
+    as its default user (the channels profile's rules), the cache as "app" (its keys
+    under app:)."""
+    import sys
+
+    from redis_tuned_clients.cli import main
+
+    view = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "client-view" / host_name
+    address = address_of(host_name)
+    code = main([
+        "settings", f"--channels-url=rediss://{address}:6391/0",
+        f"--cache-url=rediss://app@{address}:6391/1", f"--expect-file={view / 'shared.json'}",
+    ])  # fmt: skip
+    snippet = capsys.readouterr().out
+    assert code == 0, snippet
+    (tmp_path / "redis_settings.py").write_text(snippet)
+    env = {**os.environ, "REDIS_CHANNELS_PASSWORD": "molecule-shared-secret",
+           "REDIS_CACHE_PASSWORD": "molecule-app-secret"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(PROJECT / "tests" / "django_round_trip.py"),
+         str(tmp_path / "redis_settings.py"), "app"],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == {
+        "message": {"type": "chat.message", "text": "hi"},
+        "cache": "hello",
+    }

@@ -221,8 +221,8 @@ def test_each_state_decision_is_made_once_by_one_set_fact() -> None:
 # How an instance's unit or one of its paths is spelled; the layout module
 # (lib/redis_tuned_plan/layout.py) is the one place that may.
 INSTANCE_SPELLINGS = re.compile(
-    r"redis-server@|redis-tuned-exporter@[^.]|/etc/redis/redis-|/var/(lib|log)/redis/|"
-    r"/run/redis-|\.service\.d"
+    r"(redis|valkey)-server@|redis-tuned-exporter@[^.]|/etc/(redis/redis|valkey/valkey)-|"
+    r"/var/(lib|log)/(redis|valkey)/|/run/(redis|valkey)-|\.service\.d"
 )
 
 
@@ -268,3 +268,8 @@ def test_unit_names_and_instance_paths_are_spelled_only_in_the_layout_module() -
     assert layout.instance_paths("main")["conf"] == "/etc/redis/redis-main.conf"
     assert layout.pidfile("main") == "/run/redis-main/redis-server.pid"
     assert layout.data_dir("main", {}, {}) == "/var/lib/redis/main"
+    # Debian 13's valkey-server: its template unit reads /etc/valkey/valkey-%i.conf.
+    assert layout.unit("main", "valkey") == "valkey-server@main.service"
+    assert layout.instance_paths("main", "valkey")["conf"] == "/etc/valkey/valkey-main.conf"
+    assert layout.pidfile("main", "valkey") == "/run/valkey-main/valkey-server.pid"
+    assert layout.data_dir("main", {}, {}, "valkey") == "/var/lib/valkey/main"

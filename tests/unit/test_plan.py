@@ -764,8 +764,9 @@ def test_host_files_lists_each_file_once_with_its_owner_mode_and_check() -> None
     assert len(by_path) == len(files["files"])
     conf = by_path["/etc/redis/redis-default.conf"]
     assert (conf["owner"], conf["group"], conf["mode"]) == ("root", "redis", "0640")
-    assert conf["validate"] == f"{LAYOUT['checker']} %s"
-    assert by_path["/etc/redis/redis-default.acl"]["validate"] == f"{LAYOUT['checker']} --acl %s"
+    assert conf["validate"] == f"{LAYOUT['checker']} --server redis-server %s"
+    check = f"{LAYOUT['checker']} --server redis-server"
+    assert by_path["/etc/redis/redis-default.acl"]["validate"] == f"{check} --acl %s"
     # its lines hold password hashes: a diff names the users only
     assert by_path["/etc/redis/redis-default.acl"]["show"] == "users"
     # the ACL file is checked (and goes live) before the config that names it
@@ -962,3 +963,72 @@ def test_the_app_sides_view_of_an_instance_holds_what_settings_needs_and_no_secr
     assert (parsed.port, parsed.tls.port if parsed.tls else None) == (6379, 6380)
     loopback = f.client_view(plan()["instances"][0], "")
     assert loopback["host"] == "127.0.0.1" and "tls" not in loopback
+
+
+# --- the server flavour (redis_tuned_server) ---------------------------------
+
+
+DEBIAN = {"memtotal_mb": 4096, "distribution": "Debian"}
+
+
+def test_valkey_is_the_same_plan_under_its_own_names() -> None:
+    """One table entry holds every name; the directives, ports and users are the same."""
+    redis, valkey = plan(), plan(server="valkey")
+    assert redis["problems"] == valkey["problems"] == []
+    r, v = redis["instances"][0], valkey["instances"][0]
+    assert (v["unit"], v["pidfile"]) == (
+        "valkey-server@default.service",
+        "/run/valkey-default/valkey-server.pid",
+    )
+    assert v["paths"]["conf"] == "/etc/valkey/valkey-default.conf"
+    assert v["config"]["dir"] == "/var/lib/valkey/default"
+    assert v["config"]["logfile"] == "/var/log/valkey/valkey-server-default.log"
+    assert valkey["server"]["package"] == "valkey-server"
+    assert valkey["server"]["package_unit"] == "valkey-server.service"
+    assert (valkey["server"]["cli"], valkey["server"]["user"]) == ("valkey-cli", "valkey")
+    assert valkey["directories"][0]["owner"] == "valkey"
+    same = ("port", "plain_port", "tls", "acl_users", "default_user_rules", "requires_auth")
+    assert {k: v[k] for k in same} == {k: r[k] for k in same}
+    differs = {"dir", "logfile", "pidfile"}
+    assert {k: x for k, x in v["live"].items() if k not in differs} == {
+        k: x for k, x in r["live"].items() if k not in differs
+    }
+
+
+def test_the_files_of_a_valkey_host_are_checked_by_valkey_and_grouped_to_it() -> None:
+    layout = rendered("layout", redis_tuned_server="valkey")
+    files = f.host_files(plan(server="valkey"), layout)
+    by_path = {x["path"]: x for x in files["files"]}
+    conf = by_path["/etc/valkey/valkey-default.conf"]
+    assert (conf["group"], conf["validate"]) == (
+        "valkey",
+        f"{layout['checker']} --server valkey-server %s",
+    )
+    assert by_path["/etc/valkey/redis_tuned/default.json"]["group"] == "valkey"
+    assert not [p for p in by_path if p.startswith("/etc/redis/")]
+
+
+@pytest.mark.parametrize(
+    ("server", "release", "refused"),
+    [
+        ("valkey", "12", "redis_tuned_server valkey: Debian 12 (bookworm) has no valkey-server "
+                         "package; Debian 13 (trixie) is the first with it"),
+        ("valkey", "13", None),
+        ("redis", "12", None),
+        ("redis", "13", None),
+    ],
+)  # fmt: skip
+def test_valkey_is_refused_where_the_archive_has_no_package(
+    server: str, release: str, refused: str | None
+) -> None:
+    facts = {**DEBIAN, "distribution_version": release, "distribution_major_version": release}
+    problems = f.plan(role_inputs(server=server), facts)["problems"]
+    if refused is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and problems[0].startswith(refused), problems
+
+
+def test_an_unknown_server_is_refused_naming_the_variable() -> None:
+    problems = plan(server="keydb")["problems"]
+    assert problems == ["redis_tuned_server must be one of redis, valkey (got 'keydb')"]

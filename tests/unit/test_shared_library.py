@@ -113,8 +113,20 @@ def test_what_the_host_side_code_repeats_agrees_with_the_role() -> None:
     role = PROJECT / "roles" / "redis_tuned"
     role_vars = yaml.safe_load((role / "vars" / "main.yml").read_text())
     assert role_vars["__redis_tuned_admin_user"] == cli.ADMIN_USER
-    assert str(cli.ADMIN_SECRET) == role_vars["__redis_tuned_admin_secret"]
-    assert str(cli.EXPECT_DIR) == role_vars["__redis_tuned_expect_dir"]
+    # The role's own directory, per server flavour: the verifier looks in each, the
+    # layout table holds it, the role's variables name it.
+    from redis_tuned_plan import layout
+
+    own_dirs = role_vars["__redis_tuned_own_dirs"]
+    assert [str(d) for d in cli.EXPECT_DIRS] == list(own_dirs.values())
+    assert own_dirs == {name: e["own_dir"] for name, e in layout.SERVERS.items()}
+    from role_vars import rendered
+
+    for flavour, own_dir in own_dirs.items():
+        users = rendered("inputs", redis_tuned_server=flavour)["own_users"]
+        assert users["admin"]["secret"] == f"{own_dir}/{cli.ADMIN_SECRET_NAME}"
+        assert rendered("layout", redis_tuned_server=flavour)["expect_dir"] == own_dir
+    assert role_vars["__redis_tuned_expect_dir"] == "{{ __redis_tuned_own_dir }}"
     assert str(probe.THP_PATH) == role_vars["__redis_tuned_thp_path"]
     spec = importlib.util.spec_from_file_location(
         "probe_mod", role / "library" / "redis_tuned_probe.py"
@@ -124,7 +136,8 @@ def test_what_the_host_side_code_repeats_agrees_with_the_role() -> None:
     spec.loader.exec_module(module)
     documented = yaml.safe_load(module.DOCUMENTATION)["options"]
     assert documented["live_user"]["default"] == role_vars["__redis_tuned_admin_user"]
-    assert documented["live_secret"]["default"] == role_vars["__redis_tuned_admin_secret"]
+    redis_users = rendered("inputs")["own_users"]  # the default flavour's
+    assert documented["live_secret"]["default"] == redis_users["admin"]["secret"]
     common = role_vars["__redis_tuned_common"]
     assert (
         common["maxclients"],
@@ -134,5 +147,5 @@ def test_what_the_host_side_code_repeats_agrees_with_the_role() -> None:
 
     assert (
         role_vars["__redis_tuned_verify_user"],
-        role_vars["__redis_tuned_verify_secret"],
+        redis_users["verify"]["secret"],
     ) == (VERIFY_USER, VERIFY_SECRET)

@@ -406,8 +406,7 @@ def test_the_admin_secret_goes_only_to_its_own_instance(
     expect_dir.mkdir()
     (expect_dir / "main.json").write_text(json.dumps({"port": server, "config": {}}))
     (expect_dir / "admin.secret").write_text(SECRET)
-    monkeypatch.setattr(cli, "EXPECT_DIR", expect_dir)
-    monkeypatch.setattr(cli, "ADMIN_SECRET", expect_dir / "admin.secret")
+    monkeypatch.setattr(cli, "EXPECT_DIRS", (tmp_path / "none", expect_dir))
     monkeypatch.setattr(cli, "ADMIN_USER", "default")
     state = [f"--state-file={tmp_path / 'state.json'}", "--latency-samples=5", "--json"]
     code, out, _ = run(["--instance", "main", "--mode", "client", *state])

@@ -63,7 +63,7 @@ options:
   dump:
     type: dict
     default: {}
-    description: "checker, confs, cache: after the writes, what Redis makes of each of these."
+    description: "checker, server, confs, cache: after the writes, what the server makes of each."
 author: redis_tuned
 """
 
@@ -337,7 +337,7 @@ def main() -> None:
             "secrets": {"type": "list", "elements": "dict", "default": [], "options": SECRET},
             "absent": {"type": "list", "elements": "str", "default": []},
             "own_secrets": {"type": "list", "elements": "str", "default": []},
-            # checker, confs: the running instances' configs to dump once written.
+            # checker, server, confs: the running instances' configs to dump once written.
             "dump": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,
@@ -371,7 +371,8 @@ def main() -> None:
     result["dump"] = ""
     if confs and checker and not module.check_mode and not writer.errors:
         # A file unchanged since its kept dump is read from the cache, not dumped again.
-        rc, out, err = module.run_command([checker, "--dump", *cache, *confs])
+        server = ["--server", str(p["dump"]["server"])] if p["dump"].get("server") else []
+        rc, out, err = module.run_command([checker, *server, "--dump", *cache, *confs])
         if rc != 0:
             writer.errors.append(f"reading the written configs back failed: {err.strip()}")
         result["dump"] = out if rc == 0 else ""

@@ -48,6 +48,7 @@ options:
     type: str
     default: ""
     description: The role's config checker (check-config), to dump the running instances' files.
+  server: {type: str, default: redis-server, description: "The server binary the checker runs."}
   dump_cache:
     type: str
     default: /var/lib/redis_tuned
@@ -319,14 +320,16 @@ def conf_directives(instances: list[dict[str, Any]]) -> dict[str, dict[str, str]
     return found
 
 
-def dump(module: AnsibleModule, checker: str, cache: str, confs: list[str]) -> str:
+def dump(module: AnsibleModule, checker: str, server: str, cache: str, confs: list[str]) -> str:
     """What Redis makes of each config file (files/check-config --dump: a throwaway
     server per file, listening on a unix socket only, or the dump kept in ``cache``
     while the file and the binary are the same; never written here), "" where there
     is no checker yet or it is an older one."""
     if not confs or not os.access(checker, os.X_OK):
         return ""
-    rc, out, _ = module.run_command([checker, "--dump", "--cache", cache, *confs])
+    rc, out, _ = module.run_command(
+        [checker, "--server", server, "--dump", "--cache", cache, *confs]
+    )
     return out if rc == 0 else ""
 
 
@@ -345,6 +348,7 @@ def main() -> None:
             "live_secret": {"type": "str", "default": "/etc/redis/redis_tuned/admin.secret"},
             # The config checker; with it, the running instances' files are dumped.
             "checker": {"type": "str", "default": ""},
+            "server": {"type": "str", "default": "redis-server"},
             "dump_cache": {"type": "str", "default": "/var/lib/redis_tuned"},
         },
         supports_check_mode=True,
@@ -378,7 +382,7 @@ def main() -> None:
         confs = [
             i["conf"] for i in p["live"] if i.get("conf") and i["name"] in result["live_config"]
         ]
-        result["dump"] = dump(module, p["checker"], p["dump_cache"], confs)
+        result["dump"] = dump(module, p["checker"], p["server"], p["dump_cache"], confs)
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         module.fail_json(msg=f"reading the host's state failed: {exc}")
     module.exit_json(changed=False, **result)

@@ -7,7 +7,7 @@ import posixpath
 from typing import Any
 
 from .kernel import kernel_state
-from .layout import exporter_unit, package_unit
+from .layout import exporter_unit
 from .live import config_set, live_changes, live_set
 from .restarts import acl_loads, daemon_reload, exporter_restarts, restart_reasons
 
@@ -37,7 +37,7 @@ def prepare(
             if (units.get(u) or {}).get("file_state") != "masked"
         ],
         "packages": list(state.get("packages_missing") or []),
-        "stop_default": bool((units.get(package_unit()) or {}).get("active")),
+        "stop_default": bool((units.get(the_plan["server"]["package_unit"]) or {}).get("active")),
         "exporter_user": bool(user) and (
             not seen.get("exists") or bool(set(seen.get("groups") or []) - {user})
         ),

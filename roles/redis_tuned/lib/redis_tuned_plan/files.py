@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from .instances import _expectations
-from .layout import SERVER
 
 
 def host_files(
@@ -20,10 +19,13 @@ def host_files(
     ``layout`` holds the role's paths and switches (vars/main.yml); ``live`` (with
     restart policy deferred) the live_changes whose restarts wait."""
     instances = the_plan["instances"]
+    group = the_plan["server"]["group"]
+    # The checker runs the flavour's own server binary on each candidate.
     checker = layout["checker"]
+    check = f"{checker} --server {the_plan['server']['server']}"
     exporter_user = layout["exporter_user"]
     dirs = [
-        {"path": layout["expect_dir"], "owner": "root", "group": SERVER["group"], "mode": "0750"},
+        {"path": layout["expect_dir"], "owner": "root", "group": group, "mode": "0750"},
         {"path": layout["tool_dir"], "owner": "root", "group": "root", "mode": "0755"},
         {"path": layout["state_dir"], "owner": "root", "group": "root", "mode": "0700"},
     ]
@@ -45,11 +47,9 @@ def host_files(
              "mode": "0644"}
         )  # fmt: skip
     if layout["tls_enabled"]:
-        dirs.append(
-            {"path": layout["tls_dir"], "owner": "root", "group": SERVER["group"], "mode": "0750"}
-        )
+        dirs.append({"path": layout["tls_dir"], "owner": "root", "group": group, "mode": "0750"})
         files += [
-            {"path": dest, "src": layout["tls_sources"][key], "group": SERVER["group"],
+            {"path": dest, "src": layout["tls_sources"][key], "group": group,
              "mode": "0640", "show": "secret"}
             for key, dest in sorted(layout["tls_files"].items())
         ]  # fmt: skip
@@ -67,16 +67,16 @@ def host_files(
             # Only SHA-256 hashes of the passwords reach the host (the template hashes them).
             # A diff names the users whose lines changed, never the lines.
             {"path": inst["paths"]["acl"], "template": "redis.acl.j2", "vars": one,
-             "group": SERVER["group"], "mode": "0640", "validate": f"{checker} --acl %s",
+             "group": group, "mode": "0640", "validate": f"{check} --acl %s",
              "show": "users"},
-            # Checked by a throwaway redis-server with no port, an empty scratch dir.
+            # Checked by a throwaway server with no port, an empty scratch dir.
             {"path": inst["paths"]["conf"], "template": "redis.conf.j2", "vars": one,
-             "group": SERVER["group"], "mode": "0640", "validate": f"{checker} %s"},
+             "group": group, "mode": "0640", "validate": f"{check} %s"},
             {"path": inst["paths"]["dropin"], "template": "unit-dropin.conf.j2", "vars": one,
              "mode": "0644"},
             {"path": f"{layout['expect_dir']}/{name}.json",
              "content": _expectations(inst, ((live or {}).get(name) or {}).get("restart")),
-             "group": SERVER["group"], "mode": "0640"},
+             "group": group, "mode": "0640"},
         ]  # fmt: skip
     exporters = [i for i in instances if i["exporter"]]
     if exporters:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .layout import entry
+
 SUPPORTED = {"Debian": ("12", "13")}
+# Debian's release names, for the refusals.
+CODENAMES = {"12": "bookworm", "13": "trixie"}
 
 
 def host_facts(facts: Any) -> dict[str, Any] | None:
@@ -21,15 +25,24 @@ def host_facts(facts: Any) -> dict[str, Any] | None:
     return {"memtotal_mb": facts}
 
 
-def host_problems(host: dict[str, Any]) -> list[str]:
-    """The host itself: a distribution and release the role supports."""
+def host_problems(host: dict[str, Any], flavour: str = "") -> list[str]:
+    """The host itself: a distribution and release the role supports, whose archive
+    has the server flavour's package (layout.SERVERS: its first Debian release)."""
     if "distribution" not in host:
         return []
     name = str(host.get("distribution"))
     major = str(host.get("distribution_major_version"))
-    if major in SUPPORTED.get(name, ()):
-        return []
-    return [
-        "redis_tuned supports Debian 12 and 13; this host is "
-        f"{name} {host.get('distribution_version') or major}."
-    ]
+    if major not in SUPPORTED.get(name, ()):
+        return [
+            "redis_tuned supports Debian 12 and 13; this host is "
+            f"{name} {host.get('distribution_version') or major}."
+        ]
+    server = entry(flavour)
+    if int(major) < int(server["debian"]):
+        first = server["debian"]
+        return [
+            f"redis_tuned_server {server['name']}: Debian {major} ({CODENAMES.get(major, major)}) "
+            f"has no {server['package']} package; Debian {first} ({CODENAMES.get(first, first)}) "
+            f"is the first with it. Use redis_tuned_server redis on this host, or Debian {first}."
+        ]
+    return []

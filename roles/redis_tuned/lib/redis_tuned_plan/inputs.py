@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from .acl import _users_problems, placeholder_problems, rules_problems
-from .layout import PACKAGE_WRITABLE, SERVER, data_dir
+from .layout import PACKAGE_WRITABLE, SERVERS, data_dir, entry
 from .values import AUTH_CLIENTS, DIRECTIVE, SCALARS, _controls, _lower_keys, _truthy, _type_name
 
 NAME = re.compile(r"^[a-z0-9_-]+$")
@@ -32,6 +32,7 @@ VARIABLES = {
     "acl_users": "redis_tuned_acl_users",
     "acl_rules": "redis_tuned_acl_rules",
     "client_address": "redis_tuned_verify_client_address",
+    "server": "redis_tuned_server",
 }
 
 
@@ -145,6 +146,11 @@ def input_problems(inputs: dict[str, Any]) -> list[str]:
                     f"{w} holds a control character"
                     for w in _controls(value, f"redis_tuned_{key}_{sub}")
                 ]
+    flavour = inputs.get("server")
+    if flavour is not None and flavour not in SERVERS:
+        problems.append(
+            f"redis_tuned_server must be one of {', '.join(SERVERS)} (got {str(flavour)[:40]!r})"
+        )
     instances = inputs.get("instances")
     if not isinstance(instances, list):
         problems.append(
@@ -233,14 +239,14 @@ def _list_problems(raw: list[dict[str, Any]], instances: list[dict[str, Any]]) -
     return problems
 
 
-def _log_dir(logfile: Any, where: str, problems: list[str]) -> list[str]:
-    """The directory of a logfile outside the package's /var/log/redis, which the
+def _log_dir(logfile: Any, where: str, problems: list[str], flavour: str = "") -> list[str]:
+    """The directory of a logfile outside the package's log directory, which the
     role makes for it (its own, like a data directory); "" logs to the journal."""
     text = str(logfile if logfile is not None else "")
     if text in ("", '""'):
         return []
     parent = posixpath.dirname(text)
-    if parent == SERVER["log_dir"] and posixpath.normpath(text) == text:
+    if parent == entry(flavour)["log_dir"] and posixpath.normpath(text) == text:
         return []
     bad = own_directory_problem(parent, "the directory of logfile", where)
     if bad or not posixpath.basename(text):
@@ -250,7 +256,7 @@ def _log_dir(logfile: Any, where: str, problems: list[str]) -> list[str]:
 
 
 def _dir_problems(
-    indexed: list[tuple[int, dict[str, Any]]], role_config: dict[str, Any]
+    indexed: list[tuple[int, dict[str, Any]]], role_config: dict[str, Any], flavour: str = ""
 ) -> list[str]:
     """Every entry's data directory (absent ones too: purge deletes it) is its own:
     not a system directory, not another entry's, not inside or around one."""
@@ -258,7 +264,8 @@ def _dir_problems(
     seen: list[tuple[str, str]] = []
     for index, inst in indexed:
         where = f"redis_tuned_instances[{index}] ({inst.get('name')})"
-        path = data_dir(str(inst.get("name")), role_config, _lower_keys(inst.get("config")))
+        config = _lower_keys(inst.get("config"))
+        path = data_dir(str(inst.get("name")), role_config, config, flavour)
         bad = own_directory_problem(path, "dir", where)
         if bad:
             problems.append(bad)

@@ -28,13 +28,13 @@ from .inputs import (
 )
 from .kernel import _sysctl_path
 from .layout import (
-    PACKAGE_WRITABLE,
-    SERVER,
     THP_PATH,
     data_dir,
     default_logfile,
+    entry,
     exporter_unit,
     instance_paths,
+    package_writable,
     pidfile,
     server,
     unit,
@@ -58,14 +58,14 @@ AUTO_FLOOR = 32 * 2**20
 THP_MODES = ("never", "madvise", "unchanged")
 
 
-def _refused(problems: list[str]) -> dict[str, Any]:
+def _refused(problems: list[str], inputs: dict[str, Any]) -> dict[str, Any]:
     """The plan of input the core cannot decide on: its problems, nothing to do."""
     return {
         "instances": [], "removed_instances": [], "transparent_hugepages": "unchanged",
         "restart_policy": "auto", "kernel_paths": [], "thp_path": THP_PATH, "units": [],
         "live_probe": [], "restart_files": [], "directories": [], "sysctls": {},
-        "removed_exporter_units": [], "exporter_units": [], "server": server(),
-        "problems": problems,
+        "removed_exporter_units": [], "exporter_units": [],
+        "server": server(str(inputs.get("server") or "")), "problems": problems,
     }  # fmt: skip
 
 
@@ -83,10 +83,11 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
     """
     problems = input_problems(inputs)
     if problems:
-        return _refused(problems)
+        return _refused(problems, inputs)
+    flavour = str(inputs.get("server") or "")
     host = host_facts(facts)
     if host is not None:
-        problems += host_problems(host)
+        problems += host_problems(host, flavour)
     raw_all = list(inputs.get("instances") or [])
     # (index in redis_tuned_instances, entry): the present ones are planned, the
     # absent ones removed (removed_instances).
@@ -168,7 +169,7 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
             )
         )
     problems += _list_problems(raw_all, instances)
-    problems += _dir_problems(indexed, role_config)
+    problems += _dir_problems(indexed, role_config, flavour)
     if tls_on:
         problems += _tls_problems(tls_in)
     if exporter_on:
@@ -199,7 +200,7 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
     for inst in instances:
         inst["expectations"]["sysctl"] = sysctls
     directories = [
-        {"path": d, "owner": SERVER["user"], "mode": "0750"}
+        {"path": d, "owner": entry(flavour)["user"], "mode": "0750"}
         for i in instances
         for d in [i["config"]["dir"], *i["log_dir"]]
     ]
@@ -214,15 +215,17 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
     return {
         "instances": instances,
         "removed_instances": [
-            _removed(inst, role_config) for _, inst in indexed if inst.get("state") == "absent"
+            _removed(inst, role_config, flavour)
+            for _, inst in indexed
+            if inst.get("state") == "absent"
         ],
         # redis_tuned_exporter_enabled false: the exporters an earlier run made go.
         "removed_exporter_units": [
             exporter_unit(i["name"]) for i in instances if not i["exporter"]
         ],
         "exporter_units": [i["exporter_unit"] for i in instances if i["exporter"]],
-        # The server's package, binaries, package unit, user (layout.SERVER).
-        "server": server(),
+        # The server's package, binaries, package unit, user (layout.SERVERS).
+        "server": server(flavour),
         "transparent_hugepages": thp,
         "restart_policy": policy,
         # What the kernel probe reads: every sysctl, then THP.
@@ -268,18 +271,18 @@ def _expectations(inst: dict[str, Any], pending: list[str] | None) -> str:
     return json.dumps(data, indent=4, sort_keys=True) + "\n"
 
 
-def _removed(inst: dict[str, Any], role_config: dict[str, Any]) -> dict[str, Any]:
+def _removed(inst: dict[str, Any], role_config: dict[str, Any], flavour: str) -> dict[str, Any]:
     """An instance with state: absent: its units stop, its files go; its data
     directory stays unless purge."""
     name = str(inst.get("name"))
     config = _lower_keys(inst.get("config"))
-    paths = instance_paths(name)
+    paths = instance_paths(name, flavour)
     return {
         "name": name,
-        "unit": unit(name),
+        "unit": unit(name, flavour),
         "exporter_unit": exporter_unit(name),
         "paths": {k: paths[k] for k in ("conf", "acl", "dropin", "dropin_dir")},
-        "dir": data_dir(name, role_config, config),
+        "dir": data_dir(name, role_config, config, flavour),
         "purge": inst.get("purge") is True,
     }
 
@@ -297,6 +300,7 @@ def _instance(
 ) -> dict[str, Any]:
     """The plan of one instance; its problems are appended to ``problems``."""
     name = str(inst.get("name"))
+    flavour = str(inputs.get("server") or "")
     port = _int(inst.get("port"))
     if port is None or not 1 <= port <= 65535:
         problems.append(f"{where}: port must be 1-65535, got {inst.get('port')}")
@@ -323,12 +327,12 @@ def _instance(
     base = {
         "bind": "127.0.0.1 -::1",
         "protected-mode": "yes",
-        "dir": data_dir(name, {}, {}),
-        "logfile": default_logfile(name),
+        "dir": data_dir(name, {}, {}, flavour),
+        "logfile": default_logfile(name, flavour),
         "dbfilename": "dump.rdb",
     }
     config = {**base, **directives}
-    log_dir = _log_dir(config.get("logfile"), where, problems)
+    log_dir = _log_dir(config.get("logfile"), where, problems, flavour)
     if str(config.get("maxmemory", "")).lower() == "auto":
         config["maxmemory"] = auto_bytes
     policy = config.get("maxmemory-policy", "noeviction")
@@ -384,7 +388,7 @@ def _instance(
     local_port = plain_port or (tls["port"] if tls else port)
     # Its files, and when the running process last loaded its TLS files and ACL
     # file live (tls_loaded, acl_loaded).
-    paths = instance_paths(name)
+    paths = instance_paths(name, flavour)
     restart_files = [paths["conf"], paths["dropin"]]
     if tls:
         restart_files += [str(tls["cert_file"]), str(tls["key_file"]), str(tls["ca_file"])]
@@ -397,9 +401,9 @@ def _instance(
             "port": str(plain_port),
         },
         # Its systemd unit, its exporter's, and the files the role writes for it.
-        "unit": unit(name),
+        "unit": unit(name, flavour),
         "exporter_unit": exporter_unit(name),
-        "pidfile": pidfile(name),
+        "pidfile": pidfile(name, flavour),
         "paths": paths,
         "restart_files": restart_files,
         "port": port,
@@ -415,13 +419,13 @@ def _instance(
         "default_user_rules": default_rules,
         "persists": _persists(config),
         "config": config,
-        # The directory the role makes for a logfile outside /var/log/redis.
+        # The directory the role makes for a logfile outside the package's log dir.
         "log_dir": log_dir,
         # What the package unit (ProtectSystem=strict) must also let the server write.
         "read_write_paths": [
             p
             for p in [str(config.get("dir")), *log_dir]
-            if not any(_nested(p, w) and p != w for w in PACKAGE_WRITABLE)
+            if not any(_nested(p, w) and p != w for w in package_writable(flavour))
         ],
         # Where the role itself connects on the host (ACL LOAD, exporter, host check).
         "local": {"host": local, "port": local_port, "tls": not plain_port and bool(tls)},

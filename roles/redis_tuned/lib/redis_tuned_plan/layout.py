@@ -12,39 +12,79 @@ THP_PATH = "/sys/kernel/mm/transparent_hugepage/enabled"
 STATE_DIR = "/var/lib/redis_tuned"
 UNIT_DIR = "/etc/systemd/system"
 
-# The server as Debian packages it: Redis from redis-server (the role's instances
-# are its redis-server@ template units; redis-server.service is its own single
-# instance, which the role keeps masked).
-SERVER: dict[str, str] = {
-    "package": "redis-server",
-    "server": "redis-server",
-    "cli": "redis-cli",
-    "unit_prefix": "redis-server",
-    "config_dir": "/etc/redis",
-    "data_dir": "/var/lib/redis",
-    "log_dir": "/var/log/redis",
-    "run_prefix": "/run/redis",
-    "user": "redis",
-    "group": "redis",
+# The servers as Debian packages them, one entry per flavour (redis_tuned_server):
+# the role's instances are the package's <unit_prefix>@ template units, reading
+# <config_dir>/<conf_prefix>-<name>.conf; <unit_prefix>.service is the package's own
+# single instance, which the role keeps masked. ``debian`` is the first Debian
+# release whose archive has the package; ``own_dir`` is where the role keeps its
+# expectations, secrets and TLS files (root, group of the server's user).
+SERVERS: dict[str, dict[str, str]] = {
+    "redis": {
+        "name": "redis",
+        "title": "Redis",
+        "package": "redis-server",
+        "server": "redis-server",
+        "cli": "redis-cli",
+        "unit_prefix": "redis-server",
+        "conf_prefix": "redis",
+        "config_dir": "/etc/redis",
+        "data_dir": "/var/lib/redis",
+        "log_dir": "/var/log/redis",
+        "run_prefix": "/run/redis",
+        "user": "redis",
+        "group": "redis",
+        "debian": "12",
+    },
+    # Valkey from Debian 13's valkey-server (8.1; valkey-tools brings valkey-cli, and
+    # no redis-cli): the same template unit, hardening and directives under its names.
+    "valkey": {
+        "name": "valkey",
+        "title": "Valkey",
+        "package": "valkey-server",
+        "server": "valkey-server",
+        "cli": "valkey-cli",
+        "unit_prefix": "valkey-server",
+        "conf_prefix": "valkey",
+        "config_dir": "/etc/valkey",
+        "data_dir": "/var/lib/valkey",
+        "log_dir": "/var/log/valkey",
+        "run_prefix": "/run/valkey",
+        "user": "valkey",
+        "group": "valkey",
+        "debian": "13",
+    },
 }
+for _entry in SERVERS.values():
+    _entry["own_dir"] = f"{_entry['config_dir']}/redis_tuned"
+DEFAULT = "redis"
+# The entry of the default flavour (what a caller that names none gets).
+SERVER = SERVERS[DEFAULT]
+
+
+def entry(flavour: str | None = None) -> dict[str, str]:
+    """A flavour's table entry (the default's for None or an unknown name: the plan
+    refuses unknown names before anything reads a path)."""
+    return SERVERS.get(flavour or DEFAULT, SERVER)
+
+
 # The role's own units.
 EXPORTER_UNIT_PREFIX = "redis-tuned-exporter"
 DROPIN = "redis-tuned.conf"
 
 
-def package_unit() -> str:
+def package_unit(flavour: str | None = None) -> str:
     """The package's own single-instance service."""
-    return f"{SERVER['unit_prefix']}.service"
+    return f"{entry(flavour)['unit_prefix']}.service"
 
 
-def server() -> dict[str, str]:
+def server(flavour: str | None = None) -> dict[str, str]:
     """The server's table entry as the tasks read it (the plan's ``server``)."""
-    return {**SERVER, "package_unit": package_unit()}
+    return {**entry(flavour), "package_unit": package_unit(flavour)}
 
 
-def unit(name: str) -> str:
+def unit(name: str, flavour: str | None = None) -> str:
     """An instance's systemd unit."""
-    return f"{SERVER['unit_prefix']}@{name}.service"
+    return f"{entry(flavour)['unit_prefix']}@{name}.service"
 
 
 def exporter_unit(name: str) -> str:
@@ -52,8 +92,8 @@ def exporter_unit(name: str) -> str:
     return f"{EXPORTER_UNIT_PREFIX}@{name}.service"
 
 
-def dropin_dir(name: str) -> str:
-    return f"{UNIT_DIR}/{unit(name)}.d"
+def dropin_dir(name: str, flavour: str | None = None) -> str:
+    return f"{UNIT_DIR}/{unit(name, flavour)}.d"
 
 
 def is_unit_file(path: str) -> bool:
@@ -61,33 +101,45 @@ def is_unit_file(path: str) -> bool:
     return path.startswith(f"{UNIT_DIR}/")
 
 
-def instance_paths(name: str) -> dict[str, str]:
+def instance_paths(name: str, flavour: str | None = None) -> dict[str, str]:
     """The files the role writes for an instance, and its markers of what the
     running process loaded live (TLS files, ACL file)."""
-    config_dir = SERVER["config_dir"]
+    e = entry(flavour)
+    base = f"{e['config_dir']}/{e['conf_prefix']}-{name}"
     return {
-        "conf": f"{config_dir}/redis-{name}.conf",
-        "acl": f"{config_dir}/redis-{name}.acl",
-        "dropin": f"{dropin_dir(name)}/{DROPIN}",
-        "dropin_dir": dropin_dir(name),
+        "conf": f"{base}.conf",
+        "acl": f"{base}.acl",
+        "dropin": f"{dropin_dir(name, flavour)}/{DROPIN}",
+        "dropin_dir": dropin_dir(name, flavour),
         "tls_loaded": f"{STATE_DIR}/{name}.tls-loaded",
         "acl_loaded": f"{STATE_DIR}/{name}.acl-loaded",
     }
 
 
-def default_logfile(name: str) -> str:
-    return f"{SERVER['log_dir']}/{SERVER['server']}-{name}.log"
+def default_logfile(name: str, flavour: str | None = None) -> str:
+    e = entry(flavour)
+    return f"{e['log_dir']}/{e['server']}-{name}.log"
 
 
-def pidfile(name: str) -> str:
+def pidfile(name: str, flavour: str | None = None) -> str:
     """Where the package's template unit expects the instance's pid file."""
-    return f"{SERVER['run_prefix']}-{name}/{SERVER['server']}.pid"
+    e = entry(flavour)
+    return f"{e['run_prefix']}-{name}/{e['server']}.pid"
 
 
-# What the package's unit (ProtectSystem=strict) lets the server write.
-PACKAGE_WRITABLE = (SERVER["data_dir"], SERVER["log_dir"])
+def package_writable(flavour: str | None = None) -> tuple[str, str]:
+    """What the package's unit (ProtectSystem=strict) lets the server write."""
+    e = entry(flavour)
+    return (e["data_dir"], e["log_dir"])
 
 
-def data_dir(name: str, role_config: dict[str, Any], inst_config: dict[str, Any]) -> str:
+# Every flavour's: what a path outside all of them is (made writable by a drop-in).
+PACKAGE_WRITABLE = tuple(d for f in SERVERS for d in package_writable(f))
+
+
+def data_dir(
+    name: str, role_config: dict[str, Any], inst_config: dict[str, Any], flavour: str | None = None
+) -> str:
     """An instance's data directory, as the plan and purge both derive it."""
-    return str(inst_config.get("dir") or role_config.get("dir") or f"{SERVER['data_dir']}/{name}")
+    default = f"{entry(flavour)['data_dir']}/{name}"
+    return str(inst_config.get("dir") or role_config.get("dir") or default)

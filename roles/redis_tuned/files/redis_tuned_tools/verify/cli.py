@@ -33,7 +33,8 @@ from redis_tuned_tools.common.values import WILDCARDS, is_loopback, normalise, u
 from redis_tuned_tools.verify import checks as ck
 from redis_tuned_tools.verify import probe
 
-EXPECT_DIR = Path("/etc/redis/redis_tuned")
+# The role's own directory per server flavour (Redis, Valkey): a host has one.
+EXPECT_DIRS = (Path("/etc/redis/redis_tuned"), Path("/etc/valkey/redis_tuned"))
 INSTANCE_NAME = re.compile(r"^[a-z0-9_-]+$")
 # Where --instance keeps the counters of its last successful verification.
 STATE_DIR = Path("/var/lib/redis_tuned")
@@ -84,7 +85,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="a directive the live config must have (repeatable)",
     )
     parser.add_argument("--expect-file", type=Path, help="expectations JSON written by the role")
-    parser.add_argument("--instance", help=f"read {EXPECT_DIR}/NAME.json (on the Redis host)")
+    parser.add_argument(
+        "--instance",
+        help="read NAME.json of the role's directory on this host "
+        f"({' or '.join(map(str, EXPECT_DIRS))})",
+    )
     parser.add_argument(
         "--exporter-url",
         help="the instance's redis_exporter metrics URL (default: from the expectations)",
@@ -173,14 +178,23 @@ def load_expectations(args: argparse.Namespace) -> Expectations:
     """The expectations file(s) and --expect pairs (they win), typed."""
     paths = []
     if args.instance:
-        paths.append(EXPECT_DIR / f"{args.instance}.json")
+        paths.append(expect_dir(args.instance) / f"{args.instance}.json")
     if args.expect_file:
         paths.append(args.expect_file)
     return inputs.merge(paths, args.expect)
 
 
+def expect_dir(instance: str | None) -> Path:
+    """The role's directory on this host that holds the instance's expectations (the
+    server flavour's: /etc/redis or /etc/valkey), the first where there is none."""
+    for directory in EXPECT_DIRS:
+        if instance and (directory / f"{instance}.json").is_file():
+            return directory
+    return EXPECT_DIRS[0]
+
+
 ADMIN_USER = "redis-tuned"
-ADMIN_SECRET = EXPECT_DIR / "admin.secret"
+ADMIN_SECRET_NAME = "admin.secret"
 
 
 def read_credentials(args: argparse.Namespace) -> tuple[str | None, str | None]:
@@ -192,8 +206,9 @@ def read_credentials(args: argparse.Namespace) -> tuple[str | None, str | None]:
     env = inputs.env_password()
     if env:
         return args.user, env
-    if args.instance and args.user is None and ADMIN_SECRET.is_file():
-        return ADMIN_USER, inputs.read_secret_file(ADMIN_SECRET)
+    secret = expect_dir(args.instance) / ADMIN_SECRET_NAME
+    if args.instance and args.user is None and secret.is_file():
+        return ADMIN_USER, inputs.read_secret_file(secret)
     return args.user, None
 
 
