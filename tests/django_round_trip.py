@@ -20,6 +20,16 @@ import django
 from django.conf import settings
 
 
+async def group_round_trip(layer: Any) -> dict[str, Any]:
+    """A message sent to a group comes back to the channel that joined it."""
+    name = await layer.new_channel()
+    await layer.group_add("room", name)
+    await layer.group_send("room", {"type": "chat.message", "text": "hi"})
+    message = await asyncio.wait_for(layer.receive(name), 10)
+    await layer.group_discard("room", name)
+    return dict(message)
+
+
 def main(path: str, prefix: str = "") -> None:
     namespace: dict[str, Any] = {}
     exec(compile(Path(path).read_text(), path, "exec"), namespace)  # the generated snippet
@@ -31,17 +41,9 @@ def main(path: str, prefix: str = "") -> None:
     from channels.layers import get_channel_layer
     from django.core.cache import cache
 
-    async def round_trip() -> dict[str, Any]:
-        layer = get_channel_layer()
-        name = await layer.new_channel()
-        await layer.group_add("room", name)
-        await layer.group_send("room", {"type": "chat.message", "text": "hi"})
-        message = await asyncio.wait_for(layer.receive(name), 10)
-        await layer.group_discard("room", name)
-        return dict(message)
-
     cache.set("greeting", "hello", 30)
-    print(json.dumps({"message": asyncio.run(round_trip()), "cache": cache.get("greeting")}))
+    message = asyncio.run(group_round_trip(get_channel_layer()))
+    print(json.dumps({"message": message, "cache": cache.get("greeting")}))
 
 
 if __name__ == "__main__":

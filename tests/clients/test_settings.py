@@ -17,6 +17,7 @@ import pytest
 import redis
 from clients_support import ADMIN_PASSWORD, role_rules
 from django.conf import settings as django_settings
+from django_round_trip import group_round_trip
 from support import environ
 
 from redis_tuned_clients import lint
@@ -102,13 +103,9 @@ def test_generated_settings_work_in_django_with_acl_users(redis_server, capsys) 
 
     async def round_trip() -> dict[str, Any]:
         layer = get_channel_layer()
-        name = await layer.new_channel()
-        await layer.group_add("room", name)
-        await layer.group_send("room", {"type": "chat.message", "text": "hi"})
-        message = await asyncio.wait_for(layer.receive(name), 10)
-        await layer.group_discard("room", name)
+        message = await group_round_trip(layer)
         await layer.flush()
-        return dict(message)
+        return message
 
     assert asyncio.run(round_trip()) == {"type": "chat.message", "text": "hi"}
     cache.set("k", "v", 30)

@@ -24,6 +24,8 @@ for _path in (str(ROLE / "files"), str(ROLE / "lib")):
 from redis_tuned_plan import layout  # noqa: E402
 
 SCENARIO = yaml.safe_load((PROJECT / "molecule" / "default" / "molecule.yml").read_text())
+# The containers of the scenario, by inventory name (molecule.yml's platforms).
+SCENARIO_HOSTS = [p["name"] for p in SCENARIO["platforms"]]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import pytest
 import testinfra
 import yaml
 from conftest import (
+    SCENARIO_HOSTS,
     Flavour,
     address_of,
     app_cli,
@@ -616,6 +617,36 @@ def test_invalid_variable_is_refused_before_any_change(
     assert "needs maxclients + 32 = 4032 open files but redis_tuned_nofile is 2000" in output
     assert f"{host_name} : ok=" in output and "changed=0" in output
     assert refused_variable.after[host_name] == refused_variable.before[host_name]
+
+
+# Each container asked for the other server flavour than the one it runs (by name:
+# the variable cannot read its own host value).
+VALKEY_HOSTS = [n for n in SCENARIO_HOSTS if flavour_of(n).name == "valkey"]
+SWITCHED = f"{{{{ 'redis' if inventory_hostname in {VALKEY_HOSTS!r} else 'valkey' }}}}"
+
+
+@pytest.fixture(scope="session")
+def switched_flavour() -> Observed:
+    return observe({"redis_tuned_server": SWITCHED}, files_and_pids)
+
+
+def test_a_switch_of_server_flavour_is_refused_before_any_change(
+    host_name: str, flavour: Flavour, switched_flavour: Observed
+) -> None:
+    """Issue 19 #6: Valkey asked for on Debian 12 (no package), or on a host whose
+    instances run as the other flavour (an empty server would start beside them,
+    their data left behind): refused in preflight, nothing changed."""
+    output = refused_on(switched_flavour, host_name)
+    if host_name.endswith("debian12"):
+        assert (
+            "redis_tuned_server valkey: Debian 12 (bookworm) has no valkey-server package" in output
+        )
+    else:
+        runs = f"main: this host runs it as {flavour.title} ({flavour.unit('main')}.service"
+        assert f"{runs}, managed by the role)" in output
+        assert f"it holds data ({flavour.data('main')}/" in output  # main persists (guide)
+        assert "would start an empty" in output
+    assert switched_flavour.after[host_name] == switched_flavour.before[host_name]
 
 
 def test_rejected_directive_keeps_the_running_instance(

@@ -1032,3 +1032,39 @@ def test_valkey_is_refused_where_the_archive_has_no_package(
 def test_an_unknown_server_is_refused_naming_the_variable() -> None:
     problems = plan(server="keydb")["problems"]
     assert problems == ["redis_tuned_server must be one of redis, valkey (got 'keydb')"]
+
+
+def test_a_switch_between_flavours_is_refused_while_the_old_instance_is_there() -> None:
+    """redis_tuned_server switched on a host that runs the instance as the other
+    flavour: one line naming the old unit and its data; nothing refused once the
+    old instance is gone (state: absent under the old flavour), its data kept."""
+    the_plan = plan(server="valkey")
+    probe = the_plan["switch_probe"]
+    assert probe == [{
+        "flavour": "redis", "title": "Redis", "unit": "redis-server@default.service",
+        "expectations": "/etc/redis/redis_tuned/default.json",
+        "data": ["/var/lib/redis/default/dump.rdb", "/var/lib/redis/default/appendonlydir"],
+    }]  # fmt: skip
+    running = {
+        "units": {"redis-server@default.service": {"active": True, "file_state": "enabled"}},
+        "mtimes": {"/etc/redis/redis_tuned/default.json": 1.0,
+                   "/var/lib/redis/default/appendonlydir": 1.0},
+    }  # fmt: skip
+    refused = f.live_refusals(the_plan, running)
+    assert len(refused) == 1
+    assert refused[0].startswith(
+        "default: this host runs it as Redis (redis-server@default.service, managed by the "
+        "role); it holds data (/var/lib/redis/default/appendonlydir). redis_tuned_server "
+        "valkey would start an empty Valkey instance beside it on its port."
+    )
+    # Removed under the old flavour: unit disabled, its role files gone, data left.
+    removed = {
+        "units": {"redis-server@default.service": {"active": False, "file_state": "disabled"}},
+        "mtimes": {"/var/lib/redis/default/appendonlydir": 1.0},
+    }
+    assert f.live_refusals(the_plan, removed) == []
+    # And the other way round: a Valkey instance, Redis asked for.
+    back = plan()
+    assert back["switch_probe"][0]["unit"] == "valkey-server@default.service"
+    valkey = {"units": {"valkey-server@default.service": {"active": True}}, "mtimes": {}}
+    assert "runs it as Valkey" in f.live_refusals(back, valkey)[0]

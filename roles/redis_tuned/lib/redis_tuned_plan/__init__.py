@@ -78,6 +78,7 @@ from .live import (
     live_refusals,
     live_set,
     parse_dump,
+    switch_refusals,
 )
 from .reports import live_summary, restart_summary, verify_summary
 from .restarts import acl_loads, daemon_reload, exporter_files, exporter_restarts, restart_reasons
@@ -176,6 +177,7 @@ __all__ = [
     "restart_summary",
     "rules_problems",
     "server",
+    "switch_refusals",
     "tls_client_flags",
     "unit",
     "verify_summary",

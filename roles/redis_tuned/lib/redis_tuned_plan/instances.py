@@ -34,6 +34,8 @@ from .layout import (
     entry,
     exporter_unit,
     instance_paths,
+    left_behind,
+    other_flavours,
     package_writable,
     pidfile,
     server,
@@ -63,6 +65,7 @@ def _refused(problems: list[str], inputs: dict[str, Any]) -> dict[str, Any]:
     return {
         "instances": [], "removed_instances": [], "transparent_hugepages": "unchanged",
         "restart_policy": "auto", "kernel_paths": [], "thp_path": THP_PATH, "units": [],
+        "switch_probe": [],
         "live_probe": [], "restart_files": [], "directories": [], "sysctls": {},
         "removed_exporter_units": [], "exporter_units": [],
         "server": server(str(inputs.get("server") or "")), "problems": problems,
@@ -232,6 +235,12 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
         "kernel_paths": [*(_sysctl_path(k) for k in sysctls), thp_path],
         "thp_path": thp_path,
         "units": [i["unit"] for i in instances],
+        # Each instance as another server flavour may have left it on this host (a
+        # switch of redis_tuned_server): what the probe reads to refuse one that
+        # would start an empty server beside it (live.switch_refusals).
+        "switch_probe": [
+            left_behind(i["name"], other) for i in instances for other in other_flavours(flavour)
+        ],
         # What the probe reads live (CONFIG GET) of each instance, and how it connects.
         "live_probe": [
             {

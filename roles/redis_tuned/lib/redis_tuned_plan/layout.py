@@ -127,6 +127,26 @@ def pidfile(name: str, flavour: str | None = None) -> str:
     return f"{e['run_prefix']}-{name}/{e['server']}.pid"
 
 
+def other_flavours(flavour: str | None = None) -> list[str]:
+    """The flavours a host could have run an instance as before (a switch)."""
+    return [f for f in SERVERS if f != (flavour or DEFAULT)]
+
+
+def left_behind(name: str, flavour: str) -> dict[str, Any]:
+    """What an instance of this name run as ``flavour`` leaves on a host: its unit,
+    the role's expectations file for it, and its data files (RDB, AOF directory) in
+    the flavour's default data directory."""
+    e = entry(flavour)
+    data = f"{e['data_dir']}/{name}"
+    return {
+        "flavour": flavour,
+        "title": e["title"],
+        "unit": unit(name, flavour),
+        "expectations": f"{e['own_dir']}/{name}.json",
+        "data": [f"{data}/dump.rdb", f"{data}/appendonlydir"],
+    }
+
+
 def package_writable(flavour: str | None = None) -> tuple[str, str]:
     """What the package's unit (ProtectSystem=strict) lets the server write."""
     e = entry(flavour)

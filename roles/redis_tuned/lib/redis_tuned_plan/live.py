@@ -171,13 +171,43 @@ TLS_FILE_DIRECTIVES = ("tls-cert-file", "tls-key-file", "tls-ca-cert-file")
 SHRINK_MARGIN = 1.1
 
 
+def switch_refusals(the_plan: dict[str, Any], state: dict[str, Any]) -> list[str]:
+    """An instance this host still runs, or the role still manages, as another server
+    flavour (redis_tuned_server switched): the new one would start empty beside it,
+    on its port, while its data stays with the old one. Refused, with the migration:
+    remove the old instance first (state: absent under the old flavour keeps its data
+    directory), move the data if the new server can read it, then switch."""
+    lines = []
+    units = state.get("units") or {}
+    mtimes = state.get("mtimes") or {}
+    server = the_plan["server"]
+    for old in the_plan.get("switch_probe") or []:
+        unit = units.get(old["unit"]) or {}
+        running = unit.get("active") or unit.get("file_state") == "enabled"
+        managed = old["expectations"] in mtimes
+        if not (running or managed):
+            continue
+        name = old["unit"].split("@", 1)[1].removesuffix(".service")
+        data = [p for p in old["data"] if p in mtimes]
+        holds = f"; it holds data ({', '.join(data)})" if data else ""
+        lines.append(
+            f"{name}: this host runs it as {old['title']} ({old['unit']}"
+            f"{', managed by the role' if managed else ''}){holds}. redis_tuned_server "
+            f"{server['name']} would start an empty {server['title']} instance beside it on its "
+            f"port. Remove it first (state: absent with redis_tuned_server {old['flavour']}: its "
+            f"data directory stays), move the data if {server['title']} reads it (docs/role.md, "
+            '"Switching between Redis and Valkey"), then switch.'
+        )
+    return lines
+
+
 def live_refusals(the_plan: dict[str, Any], state: dict[str, Any]) -> list[str]:
     """What the running instances cannot take, decided before anything is written:
     a running instance the role cannot read (a replaced admin secret, a TLS
     handshake, NOPERM: restarting it blind could drop its data), and a maxmemory
     below what an instance holds now (``maxmemory: auto`` halves when an instance
     is added). One line each, with the numbers."""
-    lines = []
+    lines = switch_refusals(the_plan, state)
     units = state.get("units") or {}
     errors = state.get("live_errors") or {}
     live = state.get("live_config") or {}
