@@ -1617,3 +1617,64 @@ def test_django_speaks_to_this_server_with_the_generated_settings(
         "message": {"type": "chat.message", "text": "hi"},
         "cache": "hello",
     }
+
+
+# --- Issue 19 #6, the allowed switch path: Redis 7.0 data into Valkey ----------------
+
+MOVED = {"name": "moved", "port": 6396, "profile": "channels"}
+MOVED_KEYS = {f"moved:{i}": f"value {i}" for i in range(200)}
+
+
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Keys written under Redis 7.0 (the Debian 12 container), its RDB taken with the
+    CLI, put in a new Valkey instance's data directory before the instance first
+    starts (docs/role.md, "Switching between Redis and Valkey", step 2), the role run
+    on the Valkey container; then the instance removed with its data (purge)."""
+    names = host_names()
+    source = next(n for n in names if n.endswith("debian12"))
+    target = next(n for n in names if flavour_of(n).name == "valkey")
+    src, dst = (testinfra.get_host(f"podman://{n}") for n in (source, target))
+    for key, value in MOVED_KEYS.items():
+        assert redis_cli(src, *CACHE, "SET", key, value).stdout.strip() == "OK"
+    dumped = redis_cli(src, *CACHE, "--rdb", "/tmp/moved.rdb")
+    assert dumped.rc == 0, dumped.stderr
+    redis_cli(src, *CACHE, "DEL", *MOVED_KEYS)
+    local = tmp_path_factory.mktemp("moved") / "dump.rdb"
+    subprocess.run(["podman", "cp", f"{source}:/tmp/moved.rdb", str(local)], check=True)
+    src.run("rm -f /tmp/moved.rdb")
+    f = flavour_of(target)
+    data = f.data("moved")
+    dst.check_output(f"install -d -o {f.user} -g {f.group} -m 0750 {data}")
+    subprocess.run(["podman", "cp", str(local), f"{target}:{data}/dump.rdb"], check=True)
+    dst.check_output(f"chown {f.user}:{f.group} {data}/dump.rdb")
+    with_moved = molecule_instances()
+    with_moved["redis_tuned_instances"] = [*with_moved["redis_tuned_instances"], MOVED]  # type: ignore[list-item]
+    run = run_site(target, with_moved)
+    found = redis_cli(dst, "moved", MOVED["port"], "--raw", "MGET", *MOVED_KEYS).stdout.splitlines()
+    log = dst.run(f"grep -i 'RDB' {f.log('moved')}").stdout
+    gone = molecule_instances()
+    gone["redis_tuned_instances"] = [  # type: ignore[list-item]
+        *gone["redis_tuned_instances"],
+        {**MOVED, "state": "absent", "purge": True},  # type: ignore[misc]
+    ]
+    removed = run_site(target, gone)
+    return {
+        "header": local.read_bytes()[:9],
+        "run": run,
+        "found": found,
+        "log": log,
+        "removed": removed,
+        "left": dst.file(data).exists,
+    }
+
+
+def test_keys_written_under_redis_7_are_there_under_valkey(migrated: dict[str, Any]) -> None:
+    assert migrated["header"] == b"REDIS0010"  # Redis 7.0's RDB version 10
+    run = migrated["run"]
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    assert migrated["found"] == list(MOVED_KEYS.values())
+    assert "Loading RDB produced by Redis version 7.0" in migrated["log"], migrated["log"]
+    removed = migrated["removed"]
+    assert removed.returncode == 0, (removed.stdout + removed.stderr)[-3000:]
+    assert migrated["left"] is False  # purged: the containers are as molecule.yml has them
