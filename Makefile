@@ -82,7 +82,7 @@ bench-loadtest: venv system
 	if [ -z "$$pid" ] || [ "$$pid" = 0 ]; then echo "no running demo host: make demo first"; exit 2; fi; \
 	REDIS_CHANNELS_PASSWORD="$$(cat $(DEMO_DIR)/secrets/channels-app)" \
 	REDIS_CACHE_PASSWORD="$$(cat $(DEMO_DIR)/secrets/cache-app)" \
-	REDIS_MONITOR_PASSWORD="$$(podman exec redis-tuned-demo cat /etc/redis/redis_tuned/verify.secret)" \
+	REDIS_MONITOR_PASSWORD="$$(podman exec redis-tuned-demo sh -c 'cat /etc/*/redis_tuned/verify.secret')" \
 	REDIS_TUNED_LOADTEST_VIA="make bench-loadtest: nsenter -n into the redis-tuned-demo container" \
 	nsenter -t "$$pid" -n $(CURDIR)/$(VENV)/bin/redis-tuned-loadtest $(DEMO_URLS) \
 	  --monitor-user redis-tuned-verify --out $(LOADTEST_OUT) $(LOADTEST_ARGS)
@@ -94,12 +94,15 @@ bench-rerun: setup
 
 # The demo's shape is the example inventory's: channels on 6379 and cache on 6380, each
 # with the ACL user app (inventory/demo); its passwords are made here, in .demo/secrets/.
+# DEMO_SERVER=valkey: the same on Debian 13's Valkey (make demo-clean between the two:
+# the role refuses to switch a host's instances to the other server).
+DEMO_SERVER ?= redis
 DEMO_DIR := .demo
 DEMO_URLS := --channels-url redis://app@127.0.0.1:6379/0 --cache-url redis://app@127.0.0.1:6380/0
 DEMO_VIEWS := $(DEMO_DIR)/views/redis-tuned-demo
 demo: setup
-	ansible-playbook playbooks/demo-host.yml
-	ansible-playbook -i inventory/demo playbooks/site.yml
+	ansible-playbook playbooks/demo-host.yml -e demo_server=$(DEMO_SERVER)
+	ansible-playbook -i inventory/demo playbooks/site.yml -e redis_tuned_server=$(DEMO_SERVER)
 	@echo; echo "# The Django settings for the demo (redis-tuned-clients settings, from its views):"
 	@redis-tuned-clients settings $(DEMO_URLS) --expect-file $(DEMO_VIEWS)/channels.json \
 	  --expect-file $(DEMO_VIEWS)/cache.json
