@@ -35,10 +35,6 @@ class Flavour:
 
     name: str
 
-    @property
-    def entry(self) -> dict[str, str]:
-        return layout.entry(self.name)
-
     def __getattr__(self, key: str) -> str:  # cli, server, user, group, config_dir, ...
         entry = layout.entry(object.__getattribute__(self, "name"))
         if key in entry:

@@ -1041,7 +1041,8 @@ def test_a_switch_between_flavours_is_refused_while_the_old_instance_is_there() 
     the_plan = plan(server="valkey")
     probe = the_plan["switch_probe"]
     assert probe == [{
-        "flavour": "redis", "title": "Redis", "unit": "redis-server@default.service",
+        "name": "default", "flavour": "redis", "title": "Redis",
+        "unit": "redis-server@default.service",
         "expectations": "/etc/redis/redis_tuned/default.json",
         "data": ["/var/lib/redis/default/dump.rdb", "/var/lib/redis/default/appendonlydir"],
     }]  # fmt: skip

@@ -31,7 +31,6 @@ from .layout import (
     THP_PATH,
     data_dir,
     default_logfile,
-    entry,
     exporter_unit,
     instance_paths,
     left_behind,
@@ -203,7 +202,7 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
     for inst in instances:
         inst["expectations"]["sysctl"] = sysctls
     directories = [
-        {"path": d, "owner": entry(flavour)["user"], "mode": "0750"}
+        {"path": d, "owner": server(flavour)["user"], "mode": "0750"}
         for i in instances
         for d in [i["config"]["dir"], *i["log_dir"]]
     ]

@@ -57,14 +57,12 @@ SERVERS: dict[str, dict[str, str]] = {
 for _entry in SERVERS.values():
     _entry["own_dir"] = f"{_entry['config_dir']}/redis_tuned"
 DEFAULT = "redis"
-# The entry of the default flavour (what a caller that names none gets).
-SERVER = SERVERS[DEFAULT]
 
 
 def entry(flavour: str | None = None) -> dict[str, str]:
     """A flavour's table entry (the default's for None or an unknown name: the plan
     refuses unknown names before anything reads a path)."""
-    return SERVERS.get(flavour or DEFAULT, SERVER)
+    return SERVERS.get(flavour or DEFAULT, SERVERS[DEFAULT])
 
 
 # The role's own units.
@@ -139,6 +137,7 @@ def left_behind(name: str, flavour: str) -> dict[str, Any]:
     e = entry(flavour)
     data = f"{e['data_dir']}/{name}"
     return {
+        "name": name,
         "flavour": flavour,
         "title": e["title"],
         "unit": unit(name, flavour),

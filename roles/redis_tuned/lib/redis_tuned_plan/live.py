@@ -187,11 +187,10 @@ def switch_refusals(the_plan: dict[str, Any], state: dict[str, Any]) -> list[str
         managed = old["expectations"] in mtimes
         if not (running or managed):
             continue
-        name = old["unit"].split("@", 1)[1].removesuffix(".service")
         data = [p for p in old["data"] if p in mtimes]
         holds = f"; it holds data ({', '.join(data)})" if data else ""
         lines.append(
-            f"{name}: this host runs it as {old['title']} ({old['unit']}"
+            f"{old['name']}: this host runs it as {old['title']} ({old['unit']}"
             f"{', managed by the role' if managed else ''}){holds}. redis_tuned_server "
             f"{server['name']} would start an empty {server['title']} instance beside it on its "
             f"port. Remove it first (state: absent with redis_tuned_server {old['flavour']}: its "
@@ -206,7 +205,8 @@ def live_refusals(the_plan: dict[str, Any], state: dict[str, Any]) -> list[str]:
     a running instance the role cannot read (a replaced admin secret, a TLS
     handshake, NOPERM: restarting it blind could drop its data), and a maxmemory
     below what an instance holds now (``maxmemory: auto`` halves when an instance
-    is added). One line each, with the numbers."""
+    is added), and an instance still run as the other server flavour
+    (``switch_refusals``). One line each, with the numbers."""
     lines = switch_refusals(the_plan, state)
     units = state.get("units") or {}
     errors = state.get("live_errors") or {}
