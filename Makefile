@@ -60,8 +60,11 @@ lint: venv
 pytest: venv system images
 	pytest
 
+# Its log is kept (.molecule.log): when the run fails, the failed tasks and tests are
+# printed last, where CI's view of the output ends (scripts/redis_tuned_dev/failures.py).
 molecule: images
-	molecule test
+	@set -o pipefail; molecule test 2>&1 | tee .molecule.log; rc=$$?; \
+	if [ $$rc -ne 0 ]; then $(PY) -m redis_tuned_dev.failures .molecule.log; fi; exit $$rc
 
 test: setup lint pytest molecule
 
