@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,9 +77,8 @@ def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_is_refused_in_preflight(case: str, inventory: Path) -> None:
-    extra, message = CASES[case]
+def run_site(inventory: Path, extra: dict[str, Any], *args: str) -> tuple[int, str]:
+    """playbooks/site.yml in check mode: its exit code and its output on one line."""
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
@@ -93,6 +93,7 @@ def test_bad_input_is_refused_in_preflight(case: str, inventory: Path) -> None:
             str(inventory),
             "-e",
             json.dumps(extra),
+            *args,
             str(PROJECT / "playbooks" / "site.yml"),
         ],
         capture_output=True,
@@ -102,8 +103,14 @@ def test_bad_input_is_refused_in_preflight(case: str, inventory: Path) -> None:
         env=env,
         cwd=PROJECT,
     )
-    output = " ".join((result.stdout + result.stderr).split())
-    assert result.returncode == 2, output[-2000:]
+    return result.returncode, " ".join((result.stdout + result.stderr).split())
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_refused_in_preflight(case: str, inventory: Path) -> None:
+    extra, message = CASES[case]
+    returncode, output = run_site(inventory, extra)
+    assert returncode == 2, output[-2000:]
     assert message in output, output[-2000:]
     assert "changed=0" in output
     assert "hunter2" not in output and "s3cret" not in output
@@ -114,3 +121,63 @@ def test_bad_input_is_refused_in_preflight(case: str, inventory: Path) -> None:
     assert failed_task.startswith(
         ("redis_tuned : Refuse", "redis_tuned : Check", "redis_tuned : Validating")
     ), failed_task
+
+
+# Three hosts of one play (all this machine, each with its own private address): the
+# replication groups are planned across them, so a refusal names the group's hosts.
+GROUP = {
+    "redis_tuned_instances": [
+        {"name": "channels", "port": 6379, "profile": "channels", "replication": True,
+         "password": "hunter2"}
+    ],
+    "redis_tuned_exporter_enabled": False,
+    "redis_tuned_replication_primary": "redis-1",
+    "redis_tuned_replication_password": "s3cret",
+    "redis_tuned_sentinel_enabled": True,
+    "redis_tuned_sentinel_password": "s3cret",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def three_hosts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("inv") / "hosts.ini"
+    path.write_text(
+        "[redis]\n"
+        + "".join(
+            f"redis-{n} ansible_connection=local ansible_become=false "
+            f"ansible_python_interpreter={sys.executable} "
+            f'redis_tuned_config=\'{{"bind": "127.0.0.1 10.0.0.1{n}"}}\'\n'
+            for n in (1, 2, 3)
+        )
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            {"redis_tuned_sentinel_quorum": 4},
+            "replication group channels (hosts redis-1, redis-2, redis-3): "
+            "redis_tuned_sentinel_quorum is 4, above the 3 Sentinels of the group",
+        ),
+        # A group the role could run is refused too, in one line, until it sets one up.
+        ({}, "replication: true is planned and checked (groups channels) but this version"),
+    ],
+    ids=["quorum", "not-yet"],
+)
+def test_replication_groups_are_checked_across_the_hosts_of_the_play(
+    three_hosts: Path, extra: dict[str, Any], message: str
+) -> None:
+    returncode, output = run_site(three_hosts, {**GROUP, **extra})
+    assert returncode == 2, output[-2000:]
+    assert output.count(message) >= 3, output[-3000:]  # on every host
+    assert "hunter2" not in output and "s3cret" not in output
+    for host in ("redis-1", "redis-2", "redis-3"):
+        assert f"{host} : ok=" in output and "changed=0" in output
+
+
+def test_a_limit_to_part_of_a_group_is_refused(three_hosts: Path) -> None:
+    returncode, output = run_site(three_hosts, GROUP, "--limit", "redis-1")
+    assert returncode == 2, output[-2000:]
+    assert "replication group channels (hosts redis-1): 1 Sentinel(s) (redis-1)" in output

@@ -40,4 +40,5 @@ class FilterModule:
             "redis_tuned_prepare": core.prepare,
             "redis_tuned_acl_file": core.acl_file,
             "redis_tuned_client_view": core.client_view,
+            "redis_tuned_peer": core.peer,
         }

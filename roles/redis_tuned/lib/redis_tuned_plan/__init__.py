@@ -81,6 +81,7 @@ from .live import (
 )
 from .reports import live_summary, restart_summary, verify_summary
 from .restarts import acl_loads, daemon_reload, exporter_files, exporter_restarts, restart_reasons
+from .topology import MIN_SENTINELS, SENTINEL_PORT, peer, topology
 from .values import (
     AUTH_CLIENTS,
     CONTROL,
@@ -109,11 +110,13 @@ __all__ = [
     "EXPORTER_UNIT_PREFIX",
     "FILE_ONLY_DIRECTIVES",
     "INSTANCE_TYPES",
+    "MIN_SENTINELS",
     "NAME",
     "OWN_HASH",
     "PACKAGE_WRITABLE",
     "PLACEHOLDER",
     "SCALARS",
+    "SENTINEL_PORT",
     "SHA256",
     "SHRINK_MARGIN",
     "STATE_DIR",
@@ -165,6 +168,7 @@ __all__ = [
     "own_users",
     "package_unit",
     "parse_dump",
+    "peer",
     "pidfile",
     "placeholder_problems",
     "plan",
@@ -177,6 +181,7 @@ __all__ = [
     "server",
     "switch_refusals",
     "tls_client_flags",
+    "topology",
     "unit",
     "verify_summary",
 ]

@@ -33,6 +33,7 @@ VARIABLES = {
     "acl_rules": "redis_tuned_acl_rules",
     "client_address": "redis_tuned_verify_client_address",
     "server": "redis_tuned_server",
+    "replication_primary": "redis_tuned_replication_primary",
 }
 
 
@@ -50,6 +51,7 @@ INSTANCE_TYPES: dict[str, tuple[type, ...]] = {
     "acl_users": (list,),
     "default_user_rules": (str,),
     "verify_address": (str,),
+    "replication": (bool,),
 }
 
 

@@ -40,6 +40,7 @@ from .layout import (
     server,
     unit,
 )
+from .topology import replication_problems, sentinel_problems, topology
 from .values import (
     FILE_ONLY_DIRECTIVES,
     _float,
@@ -64,7 +65,7 @@ def _refused(problems: list[str], inputs: dict[str, Any]) -> dict[str, Any]:
     return {
         "instances": [], "removed_instances": [], "transparent_hugepages": "unchanged",
         "restart_policy": "auto", "kernel_paths": [], "thp_path": THP_PATH, "units": [],
-        "switch_probe": [],
+        "switch_probe": [], "groups": [],
         "live_probe": [], "restart_files": [], "directories": [], "sysctls": {},
         "removed_exporter_units": [], "exporter_units": [],
         "server": server(str(inputs.get("server") or "")), "problems": problems,
@@ -177,6 +178,21 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
     if exporter_on:
         problems += _exporter_problems(exporter_in)
     problems += _acl_problems(inputs)
+    problems += replication_problems(inputs, instances, {i.get("name"): n for n, i in present})
+    problems += sentinel_problems(inputs)
+    # The replication groups across the play's hosts, once every host has published
+    # what the others need of it (preflight: peer, then this plan again).
+    groups = []
+    if inputs.get("peers") is not None and not problems:
+        seen = topology(inputs["peers"], str(inputs.get("host") or ""))
+        problems += seen["problems"]
+        groups = seen["groups"]
+    if groups and not problems:
+        problems.append(
+            "redis_tuned_instances: replication: true is planned and checked (groups "
+            f"{', '.join(g['name'] for g in groups)}) but this version of the role does not "
+            "set it up yet: remove replication from the entries"
+        )
     total = sum(
         redis_bytes(i["config"]["maxmemory"])
         for i in instances
@@ -266,6 +282,8 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
         "restart_files": [f for i in instances for f in i["restart_files"]],
         "directories": directories,
         "sysctls": sysctls,
+        # The replication groups this host is in (topology), once the peers are known.
+        "groups": groups,
         "problems": problems,
     }
 
@@ -419,6 +437,8 @@ def _instance(
         "tls": tls,
         "exporter": exporter,
         "profile": inst.get("profile", "guide"),
+        # One of a replication group across the play's hosts (topology).
+        "replication": inst.get("replication") is True,
         "requires_auth": requires_auth,
         "acl_users": [{"name": n, "rules": r} for n, r in sorted(users.items())],
         # The role's own users in its ACL file (their passwords never leave the host).

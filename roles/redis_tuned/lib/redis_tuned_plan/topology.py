@@ -1,0 +1,210 @@
+"""Replication groups across the hosts of a play: who replicates with whom, who
+starts as primary, which Sentinels watch each group, and what is refused.
+
+Each host plans its own instances (``plan``) and publishes what the others need of
+it (``peer``: for each instance with ``replication: true`` the address and port the
+other hosts dial, its profile; its Sentinel's settings; its choice of bootstrap
+primary). ``topology`` reads every host's peer and returns the groups this host is
+in (one group per instance name: the Sentinel master name is the instance name)
+and the problems, each naming the variable and the hosts. No secret is published:
+only whether a password is set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .values import _int, _truthy
+
+SENTINEL_PORT = 26379
+# Sentinel's settings per monitored primary, as the role's variables name them.
+SENTINEL_SETTINGS = ("quorum", "down_after_ms", "failover_timeout_ms", "parallel_syncs")
+# What the docs ask for: a failover needs a majority of Sentinels, on hosts that fail apart.
+MIN_SENTINELS = 3
+
+
+def sentinel_settings(inputs: dict[str, Any]) -> dict[str, Any]:
+    """This host's Sentinel (redis_tuned_sentinel_*), as planned from the variables."""
+    given = inputs.get("sentinel") or {}
+    return {
+        "enabled": _truthy(given.get("enabled")),
+        "port": _int(given.get("port")) or 0,
+        **{key: _int(given.get(key)) for key in SENTINEL_SETTINGS},
+        "password_set": _truthy(given.get("password_set")),
+    }
+
+
+def sentinel_problems(inputs: dict[str, Any]) -> list[str]:
+    """This host's Sentinel variables, on their own."""
+    sentinel = sentinel_settings(inputs)
+    if not sentinel["enabled"]:
+        return []
+    problems = []
+    if not 1 <= sentinel["port"] <= 65535:
+        problems.append(
+            "redis_tuned_sentinel_port must be 1-65535 "
+            f"(got {(inputs.get('sentinel') or {}).get('port')})"
+        )
+    floors = {"quorum": 1, "down_after_ms": 1000, "failover_timeout_ms": 1000, "parallel_syncs": 1}
+    for key, floor in floors.items():
+        value = sentinel[key]
+        if value is None or value < floor:
+            problems.append(
+                f"redis_tuned_sentinel_{key} must be a number of at least {floor} "
+                f"(got {(inputs.get('sentinel') or {}).get(key)})"
+            )
+    if not sentinel["password_set"]:
+        problems.append(
+            "redis_tuned_sentinel_enabled is true: set redis_tuned_sentinel_password (from a "
+            "vault): clients and the other Sentinels log in to each Sentinel with it"
+        )
+    return problems
+
+
+def replication_problems(
+    inputs: dict[str, Any], instances: list[dict[str, Any]], indexes: dict[str, int]
+) -> list[str]:
+    """This host's replicated instances, on their own: a password to replicate
+    with, an address the other hosts can dial."""
+    problems = []
+    for inst in instances:
+        if not inst["replication"]:
+            continue
+        where = f"redis_tuned_instances[{indexes[inst['name']]}] ({inst['name']})"
+        if not _truthy(inputs.get("replication_password_set")):
+            problems.append(
+                f"{where}: replication: true needs redis_tuned_replication_password (from a "
+                "vault): every node logs in to the primary with it, and any node may become one"
+            )
+        if inst["remote"] is None:
+            problems.append(
+                f"{where}: replication: true, but the instance listens on loopback only: bind "
+                "it to the address the other hosts reach it at (config.bind or redis_tuned_config)"
+            )
+    return problems
+
+
+def peer(the_plan: dict[str, Any], inputs: dict[str, Any], host: str) -> dict[str, Any]:
+    """What the other hosts of the play need of this one (no secret)."""
+    groups = {}
+    for inst in the_plan.get("instances", []):
+        if not inst.get("replication") or inst.get("remote") is None:
+            continue
+        groups[inst["name"]] = {
+            "address": inst["remote"]["host"],
+            "port": inst["remote"]["port"],
+            "tls": inst["remote"]["tls"],
+            "profile": inst["profile"],
+        }
+    return {
+        "host": host,
+        "groups": groups,
+        "primary": str(inputs.get("replication_primary") or ""),
+        "sentinel": sentinel_settings(inputs),
+    }
+
+
+def _differs(members: list[dict[str, Any]], key: str) -> str | None:
+    """'redis-1: 6379, redis-2: 6380' where the members disagree on ``key``."""
+    values = {m["host"]: m[key] for m in members}
+    if len(set(map(str, values.values()))) <= 1:
+        return None
+    return ", ".join(f"{h}: {v}" for h, v in values.items())
+
+
+def topology(peers: dict[str, Any], me: str) -> dict[str, Any]:
+    """The replication groups ``me`` is in, from every host's ``peer`` (None for a
+    host of the play that published none: it failed before, or runs in another
+    batch), and the problems of those groups."""
+    mine = peers.get(me) or {}
+    problems: list[str] = []
+    groups = []
+    silent = sorted(h for h, p in peers.items() if p is None)
+    for name in sorted(mine.get("groups") or {}):
+        members = [
+            {"host": h, **p["groups"][name], "sentinel": p["sentinel"], "primary": p["primary"]}
+            for h, p in peers.items()
+            if p is not None and name in (p.get("groups") or {})
+        ]
+        where = f"replication group {name} (hosts {', '.join(m['host'] for m in members)})"
+        if silent:
+            problems.append(
+                f"{where}: {', '.join(silent)} of this play did not plan (failed earlier, or in "
+                "another serial batch or outside --limit): run the role on every host of a "
+                "replication group at once"
+            )
+        for key in ("port", "profile", "tls"):
+            differ = _differs(members, key)
+            if differ:
+                shown = "TLS" if key == "tls" else key
+                problems.append(
+                    f"{where}: one {shown} on every host (redis_tuned_instances, {shown} of "
+                    f"{name}; got {differ})"
+                )
+        dialled = [f"{m['address']}:{m['port']}" for m in members]
+        twice = sorted({d for d in dialled if dialled.count(d) > 1})
+        if twice:
+            problems.append(
+                f"{where}: two hosts are reached at the same address ({', '.join(twice)}): set "
+                "each host's own bind address (or redis_tuned_verify_client_address)"
+            )
+        choices = sorted({m["primary"] for m in members})
+        primary = choices[0] if len(choices) == 1 else ""
+        if len(choices) > 1:
+            problems.append(
+                f"{where}: redis_tuned_replication_primary differs between hosts "
+                f"({_differs(members, 'primary')}): set it once, for the whole group"
+            )
+        elif not primary:
+            problems.append(
+                f"{where}: set redis_tuned_replication_primary to the inventory name of the host "
+                "that starts as primary (used only while no node of the group is primary)"
+            )
+        elif primary not in {m["host"] for m in members}:
+            problems.append(
+                f"{where}: redis_tuned_replication_primary is {primary}, not a host of this play "
+                f"that declares {name} with replication: true"
+            )
+        sentinels = [m for m in members if m["sentinel"]["enabled"]]
+        if len(sentinels) < MIN_SENTINELS:
+            watching = ", ".join(m["host"] for m in sentinels) or "none"
+            problems.append(
+                f"{where}: {len(sentinels)} Sentinel(s) ({watching}), at least {MIN_SENTINELS} "
+                "needed on hosts that fail apart (Sentinel decides which node is primary; the "
+                "role never fails over by itself): set redis_tuned_sentinel_enabled on three "
+                "hosts of the group"
+            )
+        for key in SENTINEL_SETTINGS:
+            differ = _differs(
+                [{"host": m["host"], key: m["sentinel"][key]} for m in sentinels], key
+            )
+            if differ:
+                problems.append(
+                    f"{where}: redis_tuned_sentinel_{key} differs between hosts ({differ}): "
+                    "every Sentinel of a group needs the same"
+                )
+        quorum = sentinels[0]["sentinel"]["quorum"] if sentinels else None
+        if quorum is not None and sentinels and quorum > len(sentinels):
+            problems.append(
+                f"{where}: redis_tuned_sentinel_quorum is {quorum}, above the {len(sentinels)} "
+                "Sentinels of the group: no failover could ever be agreed (at most "
+                f"{len(sentinels)}; a majority, {len(sentinels) // 2 + 1}, is usual)"
+            )
+        groups.append(
+            {
+                "name": name,
+                "port": members[0]["port"] if members else 0,
+                "bootstrap_primary": primary,
+                "members": [
+                    {"host": m["host"], "address": m["address"], "port": m["port"]} for m in members
+                ],
+                "sentinels": [
+                    {"host": m["host"], "address": m["address"], "port": m["sentinel"]["port"]}
+                    for m in sentinels
+                ],
+                "sentinel": {
+                    k: sentinels[0]["sentinel"][k] if sentinels else None for k in SENTINEL_SETTINGS
+                },
+            }
+        )
+    return {"groups": groups, "problems": list(dict.fromkeys(problems))}
