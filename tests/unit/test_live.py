@@ -586,3 +586,24 @@ def _probe_module() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_a_replicas_dump_never_dials_its_primary_nor_prints_its_secret(tmp_path: Path) -> None:
+    """A replica's file names its primary (replicaof, masterauth): the throwaway
+    server that reads it for the dump must not connect there (the primary would fork
+    to send it a full copy of its data), and the dump, which Ansible receives, holds
+    no password."""
+    primary_dir = tmp_path / "primary"
+    primary_dir.mkdir()
+    with redis_server(primary_dir) as port:
+        _, out = dump_of(
+            tmp_path,
+            [f"replicaof 127.0.0.1 {port}", "masteruser redis-tuned-replica",
+             "masterauth dump-secret-value", "repl-timeout 61"],
+        )  # fmt: skip
+        stats = redis.Redis(port=port).info("stats")
+    assert "\nrepl-timeout\n61\n" in out  # the file was read
+    assert "\nreplicaof\n\n" in out  # by a server with no primary
+    assert "masteruser\nredis-tuned-replica\n" in out
+    assert "dump-secret-value" not in out and "\nmasterauth\n" not in out
+    assert stats["sync_full"] == 0 and stats["sync_partial_err"] == 0
