@@ -607,3 +607,21 @@ def test_a_replicas_dump_never_dials_its_primary_nor_prints_its_secret(tmp_path:
     assert "masteruser\nredis-tuned-replica\n" in out
     assert "dump-secret-value" not in out and "\nmasterauth\n" not in out
     assert stats["sync_full"] == 0 and stats["sync_partial_err"] == 0
+
+
+def test_the_primary_a_node_replicates_from_is_never_compared_nor_restarted_for() -> None:
+    """After a failover Sentinel has sent REPLICAOF and rewritten the line in the file;
+    the role's file has none (issue 20: replicaof is the running group's). Neither the
+    file on disk (with or without a dump) nor the live value may restart the node or
+    CONFIG SET it: a restart of the new primary, or a REPLICAOF back, would demote it."""
+    the_plan = plan()
+    live = dict(the_plan["instances"][0]["live"]) | {"replicaof": "10.0.0.12 6379"}
+    on_disk = {"replicaof": "10.0.0.12 6379", "slaveof": "10.0.0.12 6379"}
+    running = {**state(live), "conf_directives": {"default": on_disk}}
+    dump = f"#redis-tuned-dump {CONF} 2\nreplicaof\n\n"
+    for changes in (
+        f.live_changes(the_plan, running, IMMUTABLE, [CONF]),  # check mode: no dump
+        f.live_changes(the_plan, running, IMMUTABLE, [CONF], dump),
+        f.live_changes(the_plan, running, IMMUTABLE, []),
+    ):
+        assert changes["default"]["set"] == {} and changes["default"]["restart"] == []

@@ -203,6 +203,11 @@ def test_a_group_the_role_cannot_run_safely_is_refused_naming_the_variable(
             {"redis_tuned_instances": [{**CHANNELS, "replication": "yes"}]},
             "redis_tuned_instances[0] (channels): replication must be a boolean (got a string)",
         ),
+        (
+            {"redis_tuned_config": {"bind": "127.0.0.1 10.0.0.11", "replicaof": "10.0.0.9 6379"}},
+            "redis_tuned_instances[0] (channels): with replication: true the config may not set "
+            "replicaof",
+        ),
     ],
     ids=[
         "replication-password",

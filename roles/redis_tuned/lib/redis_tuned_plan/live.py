@@ -9,6 +9,7 @@ from redis_tuned_tools.common.values import normalise
 
 from .values import (
     FILE_ONLY_DIRECTIVES,
+    RUNTIME_OWNED,
     TEMPLATE_DIRECTIVES,
     _int,
     conf_lines,
@@ -95,7 +96,10 @@ def live_changes(
             # server of the same binary: a directive dropped (this run, or by a run
             # that failed before applying it) or set by hand goes back to it live,
             # or (immutable) with a restart.
-            unset = set(read) - set(inst["live"]) - DUMP_OVERRIDDEN - FILE_ONLY_DIRECTIVES
+            unset = (
+                set(read) - set(inst["live"]) - DUMP_OVERRIDDEN - FILE_ONLY_DIRECTIVES
+                - RUNTIME_OWNED
+            )  # fmt: skip
             # (secrets are never compared: the probe does not return them)
             for d in sorted(unset - {"dir"}):
                 if live.get(d) is None or live[d] == read[d]:
@@ -106,7 +110,10 @@ def live_changes(
                     to_set[d] = read[d]
         else:
             # Without a dump (check mode): only a restart knows the default.
-            dropped = set(before) - set(inst["live"]) - TEMPLATE_DIRECTIVES - FILE_ONLY_DIRECTIVES
+            dropped = (
+                set(before) - set(inst["live"]) - TEMPLATE_DIRECTIVES - FILE_ONLY_DIRECTIVES
+                - RUNTIME_OWNED
+            )  # fmt: skip
             restart += [
                 f"{d} (dropped from the config)"
                 for d in sorted(dropped)

@@ -19,6 +19,9 @@ from .values import _int, _truthy
 SENTINEL_PORT = 26379
 # Sentinel's settings per monitored primary, as the role's variables name them.
 SENTINEL_SETTINGS = ("quorum", "down_after_ms", "failover_timeout_ms", "parallel_syncs")
+# What the role and Sentinel set on a replicated instance, never a config dict.
+ROLE_OWNED = frozenset({"replicaof", "slaveof", "masteruser", "replica-announce-ip",
+                        "slave-announce-ip"})  # fmt: skip
 # What the docs ask for: a failover needs a majority of Sentinels, on hosts that fail apart.
 MIN_SENTINELS = 3
 
@@ -75,6 +78,12 @@ def replication_problems(
             problems.append(
                 f"{where}: replication: true needs redis_tuned_replication_password (from a "
                 "vault): every node logs in to the primary with it, and any node may become one"
+            )
+        owned = sorted(set(inst["config"]) & ROLE_OWNED)
+        if owned:
+            problems.append(
+                f"{where}: with replication: true the config may not set {', '.join(owned)}: "
+                "the role sets the replication user and address, Sentinel decides the primary"
             )
         if inst["remote"] is None:
             problems.append(

@@ -15,6 +15,11 @@ TEMPLATE_DIRECTIVES = frozenset({"daemonize", "supervised", "pidfile", "port", "
 FILE_ONLY_DIRECTIVES = frozenset({"include", "rename-command", "user", "loadmodule"})
 
 
+# Owned by the running servers of a replication group, not by the file: Sentinel
+# sends REPLICAOF and rewrites the line on a failover. Never compared, never restarted for.
+RUNTIME_OWNED = frozenset({"replicaof", "slaveof"})
+
+
 AUTH_CLIENTS = ("no", "optional", "yes")
 
 
