@@ -216,6 +216,7 @@ def test_a_group_the_role_cannot_run_safely_is_refused_naming_the_variable(
         "quorum-0",
         "sentinel-port",
         "replication-type",
+        "replicaof",
     ],
 )
 def test_a_hosts_own_replication_variables_are_refused_before_the_probe(
