@@ -3,7 +3,7 @@
 Each entry of ``files`` names its content one of three ways: ``template`` (a
 template of the role, rendered with the task's variables plus the entry's
 ``vars``), ``src`` (a file of the role's ``files/`` or a path on the control
-node) or ``content``. An entry with ``show`` (secret, size or users) goes to the
+node) or ``content``. An entry with ``show`` (secret, size, users, redacted) goes to the
 module as a secret: its content in no diff and no log, the diff saying only
 what ``show`` names. ``directories``, ``absent`` and ``own_secrets`` are
 passed through. The module (library/redis_tuned_files.py) does the writing.
@@ -17,7 +17,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import lookup_loader
 
-KEEP = ("path", "owner", "group", "mode", "validate")
+KEEP = ("path", "owner", "group", "mode", "validate", "runtime", "initial", "rendered", "register")
 
 
 class ActionModule(ActionBase):  # type: ignore[misc]
@@ -53,7 +53,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]
             item = {k: entry[k] for k in KEEP if entry.get(k) is not None}
             # Written in the order listed (the checker before the files it checks).
             item["content"], item["order"] = str(content), order
-            if entry.get("show"):  # content never shown: secret, size or users
+            if entry.get("show"):  # content never shown: secret, size, users or redacted
                 secrets.append({**item, "show": entry["show"]})
             else:
                 files.append(item)

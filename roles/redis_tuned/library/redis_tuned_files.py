@@ -80,14 +80,33 @@ FILE = {
     # Files and secrets are written in this order (a checker before what it checks).
     "order": {"type": "int", "default": 0},
 }
+FILE.update(
+    {
+        # A file the server rewrites too (a replicated instance's config: Sentinel's
+        # CONFIG REWRITE on a failover). ``runtime``: the directives whose lines are
+        # the server's: kept from the file on disk when the role writes it, or, for a
+        # new file, ``initial`` (its first replicaof). ``rendered``: where the SHA-256 of
+        # the role's last render is kept: while the render is the same, the file as the
+        # server rewrote it stands (the live comparison still holds its values).
+        "runtime": {"type": "list", "elements": "str", "default": []},
+        "initial": {"type": "list", "elements": "str", "default": []},
+        "rendered": {"type": "str"},
+    }
+)
 # A file whose content is never shown (no_log: not in -vvv either). What its diff
 # says instead: "secret" nothing, "size" its size (the verification tool's code),
-# "users" which ACL users' lines changed (the lines hold password hashes).
+# "users" which ACL users' lines changed (the lines hold password hashes),
+# "redacted" its lines with every secret's value taken out (a config holding
+# masterauth). ``register``: the file is a password other files name (as the
+# role's own are): a replication password that comes from the control node.
 SECRET = {
     **FILE,
     "content": {"type": "str", "required": True, "no_log": True},
-    "show": {"type": "str", "default": "secret", "choices": ["secret", "size", "users"]},
-}
+    "show": {
+        "type": "str", "default": "secret", "choices": ["secret", "size", "users", "redacted"],
+    },
+    "register": {"type": "bool", "default": False},
+}  # fmt: skip
 
 
 def acl_users_changed(before: bytes | None, after: bytes) -> str:
@@ -228,6 +247,45 @@ class Writer:
             os.chown(path, uid, gid)
             os.chmod(path, mode)
 
+    def _runtime(self, spec: dict[str, Any], text: str, before: bytes | None) -> str | None:
+        """A file the server rewrites too: None while the role's render is the one it
+        last wrote (the file on disk stands, as the server may have rewritten it);
+        else the render with the server's own lines (``runtime``) kept from disk, or
+        ``initial`` for a new file."""
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        kept = ""
+        with contextlib.suppress(FileNotFoundError):
+            with open(spec["rendered"], encoding="ascii") as f:
+                kept = f.read().strip()
+        if before is not None and kept == digest:
+            return None
+        owned = tuple(d.lower() for d in spec["runtime"])
+        lines = [
+            ln
+            for ln in (before or b"").decode("utf-8", "replace").splitlines()
+            if ln.split(None, 1)[:1] and ln.split(None, 1)[0].lower() in owned
+        ]
+        if before is None:
+            lines = list(spec["initial"])
+        if lines:
+            text += "# Set at run time (the role keeps them as the server wrote them):\n"
+            text += "".join(f"{ln}\n" for ln in lines)
+        return text
+
+    def _note_render(self, spec: dict[str, Any], text: str) -> None:
+        """Keep the SHA-256 of the render the file on disk was written from (0600 root)."""
+        if not spec.get("rendered") or self.check:
+            return
+        line = hashlib.sha256(text.encode("utf-8")).hexdigest() + "\n"
+        with contextlib.suppress(FileNotFoundError):
+            with open(spec["rendered"], encoding="ascii") as f:
+                if f.read() == line:
+                    return
+        os.makedirs(os.path.dirname(spec["rendered"]), mode=0o700, exist_ok=True)
+        fd = os.open(spec["rendered"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(line)
+
     def file(self, spec: dict[str, Any], secret: bool) -> None:
         path, mode = spec["path"], int(spec["mode"], 8)
         text = spec["content"]
@@ -235,13 +293,21 @@ class Writer:
             text = self.fill(path, text)
         elif TOKEN.search(text):  # its diff would show the password
             raise ValueError(f"{path}: a file whose content is shown names a secret")
-        content = text.encode("utf-8")
+        if spec.get("register"):
+            self.own[path] = text.strip()
         st = self._stat(path)
         before = b""
         if st is not None and stat.S_ISREG(st.st_mode):
             with open(path, "rb") as f:
                 before = f.read()
+        render = text
+        if spec.get("rendered"):
+            kept = self._runtime(spec, text, before if st is not None else None)
+            text = before.decode("utf-8", "replace") if kept is None else kept
+        content = text.encode("utf-8")
         same_content = st is not None and before == content
+        if same_content:
+            self._note_render(spec, render)
         try:
             uid, gid = ids(spec["owner"], spec["group"])
         except Unknown:
@@ -279,6 +345,7 @@ class Writer:
                     return
             os.rename(candidate, path)
             candidate = ""
+            self._note_render(spec, render)
         finally:
             if candidate:
                 with contextlib.suppress(FileNotFoundError):
@@ -291,6 +358,12 @@ class Writer:
         if hidden == "users":
             old = "(absent)\n" if before is None else "(content not shown)\n"
             self._add_diff(path, old, acl_users_changed(before, after))
+        elif hidden == "redacted":
+            self._add_diff(
+                path,
+                "(absent)\n" if before is None else self._redact(before),
+                self._redact(after),
+            )
         elif hidden == "size":
             old = "(absent)\n" if before is None else "(content not shown)\n"
             self._add_diff(path, old, f"(content not shown; {len(after)} bytes)\n")
@@ -300,6 +373,14 @@ class Writer:
         else:
             old = before.decode("utf-8", "replace") if before is not None else ""
             self._add_diff(path, old, after.decode("utf-8", "replace"))
+
+    def _redact(self, text: bytes) -> str:
+        """A file's text with every password the role knows here taken out."""
+        out = text.decode("utf-8", "replace")
+        for value in sorted(self.own.values(), key=len, reverse=True):
+            if len(value) >= 4:
+                out = out.replace(value, "(secret)")
+        return out
 
     def _add_diff(self, path: str, before: str, after: str) -> None:
         if self.module._diff:
