@@ -161,10 +161,12 @@ def three_hosts(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "replication group channels (hosts redis-1, redis-2, redis-3): "
             "redis_tuned_sentinel_quorum is 4, above the 3 Sentinels of the group",
         ),
-        # A group the role could run is refused too, in one line, until it sets one up.
-        ({}, "replication: true is planned and checked (groups channels) but this version"),
+        (
+            {"redis_tuned_replication_primary": "redis-9"},
+            "redis_tuned_replication_primary is redis-9, not a host of this play",
+        ),
     ],
-    ids=["quorum", "not-yet"],
+    ids=["quorum", "primary"],
 )
 def test_replication_groups_are_checked_across_the_hosts_of_the_play(
     three_hosts: Path, extra: dict[str, Any], message: str

@@ -17,7 +17,10 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import lookup_loader
 
-KEEP = ("path", "owner", "group", "mode", "validate", "runtime", "initial", "rendered", "register")
+KEEP = (
+    "path", "owner", "group", "mode", "validate", "runtime", "initial", "rendered", "register",
+    "create_only",
+)  # fmt: skip
 
 
 class ActionModule(ActionBase):  # type: ignore[misc]

@@ -91,6 +91,9 @@ FILE.update(
         "runtime": {"type": "list", "elements": "str", "default": []},
         "initial": {"type": "list", "elements": "str", "default": []},
         "rendered": {"type": "str"},
+        # Written once, then the server's alone (Sentinel's file: it rewrites it with
+        # its state; the role changes it at run time, never on disk).
+        "create_only": {"type": "bool", "default": False},
     }
 )
 # A file whose content is never shown (no_log: not in -vvv either). What its diff
@@ -254,9 +257,8 @@ class Writer:
         ``initial`` for a new file."""
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         kept = ""
-        with contextlib.suppress(FileNotFoundError):
-            with open(spec["rendered"], encoding="ascii") as f:
-                kept = f.read().strip()
+        with contextlib.suppress(FileNotFoundError), open(spec["rendered"], encoding="ascii") as f:
+            kept = f.read().strip()
         if before is not None and kept == digest:
             return None
         owned = tuple(d.lower() for d in spec["runtime"])
@@ -277,10 +279,9 @@ class Writer:
         if not spec.get("rendered") or self.check:
             return
         line = hashlib.sha256(text.encode("utf-8")).hexdigest() + "\n"
-        with contextlib.suppress(FileNotFoundError):
-            with open(spec["rendered"], encoding="ascii") as f:
-                if f.read() == line:
-                    return
+        with contextlib.suppress(FileNotFoundError), open(spec["rendered"], encoding="ascii") as f:
+            if f.read() == line:
+                return
         os.makedirs(os.path.dirname(spec["rendered"]), mode=0o700, exist_ok=True)
         fd = os.open(spec["rendered"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as f:
@@ -296,6 +297,8 @@ class Writer:
         if spec.get("register"):
             self.own[path] = text.strip()
         st = self._stat(path)
+        if spec.get("create_only") and st is not None:
+            return
         before = b""
         if st is not None and stat.S_ISREG(st.st_mode):
             with open(path, "rb") as f:

@@ -97,6 +97,7 @@ def _acl_problems(inputs: dict[str, Any]) -> list[str]:
     password. Counts and names only: no password is ever put in a message."""
     problems = []
     own = [inputs["admin_user"], inputs["exporter_user"], inputs.get("verify_user") or ""]
+    own += [str(u.get("name") or "") for u in (inputs.get("own_users") or {}).values()]
     reserved = {"default", *filter(None, own)}
     scopes = [("redis_tuned_acl_users", inputs.get("acl_users") or [])]
     for index, inst in enumerate(inputs.get("instances") or []):
@@ -132,11 +133,18 @@ def merged_users(role_users: Any, entry_users: Any) -> dict[str, dict[str, Any]]
     return merged
 
 
-def own_users(inputs: dict[str, Any], exporter: bool) -> list[dict[str, str]]:
+def own_users(
+    inputs: dict[str, Any], exporter: bool, replicated: bool = False
+) -> list[dict[str, str]]:
     """The role's own users on an instance: its admin (ACL LOAD, CONFIG SET, the
-    host's check), its exporter's where it has one, its verify user."""
+    host's check), its exporter's where it has one, its verify user; on a replicated
+    instance the replication user (what every node logs in to its primary as) and
+    Sentinel's (what the Sentinels log in to each node as)."""
     own = inputs.get("own_users") or {}
-    kinds = ["admin", *(["exporter"] if exporter else []), "verify"]
+    kinds = [
+        "admin", *(["exporter"] if exporter else []), "verify",
+        *(["replica", "sentinel"] if replicated else []),
+    ]  # fmt: skip
     return [{k: str(v) for k, v in own[kind].items()} for kind in kinds if kind in own]
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .instances import _expectations
+from .values import RUNTIME_OWNED
 
 
 def host_files(
@@ -71,7 +72,8 @@ def host_files(
              "show": "users"},
             # Checked by a throwaway server with no port, an empty scratch dir.
             {"path": inst["paths"]["conf"], "template": "redis.conf.j2", "vars": one,
-             "group": group, "mode": "0640", "validate": f"{check} %s"},
+             "group": group, "mode": "0640", "validate": f"{check} %s",
+             **_replica_conf(inst, layout)},
             {"path": inst["paths"]["dropin"], "template": "unit-dropin.conf.j2", "vars": one,
              "mode": "0644"},
             {"path": f"{layout['expect_dir']}/{name}.json",
@@ -140,9 +142,37 @@ def host_files(
             f"{layout['state_dir']}/{gone['name']}.acl-loaded",
             f"{layout['state_dir']}/{Path(gone['paths']['conf']).name}.dump",
         ]
+    sentinel = the_plan.get("sentinel")
+    if sentinel:
+        user = the_plan["server"]["user"]
+        dirs.append({"path": sentinel["dir"], "owner": user, "group": group, "mode": "0750"})
+        files += [
+            {"path": sentinel["unit_file"], "template": "redis-tuned-sentinel.service.j2",
+             "mode": "0644"},
+            # Written once: Sentinel keeps its state in it, and every later change is
+            # made at run time (SENTINEL SET), never by rewriting the file.
+            {"path": sentinel["conf"], "template": "sentinel.conf.j2", "owner": user,
+             "group": group, "mode": "0640", "show": "secret", "create_only": True},
+        ]  # fmt: skip
     if not exporters:
         absent.append(layout["exporter_dir"])  # last, and only if nothing else is in it
     for entry in files:
         entry.setdefault("owner", "root")
         entry.setdefault("group", "root")
     return {"directories": dirs, "files": files, "absent": absent}
+
+
+def _replica_conf(inst: dict[str, Any], layout: dict[str, Any]) -> dict[str, Any]:
+    """A replicated instance's config is the server's too: its diff leaves the
+    replication password out, its replicaof line is the running group's (kept from
+    the file on disk; a new file starts from the bootstrap primary), and while the
+    role's render is the one it last wrote, the file stands as the server rewrote it."""
+    replication = inst.get("replication")
+    if not isinstance(replication, dict):
+        return {}
+    return {
+        "show": "redacted",
+        "runtime": sorted(RUNTIME_OWNED),
+        "initial": replication["initial"],
+        "rendered": f"{layout['state_dir']}/{inst['name']}.conf.rendered",
+    }

@@ -40,7 +40,13 @@ from .layout import (
     server,
     unit,
 )
-from .topology import replication_problems, sentinel_problems, topology
+from .topology import (
+    join_groups,
+    replication_problems,
+    sentinel_plan,
+    sentinel_problems,
+    topology,
+)
 from .values import (
     FILE_ONLY_DIRECTIVES,
     _float,
@@ -65,7 +71,7 @@ def _refused(problems: list[str], inputs: dict[str, Any]) -> dict[str, Any]:
     return {
         "instances": [], "removed_instances": [], "transparent_hugepages": "unchanged",
         "restart_policy": "auto", "kernel_paths": [], "thp_path": THP_PATH, "units": [],
-        "switch_probe": [], "groups": [],
+        "switch_probe": [], "groups": [], "sentinel": None,
         "live_probe": [], "restart_files": [], "directories": [], "sysctls": {},
         "removed_exporter_units": [], "exporter_units": [],
         "server": server(str(inputs.get("server") or "")), "problems": problems,
@@ -186,13 +192,8 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
     if inputs.get("peers") is not None and not problems:
         seen = topology(inputs["peers"], str(inputs.get("host") or ""))
         problems += seen["problems"]
-        groups = seen["groups"]
-    if groups and not problems:
-        problems.append(
-            "redis_tuned_instances: replication: true is planned and checked (groups "
-            f"{', '.join(g['name'] for g in groups)}) but this version of the role does not "
-            "set it up yet: remove replication from the entries"
-        )
+        groups = seen["groups"] if not seen["problems"] else []
+    join_groups(instances, groups, str(inputs.get("host") or ""), inputs)
     total = sum(
         redis_bytes(i["config"]["maxmemory"])
         for i in instances
@@ -282,8 +283,12 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
         "restart_files": [f for i in instances for f in i["restart_files"]],
         "directories": directories,
         "sysctls": sysctls,
-        # The replication groups this host is in (topology), once the peers are known.
+        # The replication groups this host is in (topology), once the peers are known,
+        # and its Sentinel (None: none here).
         "groups": groups,
+        "sentinel": sentinel_plan(inputs, instances, groups, str(inputs.get("host") or ""), flavour)
+        if groups and not problems
+        else None,
         "problems": problems,
     }
 

@@ -162,3 +162,20 @@ def data_dir(
     """An instance's data directory, as the plan and purge both derive it."""
     default = f"{entry(flavour)['data_dir']}/{name}"
     return str(inst_config.get("dir") or role_config.get("dir") or default)
+
+
+# One Sentinel per host, the role's own unit: the server's binary in Sentinel mode,
+# its config in a directory of its own that the server's user may write (Sentinel
+# rewrites its file with its state, and refuses to start where it cannot).
+SENTINEL_UNIT = "redis-tuned-sentinel.service"
+
+
+def sentinel_paths(flavour: str | None = None) -> dict[str, str]:
+    e = entry(flavour)
+    directory = f"{e['config_dir']}/redis_tuned-sentinel"
+    return {
+        "dir": directory,
+        "conf": f"{directory}/sentinel.conf",
+        "unit": SENTINEL_UNIT,
+        "unit_file": f"{UNIT_DIR}/{SENTINEL_UNIT}",
+    }

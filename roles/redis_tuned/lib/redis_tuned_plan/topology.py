@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .acl import own_users
+from .addresses import bind_addresses
+from .layout import sentinel_paths
 from .values import _int, _truthy
 
 SENTINEL_PORT = 26379
@@ -217,3 +220,95 @@ def topology(peers: dict[str, Any], me: str) -> dict[str, Any]:
             }
         )
     return {"groups": groups, "problems": list(dict.fromkeys(problems))}
+
+
+def join_groups(
+    instances: list[dict[str, Any]], groups: list[dict[str, Any]], me: str, inputs: dict[str, Any]
+) -> None:
+    """Each replicated instance of this host as one node of its group: the
+    replication user it logs in to a primary as (masteruser; masterauth is written
+    by the template from the password on the host), the address it announces where
+    the others do not dial one it binds, the role's replication and Sentinel users in
+    its ACL file, and the primary a new file starts replicating from (the bootstrap
+    primary's; after that, replicaof is the running group's)."""
+    by_name = {g["name"]: g for g in groups}
+    own = inputs.get("own_users") or {}
+    for inst in instances:
+        group = by_name.get(inst["name"])
+        if not inst["replication"] or group is None:
+            continue
+        mine = next(m for m in group["members"] if m["host"] == me)
+        primary = next(
+            (m for m in group["members"] if m["host"] == group["bootstrap_primary"]), None
+        )
+        wanted = {"masteruser": str((own.get("replica") or {}).get("name") or "")}
+        if mine["address"] not in bind_addresses(inst["config"].get("bind")):
+            wanted["replica-announce-ip"] = mine["address"]
+        for directive, value in wanted.items():
+            inst["config"][directive] = value
+            inst["live"][directive] = value
+            inst["expectations"]["config"][directive] = value
+        inst["own_users"] = own_users(inputs, inst["exporter"] is not None, replicated=True)
+        inst["replication"] = {
+            "group": group["name"],
+            "secret": str((own.get("replica") or {}).get("secret") or ""),
+            "initial": (
+                [f"replicaof {url_host_bare(primary['address'])} {primary['port']}"]
+                if primary is not None and primary["host"] != me
+                else []
+            ),
+        }
+
+
+def url_host_bare(address: str) -> str:
+    """An address as redis.conf's replicaof takes it (no brackets around IPv6)."""
+    return address.strip("[]")
+
+
+def sentinel_plan(
+    inputs: dict[str, Any],
+    instances: list[dict[str, Any]],
+    groups: list[dict[str, Any]],
+    me: str,
+    flavour: str,
+) -> dict[str, Any] | None:
+    """This host's Sentinel: where it listens (where its replicated instances do, so
+    the others and the clients reach it at the address they dial them at), the
+    address it announces where that is not one it binds, and the groups it watches
+    with their settings and the primary each starts from (the bootstrap primary;
+    a group Sentinel already watches keeps Sentinel's own view)."""
+    settings = sentinel_settings(inputs)
+    watched = [g for g in groups if any(s["host"] == me for s in g["sentinels"])]
+    if not settings["enabled"] or not watched:
+        return None
+    by_name = {i["name"]: i for i in instances}
+    first = by_name[watched[0]["name"]]
+    address = next(m["address"] for m in watched[0]["members"] if m["host"] == me)
+    bind = str(first["config"].get("bind") or "127.0.0.1")
+    own = (inputs.get("own_users") or {}).get("sentinel") or {}
+    monitors = []
+    for group in watched:
+        primary = next(m for m in group["members"] if m["host"] == group["bootstrap_primary"])
+        monitors.append(
+            {
+                "name": group["name"],
+                "primary": {"address": url_host_bare(primary["address"]), "port": primary["port"]},
+                "quorum": group["sentinel"]["quorum"],
+                "down-after-milliseconds": group["sentinel"]["down_after_ms"],
+                "failover-timeout": group["sentinel"]["failover_timeout_ms"],
+                "parallel-syncs": group["sentinel"]["parallel_syncs"],
+                "auth-user": str(own.get("name") or ""),
+                "sentinels": [
+                    {"address": url_host_bare(s["address"]), "port": s["port"]}
+                    for s in group["sentinels"]
+                ],
+            }
+        )
+    return {
+        **sentinel_paths(flavour),
+        "port": settings["port"],
+        "bind": bind,
+        "local": {"host": "127.0.0.1" if "127.0.0.1" in bind_addresses(bind) else address},
+        "announce_ip": None if address in bind_addresses(bind) else url_host_bare(address),
+        "monitors": monitors,
+    }

@@ -1,0 +1,180 @@
+#!/usr/bin/python3
+"""Bring this host's Sentinel to the replication groups the plan names, at run time.
+
+Sentinel owns its file (it rewrites it with its state), so nothing here writes
+it: each group is compared with ``SENTINEL MASTER <name>`` and changed with
+``SENTINEL SET``; a group the Sentinel does not watch yet is added with
+``SENTINEL MONITOR`` at the primary the other Sentinels of the group agree on
+(their ``SENTINEL GET-MASTER-ADDR-BY-NAME``; a majority of those that answer),
+else at the bootstrap primary, then given its settings and the user it logs in
+to the nodes as. Every command goes to the server's command-line client on its
+standard input, the password in its environment: no secret in an argument.
+
+Returns ``changed``, ``actions`` (what was done, without secrets) and
+``primaries`` (per group, where this Sentinel sees the primary now).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: redis_tuned_sentinel
+short_description: Bring a Sentinel to the replication groups of the redis_tuned role at run time
+description: See the module's docstring.
+options:
+  cli: {type: str, required: true, description: redis-cli or valkey-cli}
+  host: {type: str, default: 127.0.0.1, description: Where this host's Sentinel answers.}
+  port: {type: int, default: 26379, description: Its port.}
+  password: {type: str, required: true, no_log: true, description: The Sentinels' password.}
+  auth_pass:
+    {type: str, required: true, no_log: true, description: "Sentinel's password on the nodes."}
+  monitors:
+    {type: list, elements: dict, default: [], description: "The groups: the plan's monitors."}
+  wait: {type: int, default: 20, description: Seconds to wait for the Sentinel to answer.}
+author: redis_tuned
+"""
+
+# What SENTINEL MASTER shows and SENTINEL SET changes, as the plan names them.
+SETTINGS = ("quorum", "down-after-milliseconds", "failover-timeout", "parallel-syncs")
+
+
+def quoted(value: Any) -> str:
+    """An argument as the client splits a line of its standard input."""
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+class Sentinel:
+    def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
+        self.cli = module.params["cli"]
+
+    def call(self, host: str, port: int, *words: Any) -> tuple[bool, list[str]]:
+        """One command at a Sentinel: (answered, its reply's lines)."""
+        line = " ".join(quoted(w) for w in words) + "\n"
+        rc, out, _ = self.module.run_command(
+            [self.cli, "--no-auth-warning", "-h", host, "-p", str(port)],
+            data=line,
+            binary_data=True,
+            environ_update={"REDISCLI_AUTH": self.module.params["password"]},
+        )
+        text = (out or "").strip("\n")
+        answered = rc == 0 and not text.startswith(("Could not connect", "AUTH failed"))
+        return answered, text.split("\n") if text else []
+
+    def local(self, *words: Any) -> list[str]:
+        p = self.module.params
+        ok, lines = self.call(p["host"], int(p["port"]), *words)
+        if not ok:
+            self.module.fail_json(msg=f"the Sentinel on {p['host']}:{p['port']} does not answer")
+        return lines
+
+
+def _pairs(lines: list[str]) -> dict[str, str]:
+    return dict(zip(lines[0::2], lines[1::2], strict=False))
+
+
+def agreed_primary(sentinel: Sentinel, monitor: dict[str, Any]) -> tuple[str, int] | None:
+    """Where the other Sentinels of the group say the primary is: the answer of a
+    majority of those that know the group, else None."""
+    p = sentinel.module.params
+    seen: Counter[tuple[str, int]] = Counter()
+    for other in monitor.get("sentinels") or []:
+        if (other["address"], int(other["port"])) == (p["host"], int(p["port"])):
+            continue
+        ok, lines = sentinel.call(
+            other["address"], int(other["port"]), "SENTINEL", "GET-MASTER-ADDR-BY-NAME",
+            monitor["name"],
+        )  # fmt: skip
+        if ok and len(lines) == 2 and lines[1].isdigit():
+            seen[(lines[0], int(lines[1]))] += 1
+    if not seen:
+        return None
+    (address, port), votes = seen.most_common(1)[0]
+    return (address, port) if votes * 2 > sum(seen.values()) else None
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "cli": {"type": "str", "required": True},
+            "host": {"type": "str", "default": "127.0.0.1"},
+            "port": {"type": "int", "default": 26379},
+            "password": {"type": "str", "required": True, "no_log": True},
+            "auth_pass": {"type": "str", "required": True, "no_log": True},
+            "monitors": {"type": "list", "elements": "dict", "default": []},
+            "wait": {"type": "int", "default": 20},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    sentinel = Sentinel(module)
+    deadline = time.monotonic() + p["wait"]
+    while True:
+        ok, lines = sentinel.call(p["host"], int(p["port"]), "PING")
+        if ok and lines == ["PONG"]:
+            break
+        if time.monotonic() > deadline or module.check_mode:
+            if module.check_mode:  # not started yet in a check run: everything is to do
+                module.exit_json(
+                    changed=bool(p["monitors"]),
+                    actions=[f"monitor {m['name']}" for m in p["monitors"]],
+                    primaries={},
+                )
+            module.fail_json(
+                msg=f"the Sentinel on {p['host']}:{p['port']} does not answer PING after "
+                f"{p['wait']} s: {' '.join(lines)[:200]}"
+            )
+        time.sleep(0.2)
+    actions: list[str] = []
+    primaries: dict[str, str] = {}
+    for monitor in p["monitors"]:
+        name = monitor["name"]
+        shown = sentinel.local("SENTINEL", "MASTER", name)
+        wanted = {k: str(monitor[k]) for k in SETTINGS}
+        if shown and shown[0].startswith("ERR"):
+            agreed = agreed_primary(sentinel, monitor)
+            address, port = agreed or (monitor["primary"]["address"], monitor["primary"]["port"])
+            source = "as the group's Sentinels see it" if agreed else "the bootstrap primary"
+            actions.append(f"monitor {name} at {address}:{port} ({source})")
+            if not module.check_mode:
+                for words in (
+                    ("SENTINEL", "MONITOR", name, address, port, wanted["quorum"]),
+                    ("SENTINEL", "SET", name, "auth-user", monitor["auth-user"],
+                     "auth-pass", p["auth_pass"]),
+                    ("SENTINEL", "SET", name,
+                     *(w for k in SETTINGS if k != "quorum" for w in (k, wanted[k]))),
+                ):  # fmt: skip
+                    reply = sentinel.local(*words)
+                    if reply != ["OK"]:
+                        module.fail_json(
+                            msg=f"SENTINEL {words[1]} {name}: {' '.join(reply)[:200]}",
+                            actions=actions,
+                        )
+        else:
+            current = _pairs(shown)
+            differ = {k: v for k, v in wanted.items() if current.get(k) != v}
+            if differ:
+                actions.append(
+                    f"set {name}: "
+                    + ", ".join(f"{k} {current.get(k)} -> {v}" for k, v in sorted(differ.items()))
+                )
+                if not module.check_mode:
+                    reply = sentinel.local(
+                        "SENTINEL", "SET", name, *(w for k, v in differ.items() for w in (k, v))
+                    )
+                    if reply != ["OK"]:
+                        module.fail_json(msg=f"SENTINEL SET {name}: {' '.join(reply)[:200]}")
+        if not module.check_mode:
+            addr = sentinel.local("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
+            primaries[name] = ":".join(addr) if len(addr) == 2 else ""
+    module.exit_json(changed=bool(actions), actions=actions, primaries=primaries)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Issue 20: one replication group across three hosts, Sentinel, a failover proven.
+
+Run by molecule's verify stage of the HA scenario (molecule/ha), after converge and
+the idempotence run. The control node is a client of the group the way an app
+server is: redis-py's Sentinel client at the three Sentinels, on the scenario network.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import redis
+from conftest import (
+    APP_PASSWORD,
+    GROUP,
+    NAMES,
+    PORT,
+    SENTINEL_PASSWORD,
+    SENTINEL_PORT,
+    address_of,
+    info,
+    node,
+    pairs,
+    roles,
+    sentinel,
+    sh,
+)
+from redis.sentinel import Sentinel
+from scenario import run_site
+
+
+def primary_name() -> str:
+    (name,) = [n for n, r in roles().items() if r == "master"]
+    return name
+
+
+def sentinel_client() -> Sentinel:
+    return Sentinel(
+        [(address_of(n), SENTINEL_PORT) for n in NAMES],
+        sentinel_kwargs={"password": SENTINEL_PASSWORD, "socket_timeout": 1},
+        password=APP_PASSWORD,
+        socket_timeout=1,
+        socket_connect_timeout=1,
+    )
+
+
+def wait_for(what: str, predicate: Any, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+        time.sleep(0.5)
+
+
+def test_one_primary_two_replicas_in_sync_and_three_sentinels_that_agree() -> None:
+    seen = roles()
+    assert sorted(seen.values()) == ["master", "slave", "slave"], seen
+    primary = primary_name()
+    assert primary == "redis-ha-1"  # the bootstrap primary
+    for name in NAMES:
+        if name == primary:
+            assert info(name, "replication")["connected_slaves"] == "2"
+            continue
+        replication = info(name, "replication")
+        assert replication["master_host"] == address_of(primary)
+        assert replication["master_link_status"] == "up"
+    for name in NAMES:
+        master = pairs(sentinel(name, "SENTINEL", "MASTER", GROUP))
+        assert master["ip"] == address_of(primary) and master["port"] == str(PORT)
+        assert master["num-slaves"] == "2" and master["num-other-sentinels"] == "2", master
+        assert master["quorum"] == "2" and master["down-after-milliseconds"] == "3000"
+        assert sentinel(name, "SENTINEL", "CKQUORUM", GROUP)[0].startswith("OK 3 usable")
+
+
+def test_keys_written_to_the_primary_are_on_both_replicas() -> None:
+    client = sentinel_client().master_for(GROUP)
+    client.set("ha:written", "on-the-primary")
+    assert client.execute_command("WAIT", 2, 5000) == 2
+    for name in NAMES:
+        assert node(name, "GET", "ha:written") == ["on-the-primary"], name
+
+
+def test_the_nodes_replicate_as_the_replication_user_which_may_do_nothing_else() -> None:
+    primary = primary_name()
+    clients = node(primary, "CLIENT", "LIST")
+    replicas = [c for c in clients if " flags=S " in f" {c} "]
+    assert len(replicas) == 2 and all("user=redis-tuned-replica" in c for c in replicas)
+    # The replication user's rules: replicate, nothing else (no key, no command).
+    rules = node(primary, "ACL", "GETUSER", "redis-tuned-replica")
+    assert "-@all +psync +replconf +ping" in " ".join(rules)
+
+
+class Writer(threading.Thread):
+    """A Sentinel-aware client writing throughout: INCR, then WAIT 1 (acknowledged by
+    the primary and one replica), every 50 ms; when each write was accepted."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.stop = threading.Event()
+        self.accepted: list[float] = []
+        self.acknowledged = 0
+        self.errors = 0
+
+    def run(self) -> None:
+        client = sentinel_client().master_for(GROUP, socket_timeout=1)
+        while not self.stop.is_set():
+            try:
+                value = client.incr("ha:counter")
+                self.accepted.append(time.monotonic())
+                if client.execute_command("WAIT", 1, 1000) >= 1:
+                    self.acknowledged = max(self.acknowledged, int(value))
+            except redis.RedisError:
+                self.errors += 1
+            time.sleep(0.05)
+
+    def gap_after(self, moment: float) -> float:
+        """The longest time without an accepted write around ``moment``."""
+        before = [t for t in self.accepted if t <= moment]
+        after = [t for t in self.accepted if t > moment]
+        assert before and after, "no write accepted on one side of the failure"
+        return after[0] - before[-1]
+
+
+def test_a_stopped_primary_fails_over_and_a_rerun_demotes_no_one(record_property) -> None:  # type: ignore[no-untyped-def]
+    old = primary_name()
+    writer = Writer()
+    writer.start()
+    wait_for("writes accepted", lambda: len(writer.accepted) > 10, 30)
+    stopped = time.monotonic()
+    assert sh(old, f"systemctl stop redis-server@{GROUP}").returncode == 0
+    wait_for(
+        "a write accepted by a new primary",
+        lambda: any(t > stopped for t in writer.accepted) and len(
+            [t for t in writer.accepted if t > stopped]) > 5,
+        60,
+    )
+    gap = writer.gap_after(stopped)
+    writer.stop.set()
+    writer.join(timeout=10)
+    record_property("failover_gap_stop_s", round(gap, 2))
+    print(f"\nfailover after a stopped primary: writes accepted again after {gap:.2f} s "
+          f"(down-after-milliseconds 3000; {writer.errors} client errors)")  # fmt: skip
+    assert gap < 30, gap
+    new = [n for n in NAMES if n != old and info(n, "replication").get("role") == "master"]
+    assert len(new) == 1, roles()
+    (new_primary,) = new
+    # Nothing acknowledged by the primary and a replica is lost.
+    assert int(node(new_primary, "GET", "ha:counter")[0]) >= writer.acknowledged > 0
+    # The old primary comes back as a replica of the new one (Sentinel's doing).
+    assert sh(old, f"systemctl start redis-server@{GROUP}").returncode == 0
+    wait_for(
+        "the old primary rejoins as a replica",
+        lambda: info(old, "replication").get("master_host") == address_of(new_primary)
+        and info(old, "replication").get("master_link_status") == "up",
+        60,
+    )
+    # The role again, on every host: nothing changes, the new primary stays primary.
+    rerun = run_site(None, {})
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    recap = [ln for ln in rerun.stdout.splitlines() if " : ok=" in ln]
+    assert len(recap) == 3 and all("changed=0" in ln for ln in recap), recap
+    assert primary_name() == new_primary
