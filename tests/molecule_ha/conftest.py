@@ -17,7 +17,7 @@ VARS: dict[str, Any] = SCENARIO["provisioner"]["inventory"]["group_vars"]["redis
 GROUP = "channels"
 PORT = 6379
 SENTINEL_PORT = 26379
-APP_PASSWORD = VARS["redis_tuned_instances"][0]["password"]
+TESTER = VARS["redis_tuned_acl_users"][0]
 SENTINEL_PASSWORD = VARS["redis_tuned_sentinel_password"]
 ADMIN_SECRET = "/etc/redis/redis_tuned/admin.secret"
 

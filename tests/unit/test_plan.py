@@ -444,8 +444,8 @@ PROBLEMS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "ACL user named like the exporter's": (
         {"acl_users": [{"name": "redis-tuned-exporter", "password": "x"}]},
-        "'redis-tuned', 'redis-tuned-exporter', 'redis-tuned-verify' (got "
-        "['redis-tuned-exporter'])",
+        "'redis-tuned', 'redis-tuned-exporter', 'redis-tuned-replica', 'redis-tuned-sentinel', "
+        "'redis-tuned-verify' (got ['redis-tuned-exporter'])",
     ),
     "TLS without its files": (
         {

@@ -57,7 +57,7 @@ author: redis_tuned
 """
 
 SENSITIVE = frozenset(
-    {"requirepass", "masterauth", "masteruser", "tls-key-file-pass", "tls-client-key-file-pass"}
+    {"requirepass", "masterauth", "tls-key-file-pass", "tls-client-key-file-pass"}
 )
 # systemctl show --timestamp=us+utc (systemd 248 and later; Debian 12 has 252).
 STAMP = "%a %Y-%m-%d %H:%M:%S.%f UTC"

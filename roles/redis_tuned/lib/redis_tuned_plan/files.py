@@ -73,7 +73,7 @@ def host_files(
             # Checked by a throwaway server with no port, an empty scratch dir.
             {"path": inst["paths"]["conf"], "template": "redis.conf.j2", "vars": one,
              "group": group, "mode": "0640", "validate": f"{check} %s",
-             **_replica_conf(inst, layout)},
+             **_replica_conf(inst, the_plan["server"]["user"])},
             {"path": inst["paths"]["dropin"], "template": "unit-dropin.conf.j2", "vars": one,
              "mode": "0644"},
             {"path": f"{layout['expect_dir']}/{name}.json",
@@ -140,6 +140,7 @@ def host_files(
             f"{layout['state_dir']}/{gone['name']}.verify.json",
             f"{layout['state_dir']}/{gone['name']}.tls-loaded",
             f"{layout['state_dir']}/{gone['name']}.acl-loaded",
+            f"{layout['state_dir']}/{gone['name']}.conf.rendered",
             f"{layout['state_dir']}/{Path(gone['paths']['conf']).name}.dump",
         ]
     sentinel = the_plan.get("sentinel")
@@ -162,11 +163,12 @@ def host_files(
     return {"directories": dirs, "files": files, "absent": absent}
 
 
-def _replica_conf(inst: dict[str, Any], layout: dict[str, Any]) -> dict[str, Any]:
+def _replica_conf(inst: dict[str, Any], user: str) -> dict[str, Any]:
     """A replicated instance's config is the server's too: its diff leaves the
     replication password out, its replicaof line is the running group's (kept from
     the file on disk; a new file starts from the bootstrap primary), and while the
-    role's render is the one it last wrote, the file stands as the server rewrote it."""
+    role's render is the one it last wrote, the file stands as the server rewrote it.
+    Owned by the server's user, as its CONFIG REWRITE leaves it."""
     replication = inst.get("replication")
     if not isinstance(replication, dict):
         return {}
@@ -174,5 +176,6 @@ def _replica_conf(inst: dict[str, Any], layout: dict[str, Any]) -> dict[str, Any
         "show": "redacted",
         "runtime": sorted(RUNTIME_OWNED),
         "initial": replication["initial"],
-        "rendered": f"{layout['state_dir']}/{inst['name']}.conf.rendered",
+        "rendered": inst["paths"]["rendered"],
+        "owner": user,
     }

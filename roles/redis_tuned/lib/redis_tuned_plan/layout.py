@@ -101,7 +101,8 @@ def is_unit_file(path: str) -> bool:
 
 def instance_paths(name: str, flavour: str | None = None) -> dict[str, str]:
     """The files the role writes for an instance, and its markers of what the
-    running process loaded live (TLS files, ACL file)."""
+    running process loaded live (TLS files, ACL file) and of the role's own last
+    write of a file the server rewrites too."""
     e = entry(flavour)
     base = f"{e['config_dir']}/{e['conf_prefix']}-{name}"
     return {
@@ -111,6 +112,9 @@ def instance_paths(name: str, flavour: str | None = None) -> dict[str, str]:
         "dropin_dir": dropin_dir(name, flavour),
         "tls_loaded": f"{STATE_DIR}/{name}.tls-loaded",
         "acl_loaded": f"{STATE_DIR}/{name}.acl-loaded",
+        # A replicated instance's file is rewritten by its server too: when the role
+        # last wrote it (the SHA-256 of its render) is kept here.
+        "rendered": f"{STATE_DIR}/{name}.conf.rendered",
     }
 
 

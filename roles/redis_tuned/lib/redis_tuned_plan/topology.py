@@ -249,6 +249,12 @@ def join_groups(
             inst["live"][directive] = value
             inst["expectations"]["config"][directive] = value
         inst["own_users"] = own_users(inputs, inst["exporter"] is not None, replicated=True)
+        # Its file's time is the server's too (Sentinel's CONFIG REWRITE): the role's
+        # own last write of it is what a running process must not be older than.
+        paths = inst["paths"]
+        inst["restart_files"] = [
+            paths["rendered"] if f == paths["conf"] else f for f in inst["restart_files"]
+        ]
         inst["replication"] = {
             "group": group["name"],
             "secret": str((own.get("replica") or {}).get("secret") or ""),
