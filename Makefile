@@ -60,11 +60,16 @@ lint: venv
 pytest: venv system images
 	pytest
 
-# Its log is kept (.molecule.log): when the run fails, the failed tasks and tests are
-# printed last, where CI's view of the output ends (scripts/redis_tuned_dev/failures.py).
+# Both scenarios: default (three hosts, one instance each of every kind) and ha (three
+# hosts, one replication group, a Sentinel each). Each log is kept (.molecule-<s>.log):
+# when a run fails, its failed tasks and tests are printed last, where CI's view of the
+# output ends (scripts/redis_tuned_dev/failures.py).
+MOLECULE_SCENARIOS := default ha
 molecule: images
-	@set -o pipefail; molecule test 2>&1 | tee .molecule.log; rc=$$?; \
-	if [ $$rc -ne 0 ]; then $(PY) -m redis_tuned_dev.failures .molecule.log; fi; exit $$rc
+	@set -o pipefail; for s in $(MOLECULE_SCENARIOS); do \
+	  molecule test -s $$s 2>&1 | tee .molecule-$$s.log \
+	    || { $(PY) -m redis_tuned_dev.failures .molecule-$$s.log; exit 1; }; \
+	done
 
 test: setup lint pytest molecule
 

@@ -20,7 +20,7 @@ FRAME = re.compile(r"^[\s│└┌─]*")
 TASK = re.compile(r"^TASK \[(?P<name>.*?)\]?\s*\**$")
 FAILED = re.compile(r"^(?P<how>fatal|failed): \[(?P<host>[^\]]+)\].*?(?:=> (?P<result>.*))?$")
 MSG = re.compile(r'"msg":\s*"(?P<msg>(?:[^"\\]|\\.)*)')
-TEST_FAILED = re.compile(r"(?P<test>\S+::\S+)\s+(?P<what>FAILED|ERROR)\b")
+TEST_FAILED = re.compile(r"(?P<test>\S*)\s+(?P<what>FAILED|ERROR)\s+\[\s*\d+%\]")
 
 
 def _plain(line: str) -> str:
@@ -31,8 +31,11 @@ def summary(text: str, width: int = 300, most: int = 15) -> list[str]:
     """One line per failed task and per failed test of ``text``, at most ``most``."""
     lines: list[str] = []
     task = "?"
+    started = ""  # a test's id, which molecule's box may fold onto the next line
     for raw in text.splitlines():
         line = _plain(raw)
+        if "::" in line:
+            started = line.split()[0]
         if line.startswith("TASK ["):
             # a long task name is folded onto the next line: keep what this one holds
             task = line[len("TASK [") :].split("]")[0].rstrip("* ")
@@ -49,7 +52,12 @@ def summary(text: str, width: int = 300, most: int = 15) -> list[str]:
             continue
         test = TEST_FAILED.search(line)
         if test:
-            lines.append(f"{test.group('what')} {test.group('test')}"[:width])
+            name = test.group("test")
+            if "::" not in name:
+                name = started + name
+            lines.append(f"{test.group('what')} {name}"[:width])
+        elif line.startswith("E ") and lines and lines[-1].startswith(("FAILED", "ERROR")):
+            lines.append(f"  {line[1:].strip()}"[:width])  # the test's first error line
     unique = list(dict.fromkeys(lines))
     if len(unique) > most:
         unique = [*unique[:most], f"... and {len(unique) - most} more"]

@@ -22,7 +22,9 @@ SENTINEL_PASSWORD = VARS["redis_tuned_sentinel_password"]
 ADMIN_SECRET = "/etc/redis/redis_tuned/admin.secret"
 
 
-def sh(name: str, script: str, stdin: str = "", timeout: int = 60) -> subprocess.CompletedProcess[str]:
+def sh(
+    name: str, script: str, stdin: str = "", timeout: int = 60
+) -> subprocess.CompletedProcess[str]:
     """A shell script in a container (``stdin``: what it reads, a password)."""
     return subprocess.run(
         ["podman", "exec", "-i", name, "sh", "-c", script],
@@ -74,3 +76,14 @@ def address_of(name: str) -> str:
 def roles() -> dict[str, str]:
     """Each container's replication role as its node says (master, slave)."""
     return {n: info(n, "replication").get("role", "?") for n in NAMES}
+
+
+# Figures the tests measured (a failover's gap, ...): printed at the end of the run.
+FIGURES: dict[str, str] = {}
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if FIGURES:
+        terminalreporter.section("measured in the HA scenario")
+        for key, value in FIGURES.items():
+            terminalreporter.write_line(f"{key}: {value}")

@@ -19,6 +19,9 @@ LOG = f"""\
   │ failed: [redis-tuned-debian13] (item=main) => {{"changed": false, \
 "msg": "Unable to start service"}}
 ../../tests/molecule/test_default.py::test_x[ansible://redis-tuned-debian12] FAILED [ 23%]
+  │ ../../tests/molecule_ha/test_ha.py::test_keys_written_to_the_primary_are_on_
+  │   both_replicas FAILED [ 50%]
+  │ E       AssertionError: assert 1 == 2
 """
 
 
@@ -30,6 +33,9 @@ def test_each_failed_task_is_one_line_with_its_host_and_message(tmp_path: Path) 
         "failed: redis-tuned-debian13: redis_tuned : Start and enable each instance: "
         "Unable to start service",
         "FAILED ../../tests/molecule/test_default.py::test_x[ansible://redis-tuned-debian12]",
+        "FAILED ../../tests/molecule_ha/test_ha.py::test_keys_written_to_the_primary_are_on_"
+        "both_replicas",
+        "  AssertionError: assert 1 == 2",
     ]
 
 

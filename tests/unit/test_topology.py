@@ -237,6 +237,10 @@ def test_a_group_the_role_cannot_run_safely_is_refused_naming_the_variable(
             "redis_tuned_instances[0] (channels): replication must be a boolean (got a string)",
         ),
         (
+            {"redis_tuned_instances": [{**CHANNELS, "state": "absent"}]},
+            "redis_tuned_instances[0] (channels): state: absent of a replicated instance",
+        ),
+        (
             {"redis_tuned_config": {"bind": "127.0.0.1 10.0.0.11", "replicaof": "10.0.0.9 6379"}},
             "redis_tuned_instances[0] (channels): with replication: true the config may not set "
             "replicaof",
@@ -249,6 +253,7 @@ def test_a_group_the_role_cannot_run_safely_is_refused_naming_the_variable(
         "quorum-0",
         "sentinel-port",
         "replication-type",
+        "absent",
         "replicaof",
     ],
 )
@@ -267,3 +272,11 @@ def test_a_host_of_the_play_that_published_nothing_is_named() -> None:
         "redis-3 of this play did not plan" in p and "run the role on every host" in p
         for p in problems(plans, "redis-1")
     )
+
+
+def test_replication_over_tls_is_refused_until_the_role_does_it() -> None:
+    tls = {"enabled": True, "port": 6380, "only": False}
+    inputs = {**host_inputs("redis-1"), "tls": {**host_inputs("redis-1")["tls"], **tls}}
+    inputs["tls"]["files_ok"] = dict.fromkeys(inputs["tls"]["files_ok"], True)
+    found = f.plan(inputs)["problems"]
+    assert any("replication over TLS" in p and "not done by this version" in p for p in found)

@@ -188,7 +188,7 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
     problems += sentinel_problems(inputs)
     # The replication groups across the play's hosts, once every host has published
     # what the others need of it (preflight: peer, then this plan again).
-    groups = []
+    groups: list[dict[str, Any]] = []
     if inputs.get("peers") is not None and not problems:
         seen = topology(inputs["peers"], str(inputs.get("host") or ""))
         problems += seen["problems"]

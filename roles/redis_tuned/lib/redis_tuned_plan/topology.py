@@ -71,8 +71,15 @@ def replication_problems(
     inputs: dict[str, Any], instances: list[dict[str, Any]], indexes: dict[str, int]
 ) -> list[str]:
     """This host's replicated instances, on their own: a password to replicate
-    with, an address the other hosts can dial."""
-    problems = []
+    with, an address the other hosts can dial; what this version does not do yet
+    (TLS, removal) refused rather than half done."""
+    problems = [
+        f"redis_tuned_instances[{n}] ({e.get('name')}): state: absent of a replicated "
+        "instance (leaving its group: SENTINEL RESET on every Sentinel) is not done by this "
+        "version: stop it by hand and remove it from the group first"
+        for n, e in enumerate(inputs.get("instances") or [])
+        if isinstance(e, dict) and e.get("state") == "absent" and e.get("replication") is True
+    ]
     for inst in instances:
         if not inst["replication"]:
             continue
@@ -87,6 +94,12 @@ def replication_problems(
             problems.append(
                 f"{where}: with replication: true the config may not set {', '.join(owned)}: "
                 "the role sets the replication user and address, Sentinel decides the primary"
+            )
+        if inst["tls"]:
+            problems.append(
+                f"{where}: replication over TLS (tls-replication, TLS to the Sentinels) is not "
+                "done by this version: keep the group's traffic on a private network with "
+                "redis_tuned_tls_enabled false, or leave replication off"
             )
         if inst["remote"] is None:
             problems.append(
