@@ -323,6 +323,8 @@ def _channel_layer(layer: Value) -> list[Finding]:
     listed = hosts is not None and isinstance(hosts.value, list) and not hosts.tuple
     entries = hosts.value if hosts is not None and listed else []
     for entry in entries:
+        if isinstance(entry.value, dict) and _get(entry, "master_name") is not None:
+            out += _sentinels(entry, "sentinels", "sentinel_kwargs")
         timeout = _get(entry, "socket_timeout") if isinstance(entry.value, dict) else None
         if timeout is None:
             out.append(
@@ -367,6 +369,8 @@ def _cache(cache: Value) -> list[Finding]:
                 )
             )
     out += _pool_blocks(cache, options)
+    if _get(options, "SENTINELS") is not None:  # django-redis's SentinelClient
+        out += _sentinels(options, "SENTINELS", "SENTINEL_KWARGS")
     if _get(options, "COMPRESS_MIN_LENGTH") is not None:
         out.append(
             Finding(
@@ -375,6 +379,39 @@ def _cache(cache: Value) -> list[Finding]:
                 "COMPRESS_MIN_LENGTH is not a django-redis option: it is silently ignored",
                 "remove it (the threshold belongs to the compressor class, e.g. a subclass of "
                 "django_redis.compressors.zlib.ZlibCompressor with its own min_length)",
+            )
+        )
+    return out
+
+
+def _sentinels(d: Value, listed: str, kwargs_key: str) -> list[Finding]:
+    """A client that finds its primary through Sentinel: several Sentinels listed
+    (one is a single point of failure again), and their password in the Sentinel
+    kwargs (redis-py copies only the socket options to the Sentinel connections: the
+    node's password never reaches them)."""
+    out: list[Finding] = []
+    sentinels = _get(d, listed)
+    if sentinels is not None and isinstance(sentinels.value, list) and len(sentinels.value) < 2:
+        out.append(
+            Finding(
+                sentinels.line,
+                "single-sentinel",
+                f"{listed} names {len(sentinels.value)} Sentinel: while its host is down the "
+                "client cannot find the primary, which is what Sentinel was for",
+                f"list every Sentinel of the group in {listed} (at least three)",
+            )
+        )
+    kwargs = _get(d, kwargs_key)
+    if kwargs is None or not isinstance(kwargs.value, dict) or _get(kwargs, "password") is None:
+        out.append(
+            Finding(
+                kwargs.line if kwargs is not None else _key_line(d, listed),
+                "sentinel-password",
+                f"no password in {kwargs_key}: redis-py logs in to the Sentinels with it alone "
+                "(it copies only the socket options there), so Sentinels that ask for a "
+                "password refuse the client and it never finds the primary",
+                f'add {kwargs_key}: {{"password": os.environ["REDIS_SENTINEL_PASSWORD"]}} '
+                "(redis_tuned_sentinel_password)",
             )
         )
     return out

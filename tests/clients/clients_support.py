@@ -11,6 +11,8 @@ import yaml
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "redis_tuned"
 ADMIN_PASSWORD = "admin-test-secret"
+# What the test Sentinels take from their clients (conftest.py, sentinel).
+SENTINEL_PASSWORD = "sentinel-test-secret"
 
 
 def role_rules(use: str) -> str:

@@ -35,7 +35,16 @@ def test_lint_reports_every_trap_of_the_guide(capsys: pytest.CaptureFixture[str]
 
 
 def test_lint_passes_generated_settings(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    for extra in ([], ["--channel-layer=pubsub", "--cache-backend=django"]):
+    replicated = tmp_path / "views"
+    replicated.mkdir()
+    for name, port in (("channels", 6379), ("cache", 6380)):
+        (replicated / f"{name}.json").write_text(json.dumps({
+            "port": port, "requires_auth": True, "config": {},
+            "sentinel": {"master_name": name, "sentinels": [[f"10.0.0.{n}", 26379]
+                                                            for n in (5, 6, 7)]},
+        }))  # fmt: skip
+    sentinel_views = [f"--expect-file={replicated / n}.json" for n in ("channels", "cache")]
+    for extra in ([], ["--channel-layer=pubsub", "--cache-backend=django"], sentinel_views):
         assert main(["settings", "--channels-url=redis://app@10.0.0.5:6379/0",
                      "--cache-url=redis://app@10.0.0.5:6380/0", *extra]) == 0  # fmt: skip
         generated = tmp_path / "settings.py"
@@ -135,6 +144,46 @@ LINT_CASES = {
         '    "CONFIG": {"hosts": [{"address": "redis://a:6379/0", **POOL},\n'
         '                         {"address": "redis://b:6379/0", **POOL}]}}}\n',
         (1, "keepalive-keys"),
+    ),
+    # Issue 20 #4: the Sentinel forms.
+    "a channels layer through one Sentinel": (
+        "import os\n"
+        'CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",\n'
+        '    "CONFIG": {"hosts": [{"master_name": "channels", "sentinels": [("s1", 26379)],\n'
+        '    "sentinel_kwargs": {"password": os.environ["S"]}, "socket_timeout": 15}]}}}\n',
+        "import os\n"
+        'CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",\n'
+        '    "CONFIG": {"hosts": [{"master_name": "channels", "sentinels": [("s1", 26379),\n'
+        '    ("s2", 26379), ("s3", 26379)], "sentinel_kwargs": {"password": os.environ["S"]},\n'
+        '    "socket_timeout": 15}]}}}\n',
+        (3, "single-sentinel"),
+    ),
+    "Sentinels without their password (it is not the node's)": (
+        "import os\n"
+        'CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",\n'
+        '    "CONFIG": {"hosts": [{"master_name": "channels",\n'
+        '    "sentinels": [("s1", 26379), ("s2", 26379), ("s3", 26379)],\n'
+        '    "password": os.environ["P"], "socket_timeout": 15}]}}}\n',
+        "import os\n"
+        'CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",\n'
+        '    "CONFIG": {"hosts": [{"master_name": "channels",\n'
+        '    "sentinels": [("s1", 26379), ("s2", 26379), ("s3", 26379)],\n'
+        '    "sentinel_kwargs": {"password": os.environ["S"]},\n'
+        '    "password": os.environ["P"], "socket_timeout": 15}]}}}\n',
+        (4, "sentinel-password"),
+    ),
+    "django-redis's SentinelClient without the Sentinels' password": (
+        'CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache",\n'
+        '    "LOCATION": "redis://cache/0", "OPTIONS": {\n'
+        '    "CLIENT_CLASS": "django_redis.client.SentinelClient",\n'
+        '    "SENTINELS": [("s1", 26379), ("s2", 26379), ("s3", 26379)]}}}\n',
+        "import os\n"
+        'CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache",\n'
+        '    "LOCATION": "redis://cache/0", "OPTIONS": {\n'
+        '    "CLIENT_CLASS": "django_redis.client.SentinelClient",\n'
+        '    "SENTINELS": [("s1", 26379), ("s2", 26379), ("s3", 26379)],\n'
+        '    "SENTINEL_KWARGS": {"password": os.environ["S"]}}}}\n',
+        (4, "sentinel-password"),
     ),
 }
 

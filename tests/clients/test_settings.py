@@ -15,7 +15,7 @@ from typing import Any
 import django
 import pytest
 import redis
-from clients_support import ADMIN_PASSWORD, role_rules
+from clients_support import ADMIN_PASSWORD, SENTINEL_PASSWORD, role_rules
 from django.conf import settings as django_settings
 from django_round_trip import group_round_trip
 from support import environ
@@ -310,3 +310,54 @@ def test_tls_instances_get_rediss_and_the_ca_from_the_expectations(capsys, tmp_p
         capsys, "--channels-url=rediss://app@redis-1:6479/0", f"--expect-file={expect}"
     )
     assert f'"ssl_ca_certs": "{ca}"' in snippet and '_redis_url("rediss"' in snippet
+
+
+def test_a_replicated_instance_gets_the_sentinel_forms_that_work_in_django(
+    redis_server, sentinel, capsys, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 20 #4: the client view of a node of a replication group names its
+    Sentinels; the snippet's channels_redis hosts entry and django-redis's
+    SentinelClient find the primary through them (a real Sentinel here), with the
+    Sentinels' password from the environment."""
+    from channels.layers import get_channel_layer
+    from django.core.cache import cache
+
+    channels, cache_server = two_instances(redis_server)
+    port = sentinel({"channels": channels.port, "cache": cache_server.port})
+    views = []
+    for name, server in (("channels", channels), ("cache", cache_server)):
+        view = tmp_path / f"{name}.json"
+        view.write_text(json.dumps({
+            "name": name, "host": "127.0.0.1", "port": server.port, "requires_auth": True,
+            "config": {"maxclients": 10000, "timeout": 300},
+            "sentinel": {"master_name": name, "sentinels": [["127.0.0.1", port]]},
+        }))  # fmt: skip
+        views.append(f"--expect-file={view}")
+    snippet = generate(
+        capsys,
+        f"--channels-url=redis://app@127.0.0.1:{channels.port}/0",
+        f"--cache-url=redis://app@127.0.0.1:{cache_server.port}/0",
+        *views,
+    )
+    assert '"master_name": "channels"' in snippet and "SentinelClient" in snippet
+    assert SENTINEL_PASSWORD not in snippet and 'os.environ["REDIS_SENTINEL_PASSWORD"]' in snippet
+    # A missing Sentinel password fails at import, named.
+    with pytest.raises(KeyError, match="REDIS_SENTINEL_PASSWORD"):
+        load(snippet, ENV)
+    use(load(snippet, {**ENV, "REDIS_SENTINEL_PASSWORD": SENTINEL_PASSWORD}))
+
+    async def round_trip() -> dict[str, Any]:
+        layer = get_channel_layer()
+        message = await group_round_trip(layer)
+        await layer.flush()
+        return message
+
+    assert asyncio.run(round_trip()) == {"type": "chat.message", "text": "hi"}
+    cache.set("k", "through-sentinel", 30)
+    assert cache.get("k") == "through-sentinel"
+    assert channels.admin.dbsize() == 0  # flushed: it went to the channels primary
+    assert cache_server.admin.exists(":1:k") == 1
+    # Django's own cache has no Sentinel: refused in one line.
+    assert main(["settings", f"--cache-url=redis://app@127.0.0.1:{cache_server.port}/0",
+                 views[1], "--cache-backend=django"]) == 2  # fmt: skip
+    assert "no Sentinel support" in capsys.readouterr().err

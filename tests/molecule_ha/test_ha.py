@@ -10,9 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
+import os
 import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -22,6 +26,7 @@ from conftest import (
     GROUP,
     NAMES,
     PORT,
+    PROJECT,
     SENTINEL_PASSWORD,
     SENTINEL_PORT,
     TESTER,
@@ -259,3 +264,36 @@ def test_a_frozen_primary_fails_over_and_comes_back_a_replica() -> None:
     a hung machine does; the two other Sentinels are the quorum."""
     new_primary = measured_failover("freeze")
     assert primary_name() == new_primary
+
+
+def test_the_generated_sentinel_settings_work_in_django_against_the_group(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The play left each node's view on the control node (redis_tuned_client_view_dir):
+    redis-tuned-clients settings makes the Sentinel forms from it, and a real Django
+    (channels_redis, django-redis's SentinelClient) round-trips through the group."""
+    view = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "client-view" / NAMES[1]
+    assert json.loads((view / f"{GROUP}.json").read_text())["sentinel"]["master_name"] == GROUP
+    url = f"redis://{TESTER['name']}@{address_of(NAMES[1])}:{PORT}/0"
+    generated = subprocess.run(
+        [sys.executable, "-m", "redis_tuned_clients", "settings", "--channels-url", url,
+         "--cache-url", url, "--expect-file", str(view / f"{GROUP}.json")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert generated.returncode == 0, generated.stderr
+    assert '"master_name": "channels"' in generated.stdout
+    settings = tmp_path / "generated_settings.py"
+    settings.write_text(generated.stdout)
+    env = {
+        **os.environ,
+        "REDIS_CHANNELS_PASSWORD": TESTER["password"],
+        "REDIS_CACHE_PASSWORD": TESTER["password"],
+        "REDIS_SENTINEL_PASSWORD": SENTINEL_PASSWORD,
+    }
+    ran = subprocess.run(
+        [sys.executable, str(PROJECT / "tests" / "django_round_trip.py"), str(settings), "ha"],
+        capture_output=True, text=True, timeout=120, check=False, env=env,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert json.loads(ran.stdout) == {
+        "message": {"type": "chat.message", "text": "hi"},
+        "cache": "hello",
+    }

@@ -87,6 +87,12 @@ def test_each_node_replicates_as_the_replication_user_from_the_bootstrap_primary
         assert inst["replication"]["initial"] == (
             [] if host == "redis-1" else ["replicaof 10.0.0.11 6379"]
         )
+        # What the app side is told (redis-tuned-clients settings --expect-file).
+        view = f.client_view(inst, "/ca.crt")
+        assert view["sentinel"] == {
+            "master_name": "channels",
+            "sentinels": [[a, 26379] for a in ADDRESSES.values()],
+        }
         sentinel = result["sentinel"]
         assert sentinel["port"] == 26379 and sentinel["bind"] == f"127.0.0.1 {ADDRESSES[host]}"
         assert sentinel["announce_ip"] is None

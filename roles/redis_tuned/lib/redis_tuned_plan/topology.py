@@ -270,6 +270,10 @@ def join_groups(
         ]
         inst["replication"] = {
             "group": group["name"],
+            "sentinels": [
+                {"address": url_host_bare(s["address"]), "port": s["port"]}
+                for s in group["sentinels"]
+            ],
             "secret": str((own.get("replica") or {}).get("secret") or ""),
             "initial": (
                 [f"replicaof {url_host_bare(primary['address'])} {primary['port']}"]

@@ -42,7 +42,8 @@ def client_view(inst: dict[str, Any], ca_file: str) -> dict[str, Any]:
     """What an application needs of an instance, in the expectations format that
     ``redis-tuned-clients settings --expect-file`` reads, no secret: the address it
     dials (the network one, else loopback), its plain and TLS ports, the CA as the
-    control node has it, whether it asks for a password, maxclients and timeout."""
+    control node has it, whether it asks for a password, maxclients and timeout; for
+    a node of a replication group, its master name and Sentinels."""
     remote = inst.get("remote") or {}
     view: dict[str, Any] = {
         "managed_by": "redis_tuned",
@@ -54,4 +55,11 @@ def client_view(inst: dict[str, Any], ca_file: str) -> dict[str, Any]:
     }
     if inst.get("tls"):
         view["tls"] = {"port": inst["tls"]["port"], "ca_file": ca_file}
+    replication = inst.get("replication")
+    if isinstance(replication, dict):
+        # One node of a replication group: clients find its primary through Sentinel.
+        view["sentinel"] = {
+            "master_name": replication["group"],
+            "sentinels": [[s["address"], s["port"]] for s in replication["sentinels"]],
+        }
     return view

@@ -43,6 +43,14 @@ class TlsExpect:
 
 
 @dataclass(frozen=True)
+class SentinelExpect:
+    """A replicated instance: clients find its primary through these Sentinels."""
+
+    master_name: str
+    sentinels: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
 class ExporterExpect:
     port: int
     listen: str = "0.0.0.0"
@@ -65,6 +73,8 @@ class Expectations:
     pending_restart: list[str] = field(default_factory=list)
     # A TLS-only instance's own port, where nothing may speak Redis in clear text.
     closed_port: int | None = None
+    # One node of a replication group (the client view): its Sentinels.
+    sentinel: SentinelExpect | None = None
 
 
 # --- hosts, ports, URLs -------------------------------------------------------
@@ -226,6 +236,28 @@ def _config_value(value: Any, key: str, where: str) -> Any:
     raise UsageError(f"{where}: config {key} must be text, a number or a list of them")
 
 
+def _sentinel(obj: Any, where: str) -> SentinelExpect:
+    """{"master_name": NAME, "sentinels": [[host, port], ...]}"""
+    if not isinstance(obj, dict):
+        raise UsageError(f"{where} must be an object, got {_shown(obj)}")
+    name = obj.get("master_name")
+    if not isinstance(name, str) or not DIRECTIVE.match(name):
+        raise UsageError(f"{where}: master_name must be an instance name, got {_shown(name)}")
+    found = obj.get("sentinels")
+    if not isinstance(found, list) or not found:
+        raise UsageError(f"{where}: sentinels must be a list of [host, port]")
+    sentinels = []
+    for entry in found:
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
+            raise UsageError(
+                f"{where}: sentinels must be a list of [host, port], got {_shown(entry)}"
+            )
+        if not valid_host(entry[0]):
+            raise UsageError(f"{where}: {_shown(entry[0])} is not a host name or address")
+        sentinels.append((entry[0], port(entry[1], f"{where}: a Sentinel's port")))
+    return SentinelExpect(name, tuple(sentinels))
+
+
 def parse_expectations(obj: dict[str, Any], where: str) -> Expectations:
     """Type-check the role's expectations object field by field."""
     exp = Expectations()
@@ -257,6 +289,8 @@ def parse_expectations(obj: dict[str, Any], where: str) -> Expectations:
         exp.exporter = ExporterExpect(port(exporter.get("port"), f"{where}: exporter.port"), listen)
     if obj.get("closed_port") is not None:
         exp.closed_port = port(obj["closed_port"], f"{where}: closed_port")
+    if obj.get("sentinel") is not None:
+        exp.sentinel = _sentinel(obj["sentinel"], f"{where}: sentinel")
     exp.requires_auth = _flag(obj, "requires_auth", where)
     nofile = obj.get("nofile")
     if nofile is not None:
