@@ -104,6 +104,30 @@ def test_the_nodes_replicate_as_the_replication_user_which_may_do_nothing_else()
     assert user["keys"] == "" and user["channels"] == ""
 
 
+def main_pids() -> dict[str, str]:
+    return {
+        n: sh(n, f"systemctl show -p MainPID --value redis-server@{GROUP}").stdout.strip()
+        for n in NAMES
+    }
+
+
+def test_a_live_change_is_applied_across_the_group_with_no_restart_and_no_failover() -> None:
+    """A change CONFIG SET can make (hz, from redis_tuned_config) reaches every node
+    live: no process restarted, the primary where it was; the next run is clean."""
+    primary, pids = primary_name(), main_pids()
+    changed = run_site(None, {"redis_tuned_config": {"hz": 17}})
+    assert changed.returncode == 0, changed.stdout[-3000:]
+    assert all(node(n, "CONFIG", "GET", "hz") == ["hz", "17"] for n in NAMES)
+    assert main_pids() == pids and primary_name() == primary
+    again = run_site(None, {"redis_tuned_config": {"hz": 17}})
+    recap = [ln for ln in again.stdout.splitlines() if " : ok=" in ln]
+    assert len(recap) == 3 and all("changed=0" in ln for ln in recap), recap
+    # Back to the scenario's own settings (Redis's default hz), live as well.
+    assert run_site(None, {}).returncode == 0
+    assert all(node(n, "CONFIG", "GET", "hz") == ["hz", "10"] for n in NAMES)
+    assert main_pids() == pids
+
+
 class Writer(threading.Thread):
     """A Sentinel-aware client writing throughout: INCR, then WAIT 1 (acknowledged by
     the primary and one replica), every 50 ms; when each write was accepted."""
@@ -245,17 +269,13 @@ def measured_failover(how: str) -> str:
 def test_a_stopped_primary_fails_over_and_a_rerun_demotes_no_one() -> None:
     new_primary = measured_failover("stop")
     # The role again, on every host: nothing changes, the new primary stays primary.
-    starts = {n: sh(n, f"systemctl show -p MainPID --value redis-server@{GROUP}").stdout
-              for n in NAMES}  # fmt: skip
+    starts = main_pids()
     rerun = run_site(None, {})
     assert rerun.returncode == 0, rerun.stdout[-3000:]
     recap = [ln for ln in rerun.stdout.splitlines() if " : ok=" in ln]
     changed = [ln for ln in rerun.stdout.splitlines() if ln.startswith("changed:")]
     assert len(recap) == 3 and all("changed=0" in ln for ln in recap), (recap, changed)
-    # No node was restarted.
-    assert starts == {
-        n: sh(n, f"systemctl show -p MainPID --value redis-server@{GROUP}").stdout for n in NAMES
-    }
+    assert main_pids() == starts  # no node was restarted
     assert primary_name() == new_primary
 
 
