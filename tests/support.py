@@ -117,3 +117,45 @@ def redis_server(workdir: Path, *options: str, tls: Path | None = None) -> Itera
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def start_sentinel(
+    workdir: Path,
+    primaries: dict[str, int],
+    password: str,
+    auth_pass: str | None = None,
+    quorum: int = 1,
+    down_after_ms: int = 30000,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """A Sentinel on loopback watching ``primaries`` (name -> port on 127.0.0.1),
+    asking its clients for ``password``, logging in to the nodes with ``auth_pass``;
+    (its process, its port) once it answers for every group. The caller stops it."""
+    import redis
+
+    port = free_port()
+    home = workdir / f"sentinel-{port}"
+    home.mkdir()
+    lines = [f"port {port}", "bind 127.0.0.1", "daemonize no", "protected-mode no",
+             f"dir {home}", f"requirepass {password}",
+             f"sentinel sentinel-pass {password}"]  # fmt: skip
+    for name, primary in primaries.items():
+        lines += [f"sentinel monitor {name} 127.0.0.1 {primary} {quorum}",
+                  f"sentinel down-after-milliseconds {name} {down_after_ms}"]  # fmt: skip
+        if auth_pass:
+            lines.append(f"sentinel auth-pass {name} {auth_pass}")
+    conf = home / "sentinel.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    proc = subprocess.Popen(
+        [REDIS_SERVER, str(conf), "--sentinel"], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    client = redis.Redis(port=port, password=password, decode_responses=True)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if all(client.sentinel_get_master_addr_by_name(n) for n in primaries):
+                return proc, port
+        except redis.RedisError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "no Sentinel"
+        time.sleep(0.05)

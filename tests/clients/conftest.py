@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 from clients_support import ADMIN_PASSWORD, SENTINEL_PASSWORD, Server
-from support import REDIS_SERVER, free_port
+from support import REDIS_SERVER, free_port, start_sentinel
 
 
 @pytest.fixture
@@ -54,33 +54,9 @@ def sentinel(tmp_path: Path) -> Iterator[Callable[..., int]]:
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(primaries: dict[str, int]) -> int:
-        port = free_port()
-        workdir = tmp_path / f"sentinel-{port}"
-        workdir.mkdir()
-        conf = workdir / "sentinel.conf"
-        lines = [f"port {port}", "bind 127.0.0.1", "daemonize no", "protected-mode no",
-                 f"dir {workdir}", f"requirepass {SENTINEL_PASSWORD}"]  # fmt: skip
-        for name, primary in primaries.items():
-            lines += [f"sentinel monitor {name} 127.0.0.1 {primary} 1",
-                      f"sentinel auth-pass {name} {ADMIN_PASSWORD}"]  # fmt: skip
-        conf.write_text("\n".join(lines) + "\n")
-        procs.append(
-            subprocess.Popen(
-                [REDIS_SERVER, str(conf), "--sentinel"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        client = redis.Redis(port=port, password=SENTINEL_PASSWORD, decode_responses=True)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if all(client.sentinel_get_master_addr_by_name(n) for n in primaries):
-                    return port
-            except redis.RedisError:
-                pass
-            assert time.monotonic() < deadline, "the Sentinel did not start"
-            time.sleep(0.05)
+        proc, port = start_sentinel(tmp_path, primaries, SENTINEL_PASSWORD, ADMIN_PASSWORD)
+        procs.append(proc)
+        return port
 
     yield start
     for proc in procs:

@@ -100,6 +100,15 @@ def port(value: Any, what: str, allow_zero: bool = False) -> int:
     return number
 
 
+def host_port(text: str, what: str) -> tuple[str, int]:
+    """HOST:PORT (an IPv6 address in brackets: [::1]:26379)."""
+    host, sep, number = str(text).rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not valid_host(host) or not number.isdigit():
+        raise UsageError(f"{what} takes HOST:PORT, got {_shown(text)}")
+    return host, port(int(number), f"{what}: the port")
+
+
 def exporter_url(text: str) -> str:
     """An http(s) URL with a valid host and port; credentials in it are refused
     (they would show in ps and in the report)."""

@@ -556,3 +556,197 @@ def check_exporter(url: str, text: str | None, error: str | None, run_id: str | 
         hint = "this exporter scrapes another Redis instance than the one verified"
         return Check(name, FAIL, f"run_id {run_id}", f"run_id {sorted(map(str, ids))}", hint)
     return Check(name, PASS, "redis_up 1", observed)
+
+
+# --- a node of a replication group, and its Sentinels (issue 20 #3) -----------------
+
+
+@dataclass
+class SentinelView:
+    """What one Sentinel answered of a group: where it says the primary is, its
+    CKQUORUM answer, how many other Sentinels it sees; ``error`` where it did not
+    answer."""
+
+    address: str
+    primary: str | None = None
+    ckquorum: str | None = None
+    other_sentinels: int | None = None
+    replicas: int | None = None
+    error: str | None = None
+
+
+def _replica_lags(info: Mapping[str, Any]) -> dict[str, tuple[str, int | None]]:
+    """A primary's replicas from INFO replication: ip:port -> (state, lag in s)."""
+    out: dict[str, tuple[str, int | None]] = {}
+    for key, value in info.items():
+        if not re.fullmatch(r"slave\d+", key):
+            continue
+        # redis-py parses "ip=...,port=...,state=online,lag=0" into a dict already.
+        if isinstance(value, Mapping):
+            fields = {str(k): str(v) for k, v in value.items()}
+        else:
+            fields = dict(part.split("=", 1) for part in str(value).split(",") if "=" in part)
+        lag = fields.get("lag")
+        out[f"{fields.get('ip')}:{fields.get('port')}"] = (
+            fields.get("state", "?"),
+            int(lag) if lag is not None and lag.lstrip("-").isdigit() else None,
+        )
+    return out
+
+
+def check_replication(
+    info: Mapping[str, Any], max_lag_s: float, known_replicas: int | None
+) -> list[Check]:
+    """This node's side of replication, from its INFO replication: a replica's link
+    up and recent, a primary's replicas all connected, online and within the lag
+    bound (``known_replicas``: how many the Sentinels know of, when they said)."""
+    role = str(info.get("role", "?"))
+    if role == "slave":
+        link = str(info.get("master_link_status", "?"))
+        checks = [
+            Check(
+                "replication: link to the primary",
+                PASS if link == "up" else FAIL,
+                "up",
+                f"{link} ({info.get('master_host')}:{info.get('master_port')})",
+                ""
+                if link == "up"
+                else "the replica cannot reach or log in to its primary: "
+                "check the primary, the replication user and masterauth",
+            )
+        ]
+        last = info.get("master_last_io_seconds_ago")
+        seconds = int(str(last)) if str(last).lstrip("-").isdigit() else None
+        if link == "up":
+            late = seconds is None or seconds > max_lag_s
+            checks.append(
+                Check(
+                    "replication: lag",
+                    FAIL if late else PASS,
+                    f"<= {max_lag_s:g} s",
+                    f"{seconds} s since the primary last spoke",
+                    "the replica is behind: a failover now would lose what it lacks"
+                    if late
+                    else "",
+                )
+            )
+        if str(info.get("master_sync_in_progress", "0")) == "1":
+            checks.append(
+                Check(
+                    "replication: full sync",
+                    WARN,
+                    "done",
+                    "in progress",
+                    "the replica is loading a full copy from its primary",
+                )
+            )
+        return checks
+    if role != "master":
+        return [Check("replication: role", FAIL, "master or slave", role)]
+    replicas = _replica_lags(info)
+    connected = sum(1 for state, _ in replicas.values() if state == "online")
+    want = known_replicas if known_replicas is not None else connected
+    checks = [
+        Check(
+            "replication: replicas connected",
+            PASS if connected >= want and want > 0 else FAIL,
+            f"{want} online (as the Sentinels know them)"
+            if known_replicas is not None
+            else "at least 1 online",
+            f"{connected} online of {len(replicas)}",
+            ""
+            if connected >= want and want > 0
+            else "a replica is down or cannot sync: a "
+            "failover now has fewer (or no) nodes to promote",
+        )
+    ]
+    lagging = sorted(a for a, (_, lag) in replicas.items() if lag is None or lag > max_lag_s)
+    checks.append(
+        Check(
+            "replication: replica lag",
+            FAIL if lagging else PASS,
+            f"<= {max_lag_s:g} s",
+            ", ".join(f"{a}: {replicas[a][1]}" for a in sorted(replicas)) or "no replicas",
+            f"behind: {', '.join(lagging)}" if lagging else "",
+        )
+    )
+    return checks
+
+
+def check_sentinels(
+    views: list[SentinelView], node: str, node_role: str, node_primary: str | None
+) -> list[Check]:
+    """The group as its Sentinels see it: every one answers, all name one primary,
+    each reaches the quorum and sees the others, and this node (``node``, ip:port)
+    is what they say (the primary, or a replica of it: ``node_primary``)."""
+    answered = [v for v in views if v.error is None]
+    silent = [f"{v.address} ({v.error})" for v in views if v.error is not None]
+    checks = [
+        Check(
+            "Sentinels answer",
+            FAIL if silent or not views else PASS,
+            f"{len(views)} answer",
+            f"{len(answered)} answer" + (f"; not: {', '.join(silent)}" if silent else ""),
+            "a Sentinel down or unreachable: fewer votes for a failover" if silent else "",
+        )
+    ]
+    seen = {v.address: v.primary for v in answered}
+    primaries = sorted({p for p in seen.values() if p})
+    agree = len(primaries) == 1 and all(seen.values())
+    checks.append(
+        Check(
+            "Sentinels agree on the primary",
+            PASS if agree else FAIL,
+            "one primary",
+            ", ".join(f"{a}: {p}" for a, p in sorted(seen.items())) or "none",
+            ""
+            if agree
+            else "the Sentinels disagree (a split view) or one does not watch "
+            "the group: clients may write to two primaries",
+        )
+    )
+    short = [f"{v.address}: {v.ckquorum}" for v in answered if not str(v.ckquorum).startswith("OK")]
+    checks.append(
+        Check(
+            "quorum reachable (SENTINEL CKQUORUM)",
+            FAIL if short or not answered else PASS,
+            "OK",
+            "; ".join(short) or f"OK from {len(answered)}",
+            "too few Sentinels reachable to agree on or authorise a failover" if short else "",
+        )
+    )
+    blind = [
+        f"{v.address}: {v.other_sentinels}" for v in answered if v.other_sentinels != len(views) - 1
+    ]
+    checks.append(
+        Check(
+            "every Sentinel sees the others",
+            FAIL if blind else PASS,
+            f"{len(views) - 1} others each",
+            "; ".join(blind) or "yes",
+            "a Sentinel that does not see the others (a network split, a wrong password, "
+            "announce addresses)"
+            if blind
+            else "",
+        )
+    )
+    if agree:
+        primary = primaries[0]
+        fits = (
+            (node_role == "master")
+            if primary == node
+            else (node_role == "slave" and node_primary == primary)
+        )
+        checks.append(
+            Check(
+                "this node as the Sentinels see it",
+                PASS if fits else FAIL,
+                "the primary" if primary == node else f"a replica of {primary}",
+                f"{node_role}" + (f" of {node_primary}" if node_primary else ""),
+                ""
+                if fits
+                else "the node is not what the Sentinels say: they will reconfigure "
+                "it, or a client of the node writes where Sentinel clients do not",
+            )
+        )
+    return checks

@@ -129,6 +129,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="acknowledge what those counters grew by since the last successful verification "
         "(a deliberate overload, an incident dealt with): a warning, and the baseline moves on",
     )
+    parser.add_argument(
+        "--sentinel",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="a Sentinel of the instance's replication group (each one: repeat it); with "
+        "them, the group is checked too (default: the expect-file's sentinels)",
+    )
+    parser.add_argument(
+        "--master-name", help="the group's name at the Sentinels (default: the expect-file's)"
+    )
+    parser.add_argument(
+        "--sentinel-password-file",
+        type=Path,
+        help="the Sentinels' password; - reads it from standard input (default: "
+        "$REDIS_SENTINEL_PASSWORD, else none)",
+    )
+    parser.add_argument(
+        "--max-lag-s", type=float, default=10.0, help="replication lag bound, in seconds"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     given = sys.argv[1:] if argv is None else argv
     if any(SECRET_OPTION.match(a) for a in given):
@@ -169,8 +189,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if args.exporter_url:
             inputs.exporter_url(args.exporter_url)
         args.database_list = inputs.databases(args.databases) if args.databases else None
+        args.sentinel_list = [inputs.host_port(s, "--sentinel") for s in args.sentinel]
     except UsageError as exc:
         parser.error(str(exc))
+    if args.master_name is not None and not INSTANCE_NAME.match(args.master_name):
+        parser.error("--master-name takes a group name ([a-z0-9_-]+)")
+    if str(args.sentinel_password_file) == "-" and str(args.password_file) == "-":
+        parser.error("only one of --password-file and --sentinel-password-file can be -")
+    if not 0 < args.max_lag_s < float("inf"):
+        parser.error(f"--max-lag-s must be a positive number, got {args.max_lag_s}")
     return args
 
 
@@ -413,6 +440,12 @@ def run(args: argparse.Namespace) -> ck.Report:
                 )
             )
 
+    sentinels = args.sentinel_list or (
+        list(expected.sentinel.sentinels) if expected.sentinel else []
+    )
+    if sentinels:
+        group_checks(args, expected, target, info or {}, sentinels, report)
+
     url = args.exporter_url or exporter_url(expected.exporter, target.host)
     if url:
         text, error = probe.scrape(url, args.timeout)
@@ -453,6 +486,42 @@ def run(args: argparse.Namespace) -> ck.Report:
                 ck.Check("state saved", ck.WARN, str(state_file), error, "growth cannot be gated")
             )
     return report
+
+
+def group_checks(
+    args: argparse.Namespace,
+    expected: Expectations,
+    target: Target,
+    info: dict[str, Any],
+    sentinels: list[tuple[str, int]],
+    report: ck.Report,
+) -> None:
+    """The instance as one node of a replication group: its replication (link and
+    lag, or its replicas), and the group as its Sentinels see it."""
+    name = args.master_name or (expected.sentinel.master_name if expected.sentinel else None)
+    if not name:
+        raise UsageError("--sentinel needs --master-name (or an expect-file with sentinels)")
+    if args.sentinel_password_file:
+        password: str | None = inputs.read_password(args.sentinel_password_file)
+    else:
+        password = os.environ.get("REDIS_SENTINEL_PASSWORD") or None
+    views = probe.sentinel_views(sentinels, name, password, min(args.timeout, 5.0))
+    known = [v.replicas for v in views if v.replicas is not None and v.replicas >= 0]
+    with Stage(report, "replication", "INFO"):
+        report.checks.extend(
+            ck.check_replication(info, args.max_lag_s, max(known) if known else None)
+        )
+    role = str(info.get("role", "?"))
+    node_primary = (
+        f"{info.get('master_host')}:{info.get('master_port')}" if role == "slave" else None
+    )
+    agreed = {v.primary for v in views if v.error is None and v.primary}
+    node = f"{target.host}:{target.port}"
+    if role == "master" and len(agreed) == 1:
+        (primary,) = agreed
+        if probe.run_id_at(target, primary) == str(info.get("run_id")):
+            node = primary  # the primary they name is this very process
+    report.checks.extend(ck.check_sentinels(views, node, role, node_primary))
 
 
 def default_databases(expected: Expectations) -> list[int]:

@@ -275,3 +275,51 @@ def info(client: redis.Redis) -> dict[str, Any]:
 
 def _is_noperm(exc: Exception) -> bool:
     return "NOPERM" in str(exc) or "no permissions" in str(exc)
+
+
+def sentinel_views(
+    sentinels: list[tuple[str, int]], name: str, password: str | None, timeout: float
+) -> list[Any]:
+    """What each Sentinel says of the group ``name`` (checks.SentinelView)."""
+    from redis_tuned_tools.verify.checks import SentinelView
+
+    views = []
+    for host, port in sentinels:
+        view = SentinelView(address=f"{host}:{port}")
+        client = redis.Redis(
+            host=host, port=port, password=password, socket_timeout=timeout,
+            socket_connect_timeout=timeout, decode_responses=True,
+        )  # fmt: skip
+        try:
+            found = client.execute_command(  # type: ignore[no-untyped-call]
+                "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name
+            )
+            view.primary = f"{found[0]}:{found[1]}" if found else None
+            try:
+                answer = client.execute_command("SENTINEL", "CKQUORUM", name)  # type: ignore[no-untyped-call]
+                view.ckquorum = str(answer)
+            except redis.ResponseError as exc:  # -NOQUORUM ...
+                view.ckquorum = str(exc).split("\n")[0][:160]
+            master = client.sentinel_master(name)
+            assert isinstance(master, dict)
+            view.other_sentinels = int(master.get("num-other-sentinels", -1))
+            view.replicas = int(master.get("num-slaves", -1))
+        except (redis.RedisError, OSError) as exc:
+            view.error = " ".join((str(exc) or type(exc).__name__).split())[:120]
+        finally:
+            client.close()
+        views.append(view)
+    return views
+
+
+def run_id_at(target: Target, address: str) -> str | None:
+    """The run_id of the server at ``address`` (ip:port), logged in as ``target`` is:
+    whether the primary the Sentinels name is this very process."""
+    host, _, port = address.rpartition(":")
+    client = dataclasses.replace(target, host=host, port=int(port)).client()
+    try:
+        return str(client.info("server").get("run_id"))
+    except (redis.RedisError, OSError):
+        return None
+    finally:
+        client.close()

@@ -1,0 +1,163 @@
+"""Issue 20 #3: redis-tuned-verify checks a node of a replication group and the group
+as its Sentinels see it; each check fails on a group that violates it (a replica
+down, a Sentinel down, a split view, a replica cut off its primary). Real processes
+on loopback: a primary, a replica, three Sentinels (quorum 2)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from support import start_sentinel
+from test_cli import check, verify
+
+PASSWORD = "group-test-sentinel-secret"
+
+
+@dataclass
+class Group:
+    primary: Any
+    replica: Any
+    sentinels: list[tuple[subprocess.Popen[bytes], int]]
+    password_file: Path
+
+    def flags(self, *extra_ports: int) -> list[str]:
+        ports = [p for _, p in self.sentinels] + list(extra_ports)
+        return [
+            *(f"--sentinel=127.0.0.1:{p}" for p in ports),
+            "--master-name=grp",
+            "--mode=client",  # this machine is not a tuned host: the group, not the kernel
+            f"--sentinel-password-file={self.password_file}",
+        ]
+
+
+def wait_for(what: str, predicate: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def group(redis_server, tmp_path: Path) -> Iterator[Group]:  # type: ignore[no-untyped-def]
+    primary = redis_server()
+    conf = tmp_path / "replica.conf"
+    conf.write_text(f"replicaof 127.0.0.1 {primary.port}\n")
+    replica = redis_server(conf=conf)
+    wait_for(
+        "the replica in sync",
+        lambda: replica.client().info("replication").get("master_link_status") == "up",
+    )
+    sentinels = [start_sentinel(tmp_path, {"grp": primary.port}, PASSWORD, quorum=2)
+                 for _ in range(3)]  # fmt: skip
+
+    def settled() -> bool:
+        for _, port in sentinels:
+            master = redis.Redis(port=port, password=PASSWORD).sentinel_master("grp")
+            if master["num-other-sentinels"] != 2 or master["num-slaves"] != 1:
+                return False
+        return True
+
+    wait_for("the Sentinels see each other and the replica", settled, 40)
+    secret = tmp_path / "sentinel.secret"
+    secret.write_text(PASSWORD + "\n")
+    secret.chmod(0o600)
+    yield Group(primary, replica, sentinels, secret)
+    for proc, _ in sentinels:
+        proc.terminate()
+    for proc, _ in sentinels:
+        proc.wait(timeout=10)
+
+
+GROUP_CHECKS = (
+    "Sentinels answer",
+    "Sentinels agree on the primary",
+    "quorum reachable (SENTINEL CKQUORUM)",
+    "every Sentinel sees the others",
+    "this node as the Sentinels see it",
+)
+
+
+def test_a_healthy_group_passes_from_the_primary_and_from_the_replica(group, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, report = verify(capsys, group.primary, *group.flags())
+    assert code == 0, [c for c in report["checks"] if c["status"] == "fail"]
+    for name in (*GROUP_CHECKS, "replication: replicas connected", "replication: replica lag"):
+        assert check(report, name)["status"] == "pass", name
+    code, report = verify(capsys, group.replica, *group.flags())
+    assert code == 0, [c for c in report["checks"] if c["status"] == "fail"]
+    for name in (*GROUP_CHECKS, "replication: link to the primary", "replication: lag"):
+        assert check(report, name)["status"] == "pass", name
+    assert check(report, "this node as the Sentinels see it")["expected"] == (
+        f"a replica of 127.0.0.1:{group.primary.port}"
+    )
+    assert PASSWORD not in str(report)
+
+
+def test_a_replica_down_fails_the_primarys_replication_check(group, capsys) -> None:  # type: ignore[no-untyped-def]
+    os.kill(group.replica.pid, signal.SIGTERM)
+    wait_for(
+        "the primary sees no replica",
+        lambda: group.primary.client().info("replication")["connected_slaves"] == 0,
+    )
+    code, report = verify(capsys, group.primary, *group.flags())
+    assert code == 1
+    failed = check(report, "replication: replicas connected")
+    assert failed["status"] == "fail" and failed["observed"] == "0 online of 0"
+
+
+def test_a_sentinel_down_fails_and_the_quorum_still_holds(group, capsys) -> None:  # type: ignore[no-untyped-def]
+    proc, port = group.sentinels[2]
+    proc.terminate()
+    proc.wait(timeout=10)
+    code, report = verify(capsys, group.replica, *group.flags())
+    assert code == 1
+    down = check(report, "Sentinels answer")
+    assert down["status"] == "fail" and f"127.0.0.1:{port}" in down["observed"]
+    # The two left still reach the quorum of 2 (they still count the third as known).
+    assert check(report, "quorum reachable (SENTINEL CKQUORUM)")["status"] == "pass"
+
+
+def test_a_split_view_fails(group, redis_server, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A fourth Sentinel that watches another server under the group's name."""
+    other = redis_server()
+    proc, port = start_sentinel(tmp_path, {"grp": other.port}, PASSWORD)
+    try:
+        code, report = verify(capsys, group.replica, *group.flags(port))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert code == 1
+    split = check(report, "Sentinels agree on the primary")
+    assert split["status"] == "fail"
+    assert f"127.0.0.1:{other.port}" in split["observed"]
+    assert f"127.0.0.1:{group.primary.port}" in split["observed"]
+
+
+def test_a_replica_cut_off_its_primary_fails_its_link_check(group, capsys) -> None:  # type: ignore[no-untyped-def]
+    os.kill(group.primary.pid, signal.SIGTERM)
+    wait_for(
+        "the replica's link down",
+        lambda: group.replica.client().info("replication").get("master_link_status") == "down",
+    )
+    code, report = verify(capsys, group.replica, *group.flags())
+    assert code == 1
+    link = check(report, "replication: link to the primary")
+    assert link["status"] == "fail" and link["observed"].startswith("down")
+
+
+def test_group_flags_without_a_name_or_with_a_bad_sentinel_are_one_line(group, capsys) -> None:  # type: ignore[no-untyped-def]
+    from redis_tuned_tools.verify.cli import main
+
+    assert main(["--port", str(group.replica.port), "--sentinel=127.0.0.1:x"]) == 2
+    assert "--sentinel takes HOST:PORT" in capsys.readouterr().err
+    flags = [f for f in group.flags() if not f.startswith("--master-name")]
+    assert main(["--port", str(group.replica.port), "--latency-samples=10", *flags]) == 2
+    assert "--sentinel needs --master-name" in capsys.readouterr().err
