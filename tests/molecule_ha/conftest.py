@@ -18,6 +18,7 @@ GROUP = "channels"
 PORT = 6379
 SENTINEL_PORT = 26379
 TESTER = VARS["redis_tuned_acl_users"][0]
+APP = VARS["redis_tuned_instances"][0]["password"]
 SENTINEL_PASSWORD = VARS["redis_tuned_sentinel_password"]
 ADMIN_SECRET = "/etc/redis/redis_tuned/admin.secret"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import json
 import os
@@ -22,6 +23,7 @@ from typing import Any
 import redis
 from channels_redis.core import RedisChannelLayer
 from conftest import (
+    APP,
     FIGURES,
     GROUP,
     NAMES,
@@ -30,6 +32,7 @@ from conftest import (
     SENTINEL_PASSWORD,
     SENTINEL_PORT,
     TESTER,
+    VARS,
     address_of,
     info,
     node,
@@ -104,6 +107,13 @@ def test_the_nodes_replicate_as_the_replication_user_which_may_do_nothing_else()
     assert user["keys"] == "" and user["channels"] == ""
 
 
+def secrets() -> list[str]:
+    """Every password of the scenario, the one the role derives for Sentinel's user too."""
+    replication = VARS["redis_tuned_replication_password"]
+    derived = hashlib.sha256(f"redis_tuned sentinel auth:{replication}".encode()).hexdigest()
+    return [replication, SENTINEL_PASSWORD, TESTER["password"], APP, derived]
+
+
 def main_pids() -> dict[str, str]:
     return {
         n: sh(n, f"systemctl show -p MainPID --value redis-server@{GROUP}").stdout.strip()
@@ -115,8 +125,14 @@ def test_a_live_change_is_applied_across_the_group_with_no_restart_and_no_failov
     """A change CONFIG SET can make (hz, from redis_tuned_config) reaches every node
     live: no process restarted, the primary where it was; the next run is clean."""
     primary, pids = primary_name(), main_pids()
-    changed = run_site(None, {"redis_tuned_config": {"hz": 17}})
+    changed = run_site(None, {"redis_tuned_config": {"hz": 17}}, verbosity="-v")
     assert changed.returncode == 0, changed.stdout[-3000:]
+    # Its diffs (every node's file rewritten) and results name no password: not the
+    # vault's, not the Sentinels' user's (derived), not their SHA-256.
+    for secret in secrets():
+        for shown in (secret, hashlib.sha256(secret.encode()).hexdigest()):
+            assert shown not in changed.stdout + changed.stderr
+    assert "+hz 17" in changed.stdout  # the diffs were shown
     assert all(node(n, "CONFIG", "GET", "hz") == ["hz", "17"] for n in NAMES)
     assert main_pids() == pids and primary_name() == primary
     again = run_site(None, {"redis_tuned_config": {"hz": 17}})
