@@ -85,10 +85,19 @@ def two_instances(redis_server: Any) -> tuple[Any, Any]:
 ENV = {"REDIS_CHANNELS_PASSWORD": APP_PASSWORD, "REDIS_CACHE_PASSWORD": APP_PASSWORD}
 
 
+async def layer_round_trip() -> dict[str, Any]:
+    """A group round trip through the channel layer the settings in use give, flushed after."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    message = await group_round_trip(layer)
+    await layer.flush()
+    return message
+
+
 def test_generated_settings_work_in_django_with_acl_users(redis_server, capsys) -> None:  # type: ignore[no-untyped-def]
     """A group round trip through the channel layer and set/get/clear through the
     cache, as the app's ACL user (docs/clients.md's rule strings)."""
-    from channels.layers import get_channel_layer
     from django.core.cache import cache
 
     channels, cache_server = two_instances(redis_server)
@@ -101,13 +110,7 @@ def test_generated_settings_work_in_django_with_acl_users(redis_server, capsys) 
     assert APP_PASSWORD not in snippet and "REDIS_CHANNELS_PASSWORD" in snippet
     use(load(snippet, ENV))
 
-    async def round_trip() -> dict[str, Any]:
-        layer = get_channel_layer()
-        message = await group_round_trip(layer)
-        await layer.flush()
-        return message
-
-    assert asyncio.run(round_trip()) == {"type": "chat.message", "text": "hi"}
+    assert asyncio.run(layer_round_trip()) == {"type": "chat.message", "text": "hi"}
     cache.set("k", "v", 30)
     assert cache.get("k") == "v"
     cache.clear()
@@ -319,7 +322,6 @@ def test_a_replicated_instance_gets_the_sentinel_forms_that_work_in_django(
     Sentinels; the snippet's channels_redis hosts entry and django-redis's
     SentinelClient find the primary through them (a real Sentinel here), with the
     Sentinels' password from the environment."""
-    from channels.layers import get_channel_layer
     from django.core.cache import cache
 
     channels, cache_server = two_instances(redis_server)
@@ -346,13 +348,7 @@ def test_a_replicated_instance_gets_the_sentinel_forms_that_work_in_django(
         load(snippet, ENV)
     use(load(snippet, {**ENV, "REDIS_SENTINEL_PASSWORD": SENTINEL_PASSWORD}))
 
-    async def round_trip() -> dict[str, Any]:
-        layer = get_channel_layer()
-        message = await group_round_trip(layer)
-        await layer.flush()
-        return message
-
-    assert asyncio.run(round_trip()) == {"type": "chat.message", "text": "hi"}
+    assert asyncio.run(layer_round_trip()) == {"type": "chat.message", "text": "hi"}
     cache.set("k", "through-sentinel", 30)
     assert cache.get("k") == "through-sentinel"
     assert channels.admin.dbsize() == 0  # flushed: it went to the channels primary
