@@ -286,3 +286,19 @@ def test_replication_over_tls_is_refused_until_the_role_does_it() -> None:
     inputs["tls"]["files_ok"] = dict.fromkeys(inputs["tls"]["files_ok"], True)
     found = f.plan(inputs)["problems"]
     assert any("replication over TLS" in p and "not done by this version" in p for p in found)
+
+
+def test_a_nodes_file_rewritten_by_sentinel_is_no_reason_to_restart_it() -> None:
+    """Sentinel's CONFIG REWRITE makes the file newer than the process; what counts is
+    when the role last wrote it (its render's stamp)."""
+    plan = play(three())["redis-2"]
+    (inst,) = plan["instances"]
+    started = 1000.0
+    state = {
+        "units": {inst["unit"]: {"started": started}},
+        "mtimes": {inst["paths"]["conf"]: started + 60},  # the rewrite
+    }
+    unverifiable = {inst["name"]: {"restart": [], "unverifiable": ["x"], "set": {}}}
+    assert f.restart_reasons(plan, state, [], unverifiable) == {}
+    state["mtimes"][inst["paths"]["rendered"]] = started + 30  # the role wrote it since
+    assert f.restart_reasons(plan, state, [], unverifiable) == {"channels": ["config file"]}

@@ -437,6 +437,9 @@ def _instance(
         "pidfile": pidfile(name, flavour),
         "paths": paths,
         "restart_files": restart_files,
+        # What says when the role last wrote the config: the file itself (a replicated
+        # instance's is its render's stamp: its server rewrites the file too).
+        "conf_stamp": paths["conf"],
         "port": port,
         "plain_port": plain_port,
         "tls": tls,

@@ -36,10 +36,7 @@ def restart_reasons(
         if mine is None:  # else reloaded live (live_changes: tls_reload)
             kinds |= {f: "TLS files" for f in inst["restart_files"] if f not in paths.values()}
         if mine is None or mine["unverifiable"]:
-            # A replicated instance's file is rewritten by its server (Sentinel's
-            # CONFIG REWRITE): what counts is when the role last wrote it.
-            replicated = isinstance(inst.get("replication"), dict)
-            kinds[paths["rendered"] if replicated else paths["conf"]] = "config file"
+            kinds[inst["conf_stamp"]] = "config file"
         why = list(mine["restart"]) if mine else []
         for path, kind in kinds.items():
             if (modified.get(path, 0.0) > since or path in changed) and kind not in why:

@@ -265,6 +265,7 @@ def join_groups(
         # Its file's time is the server's too (Sentinel's CONFIG REWRITE): the role's
         # own last write of it is what a running process must not be older than.
         paths = inst["paths"]
+        inst["conf_stamp"] = paths["rendered"]
         inst["restart_files"] = [
             paths["rendered"] if f == paths["conf"] else f for f in inst["restart_files"]
         ]
