@@ -3,16 +3,37 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+LIBRARY = Path(__file__).resolve().parents[1] / "roles" / "redis_tuned" / "library"
+
+
+def run_module(module: str, tmp: Path, check: bool = False, diff: bool = True, **args: Any) -> dict:  # type: ignore[type-arg]
+    """One of the role's modules (its library/) run as Ansible runs it: a Python
+    process given its arguments in a file, answering in JSON (``_raw``: all it printed)."""
+    params = {**args, "_ansible_check_mode": check, "_ansible_diff": diff}
+    argfile = tmp / "args.json"
+    argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": params}))
+    proc = subprocess.run(
+        [sys.executable, str(LIBRARY / f"{module}.py"), str(argfile)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    result: dict = json.loads(proc.stdout)  # type: ignore[type-arg]
+    result["_raw"] = proc.stdout + proc.stderr
+    return result
 
 
 def free_port() -> int:

@@ -68,7 +68,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "settings", help="Django settings or redis-py kwargs for the instances",
         formatter_class=HelpFormatter,
     )  # fmt: skip
-    s.add_argument("--channels-url", help="redis[s]://[user@]host:port/db of the channel layer")
+    s.add_argument(
+        "--channels-url", action="append", default=[],
+        help="redis[s]://[user@]host:port/db of the channel layer; repeat it for a layer over "
+        "several instances (channels_redis shards over them; the second's password is read "
+        "from $REDIS_CHANNELS_2_PASSWORD, and so on) (default: none)",
+    )  # fmt: skip
     s.add_argument("--cache-url", help="redis[s]://[user@]host:port/db of the cache")
     s.add_argument(
         "--processes", type=bounded(1, 10000, "--processes"), default=1,
@@ -154,10 +159,17 @@ def run_settings(args: argparse.Namespace) -> int:
         for p in args.expect_file
     ]
     endpoints = [
-        settings.parse_url(url, use, expectations, args.cacert)
-        for use, url in (("channels", args.channels_url), ("cache", args.cache_url))
-        if url
+        settings.parse_url(url, "channels", expectations, args.cacert, shard=n)
+        for n, url in enumerate(args.channels_url)
     ]
+    twice = {e.instance for e in endpoints if [x.instance for x in endpoints].count(e.instance) > 1}
+    if twice:
+        shown = ", ".join(f"{h}:{p}" for h, p in sorted(twice))
+        raise inputs.UsageError(
+            f"--channels-url names {shown} twice: give each instance of the layer once"
+        )
+    if args.cache_url:
+        endpoints.append(settings.parse_url(args.cache_url, "cache", expectations, args.cacert))
     sizes = settings.pool_sizes(endpoints, args.processes, args.concurrency)
     if args.format == "json":
         write(sys.stdout, settings.as_json(endpoints, sizes))

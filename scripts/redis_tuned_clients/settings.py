@@ -54,6 +54,14 @@ class Endpoint:
     # A node of a replication group (its expectations say so): the app finds the
     # primary through these Sentinels, never at the node's own address.
     sentinel: SentinelExpect | None = None
+    # The channel layer over several instances (channels_redis shards channels and
+    # groups over its hosts list): this one's place in it, from 0.
+    shard: int = 0
+
+    @property
+    def key(self) -> str:
+        """Its name in the pool sizes and the JSON: channels, channels-2, ..., cache."""
+        return self.use if self.shard == 0 else f"{self.use}-{self.shard + 1}"
 
     @property
     def tls(self) -> bool:
@@ -66,11 +74,11 @@ class Endpoint:
 
 def parse_url(
     text: str, use: str, expectations: list[Expectations], cacert: str | None,
-    flag: str | None = None, password_env: str | None = None,
+    flag: str | None = None, password_env: str | None = None, shard: int = 0,
 ) -> Endpoint:  # fmt: skip
     """--channels-url / --cache-url: redis[s]://[user@]host[:port][/db], no password."""
     flag = flag or f"--{use}-url"
-    password_env = password_env or f"REDIS_{use.upper()}_PASSWORD"
+    password_env = password_env or shard_password_env(use, shard)
     try:
         url = urllib.parse.urlsplit(text)
         port = url.port or 6379
@@ -116,6 +124,17 @@ def parse_url(
         if url.username or expected is None or expected.requires_auth
         else None,
         sentinel=sentinel,
+        shard=shard,
+    )
+
+
+def shard_password_env(use: str, shard: int) -> str:
+    """Where the snippet reads an instance's password: $REDIS_CHANNELS_PASSWORD, and
+    $REDIS_CHANNELS_2_PASSWORD ... for the layer's further instances."""
+    return (
+        f"REDIS_{use.upper()}_PASSWORD"
+        if shard == 0
+        else f"REDIS_{use.upper()}_{shard + 1}_PASSWORD"
     )
 
 
@@ -135,7 +154,7 @@ def pool_sizes(endpoints: list[Endpoint], processes: int, concurrency: int) -> d
     channel layer (a full channels_redis pool raises MaxConnectionsError instead of
     waiting: it is never cut, the run refuses instead), and for the cache what is
     left under 80% of the instance's maxclients (its pool blocks and waits)."""
-    sizes = {e.use: max(2, min(concurrency + _own(e), MAX_POOL)) for e in endpoints}
+    sizes = {e.key: max(2, min(concurrency + _own(e), MAX_POOL)) for e in endpoints}
     for instance in {e.instance for e in endpoints}:
         on_it = [e for e in endpoints if e.instance == instance]
         maxclients = on_it[0].maxclients
@@ -143,9 +162,9 @@ def pool_sizes(endpoints: list[Endpoint], processes: int, concurrency: int) -> d
         where = f"{instance[0]}:{instance[1]}"
         fixed = [e for e in on_it if e.use == "channels"]
         flexible = [e for e in on_it if e.use != "channels"]
-        needed = processes * sum(sizes[e.use] for e in fixed)
+        needed = processes * sum(sizes[e.key] for e in fixed)
         if needed > budget:
-            need = sizes["channels"]
+            need = sizes[fixed[0].key]
             raise UsageError(
                 f"the channel layer needs {need} connections per process ({concurrency} "
                 f"concurrent + 1 for its receive loop) x {processes} processes = {needed} on "
@@ -155,7 +174,7 @@ def pool_sizes(endpoints: list[Endpoint], processes: int, concurrency: int) -> d
                 "or lower --processes or --concurrency"
             )
         left = budget - needed
-        wanted = processes * sum(sizes[e.use] for e in flexible)
+        wanted = processes * sum(sizes[e.key] for e in flexible)
         if flexible and wanted > left:
             each = left // (processes * len(flexible))
             if each < 2:
@@ -166,7 +185,7 @@ def pool_sizes(endpoints: list[Endpoint], processes: int, concurrency: int) -> d
                     "or run fewer processes"
                 )
             for e in flexible:
-                sizes[e.use] = min(sizes[e.use], each)
+                sizes[e.key] = min(sizes[e.key], each)
     return sizes
 
 
@@ -201,11 +220,11 @@ def pool_kwargs(endpoint: Endpoint, size: int) -> dict[str, Any]:
 def as_json(endpoints: list[Endpoint], sizes: dict[str, int]) -> str:
     out = {}
     for e in endpoints:
-        out[e.use] = {
+        out[e.key] = {
             "url": f"{e.scheme}://{e.host}:{e.port}/{e.db}",
             "username": e.user,
             "password_env": e.password_env,
-            **pool_kwargs(e, sizes[e.use]),
+            **pool_kwargs(e, sizes[e.key]),
             "note": "socket_keepalive_options keys are the socket module's constants by name",
         }
     return json.dumps(out, indent=2)
@@ -229,7 +248,8 @@ def as_django(
     layer: str = "core", cache_backend: str = "django-redis",
 ) -> str:  # fmt: skip
     """The Django settings snippet: CHANNEL_LAYERS and CACHES."""
-    by_use = {e.use: e for e in endpoints}
+    by_use = {e.use: e for e in endpoints if e.shard == 0}
+    layer_hosts = [e for e in endpoints if e.use == "channels"]
     envs = [f"${e.password_env}" for e in endpoints if e.password_env]
     if any(e.sentinel for e in endpoints):
         envs.append(f"${SENTINEL_PASSWORD_ENV}")
@@ -255,10 +275,10 @@ def as_django(
         size = (
             f"up to {concurrency} (uncapped: redis-py has no blocking Sentinel pool)"
             if e.sentinel and e.use == "cache"
-            else str(sizes[e.use])
+            else str(sizes[e.key])
         )
         lines.append(
-            f"#   {e.use}: {size} per process at {where} "
+            f"#   {e.key}: {size} per process at {where} "
             f"(maxclients {e.maxclients}, server timeout {e.timeout} s)"
         )
     lines += [
@@ -283,13 +303,20 @@ def as_django(
         "",
         "",
     ]
-    if "channels" in by_use:
-        e = by_use["channels"]
-        if e.sentinel is not None:
-            entry = _sentinel_entry(e, pool_kwargs(e, sizes["channels"]))
-        else:
-            host = {"address": "ADDRESS", **pool_kwargs(e, sizes["channels"])}
-            entry = _py(host, 16).replace('"ADDRESS"', _url_call(e))
+    if layer_hosts:
+        entries = []
+        for e in layer_hosts:
+            if e.sentinel is not None:
+                entries.append(_sentinel_entry(e, pool_kwargs(e, sizes[e.key])))
+            else:
+                host = {"address": "ADDRESS", **pool_kwargs(e, sizes[e.key])}
+                entries.append(_py(host, 16).replace('"ADDRESS"', _url_call(e)))
+        hosts = "".join(f"                {entry},\n" for entry in entries)
+        if len(entries) > 1:
+            lines.append(
+                f"# {len(entries)} instances: channels_redis shards channels and groups over "
+                "its hosts (the same list, in the same order, in every process)."
+            )
         backend = (
             "channels_redis.pubsub.RedisPubSubChannelLayer"
             if layer == "pubsub"
@@ -302,7 +329,7 @@ def as_django(
             '    "default": {',
             f'        "BACKEND": "{backend}",',
             '        "CONFIG": {',
-            f'            "hosts": [\n                {entry},\n            ],',
+            f'            "hosts": [\n{hosts}            ],',
             "        },",
             "    },",
             "}",

@@ -357,3 +357,56 @@ def test_a_replicated_instance_gets_the_sentinel_forms_that_work_in_django(
     assert main(["settings", f"--cache-url=redis://app@127.0.0.1:{cache_server.port}/0",
                  views[1], "--cache-backend=django"]) == 2  # fmt: skip
     assert "no Sentinel support" in capsys.readouterr().err
+
+
+def test_a_layer_over_several_groups_shards_across_them_in_django(
+    redis_server, sentinel, capsys, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 20 #4: two replicated channels instances (two groups, one Sentinel
+    watching both here) give one layer whose hosts are both Sentinel entries, in the
+    order given; channels_redis shards over them: groups and channels land on both
+    primaries, and a round trip works. The second's password has its own variable."""
+    first, second = redis_server(timeout=300), redis_server(timeout=300)
+    for server in (first, second):
+        server.add_user("app", APP_PASSWORD, CHANNELS_RULES)
+    port = sentinel({"channels": first.port, "channels-b": second.port})
+    views = []
+    for name, server in (("channels", first), ("channels-b", second)):
+        view = tmp_path / f"{name}.json"
+        view.write_text(json.dumps({
+            "name": name, "host": "127.0.0.1", "port": server.port, "requires_auth": True,
+            "config": {"maxclients": 10000, "timeout": 300},
+            "sentinel": {"master_name": name, "sentinels": [["127.0.0.1", port]]},
+        }))  # fmt: skip
+        views.append(f"--expect-file={view}")
+    urls = [f"--channels-url=redis://app@127.0.0.1:{s.port}/0" for s in (first, second)]
+    snippet = generate(capsys, *urls, *views)
+    assert snippet.index('"master_name": "channels"') < snippet.index('"master_name": "channels-b"')
+    assert "2 instances: channels_redis shards channels and groups" in snippet
+    with pytest.raises(KeyError, match="REDIS_CHANNELS_2_PASSWORD"):
+        load(snippet, {**ENV, "REDIS_SENTINEL_PASSWORD": SENTINEL_PASSWORD})
+    env = {**ENV, "REDIS_CHANNELS_2_PASSWORD": APP_PASSWORD,
+           "REDIS_SENTINEL_PASSWORD": SENTINEL_PASSWORD}  # fmt: skip
+    namespace = load(snippet, env)
+    (hosts,) = [layer["CONFIG"]["hosts"] for layer in namespace["CHANNEL_LAYERS"].values()]
+    assert [h["master_name"] for h in hosts] == ["channels", "channels-b"]
+    use(namespace)
+
+    async def groups_on_both() -> dict[str, Any]:
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        name = await layer.new_channel()
+        for n in range(16):  # sixteen groups: each hashes to one of the two hosts
+            await layer.group_add(f"room{n}", name)
+        on = {"first": first.admin.dbsize(), "second": second.admin.dbsize()}
+        message = await group_round_trip(layer)
+        await layer.flush()
+        return {"on": on, "message": message}
+
+    found = asyncio.run(groups_on_both())
+    assert found["on"]["first"] > 0 and found["on"]["second"] > 0, found
+    assert found["message"] == {"type": "chat.message", "text": "hi"}
+    # The same instance twice is no layer of two: one line.
+    assert main(["settings", urls[0], urls[0], *views]) == 2
+    assert "names 127.0.0.1:" in capsys.readouterr().err

@@ -107,6 +107,48 @@ def test_the_nodes_replicate_as_the_replication_user_which_may_do_nothing_else()
     assert user["keys"] == "" and user["channels"] == ""
 
 
+GROUP_CHECKS = (
+    "Sentinels answer",
+    "Sentinels agree on the primary",
+    "quorum reachable (SENTINEL CKQUORUM)",
+    "every Sentinel sees the others",
+    "this node as the Sentinels see it",
+)
+
+
+def host_verify(name: str) -> tuple[int, dict[str, Any]]:
+    """The host's own verification of its node, as the role runs it (no flag: the
+    group, its Sentinels and their password file come from the role's files)."""
+    ran = sh(name, f"redis-tuned-verify --instance {GROUP} --mode host --json")
+    return ran.returncode, json.loads(ran.stdout)
+
+
+def status(report: dict[str, Any], check: str) -> str:
+    (found,) = [c["status"] for c in report["checks"] if c["name"] == check]
+    return str(found)
+
+
+def test_each_hosts_own_verification_checks_the_group_and_fails_on_a_sentinel_down() -> None:
+    for name in NAMES:
+        code, report = host_verify(name)
+        assert code == 0, [c for c in report["checks"] if c["status"] == "fail"]
+        assert all(status(report, c) == "pass" for c in GROUP_CHECKS), name
+        link = (
+            "replication: replicas connected"
+            if name == primary_name()
+            else ("replication: link to the primary")
+        )
+        assert status(report, link) == "pass", name
+    down = NAMES[2]
+    assert sh(down, "systemctl stop redis-tuned-sentinel").returncode == 0
+    try:
+        code, report = host_verify(NAMES[1])
+        assert code == 1 and status(report, "Sentinels answer") == "fail"
+    finally:
+        assert sh(down, "systemctl start redis-tuned-sentinel").returncode == 0
+    wait_for("the group whole again", lambda: host_verify(NAMES[1])[0] == 0, 60)
+
+
 def secrets() -> list[str]:
     """Every password of the scenario, the one the role derives for Sentinel's user too."""
     replication = VARS["redis_tuned_replication_password"]

@@ -6,32 +6,15 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import run_module as run
 
 LIBRARY = Path(__file__).resolve().parents[2] / "roles" / "redis_tuned" / "library"
 ROOT = os.geteuid() == 0
 me = {"owner": "root", "group": "root"} if ROOT else {}
-
-
-def run(module: str, tmp: Path, check: bool = False, diff: bool = True, **args: Any) -> dict:  # type: ignore[type-arg]
-    params = {**args, "_ansible_check_mode": check, "_ansible_diff": diff}
-    argfile = tmp / "args.json"
-    argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": params}))
-    proc = subprocess.run(
-        [sys.executable, str(LIBRARY / f"{module}.py"), str(argfile)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    result: dict = json.loads(proc.stdout)  # type: ignore[type-arg]
-    result["_raw"] = proc.stdout + proc.stderr
-    return result
 
 
 def spec(path: Path, content: str, mode: str = "0640", **extra: Any) -> dict[str, Any]:

@@ -93,6 +93,12 @@ def test_each_node_replicates_as_the_replication_user_from_the_bootstrap_primary
             "master_name": "channels",
             "sentinels": [[a, 26379] for a in ADDRESSES.values()],
         }
+        # What the host's verifier checks the group against (its expectations file).
+        assert inst["expectations"]["sentinel"] == {
+            "master_name": "channels",
+            "sentinels": [[a, 26379] for a in ADDRESSES.values()],
+            "password_file": "/etc/redis/redis_tuned/sentinel.secret",
+        }
         sentinel = result["sentinel"]
         assert sentinel["port"] == 26379 and sentinel["bind"] == f"127.0.0.1 {ADDRESSES[host]}"
         assert sentinel["announce_ip"] is None
@@ -226,6 +232,11 @@ def test_a_group_the_role_cannot_run_safely_is_refused_naming_the_variable(
             "redis_tuned_sentinel_enabled is true: set redis_tuned_sentinel_password",
         ),
         (
+            {"redis_tuned_sentinel_enabled": False, "redis_tuned_sentinel_password": ""},
+            "redis_tuned_instances[0] (channels): replication: true needs "
+            "redis_tuned_sentinel_password (from a vault) on every host of the group",
+        ),
+        (
             {"redis_tuned_config": {}},
             "redis_tuned_instances[0] (channels): replication: true, but the instance listens on "
             "loopback only",
@@ -255,6 +266,7 @@ def test_a_group_the_role_cannot_run_safely_is_refused_naming_the_variable(
     ids=[
         "replication-password",
         "sentinel-password",
+        "sentinel-password-no-sentinel",
         "loopback",
         "quorum-0",
         "sentinel-port",

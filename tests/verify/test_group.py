@@ -5,6 +5,7 @@ on loopback: a primary, a replica, three Sentinels (quorum 2)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 import redis
-from support import start_sentinel
+from support import run_module, start_sentinel
 from test_cli import check, verify
 
 PASSWORD = "group-test-sentinel-secret"
@@ -161,3 +162,64 @@ def test_group_flags_without_a_name_or_with_a_bad_sentinel_are_one_line(group, c
     flags = [f for f in group.flags() if not f.startswith("--master-name")]
     assert main(["--port", str(group.replica.port), "--latency-samples=10", *flags]) == 2
     assert "--sentinel needs --master-name" in capsys.readouterr().err
+
+
+def test_the_role_s_expectations_file_checks_the_group_with_the_password_it_names(  # type: ignore[no-untyped-def]
+    group, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """What the role writes on a node's host: the group, its Sentinels and the file that
+    holds their password, so the host's own run checks the group with no flag."""
+    monkeypatch.delenv("REDIS_SENTINEL_PASSWORD", raising=False)
+    expect = tmp_path / "node.json"
+
+    def expect_file(password_file: Path) -> list[str]:
+        sentinel = {
+            "master_name": "grp",
+            "sentinels": [["127.0.0.1", p] for _, p in group.sentinels],
+            "password_file": str(password_file),
+        }
+        expect.write_text(json.dumps({"config": {}, "sentinel": sentinel}))
+        return ["--mode=client", "--expect-file", str(expect)]
+
+    code, report = verify(capsys, group.replica, *expect_file(group.password_file))
+    assert code == 0, [c for c in report["checks"] if c["status"] == "fail"]
+    for name in GROUP_CHECKS:
+        assert check(report, name)["status"] == "pass", name
+    wrong = tmp_path / "wrong.secret"
+    wrong.write_text("not-the-sentinels-password\n")
+    code, report = verify(capsys, group.replica, *expect_file(wrong))
+    assert code == 1
+    assert check(report, "Sentinels answer")["status"] == "fail"
+    relative = {"master_name": "grp", "sentinels": [["127.0.0.1", 1]], "password_file": "rel/x"}
+    expect.write_text(json.dumps({"config": {}, "sentinel": relative}))
+    from redis_tuned_tools.verify.cli import main
+
+    assert main(["--port", str(group.replica.port), "--expect-file", str(expect)]) == 2
+    assert "password_file must be an absolute path" in capsys.readouterr().err
+
+
+def test_the_sentinel_module_waits_for_a_whole_group_and_says_what_is_not(
+    group, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The role's Sentinel step (library/redis_tuned_sentinel.py) on a running group:
+    nothing to change, the group whole at once; a group it is told has a node more
+    than it sees is waited for a bounded time and named, not failed."""
+    _, port = group.sentinels[0]
+    monitor = {
+        "name": "grp", "primary": {"address": "127.0.0.1", "port": group.primary.port},
+        "quorum": 2, "down-after-milliseconds": 30000, "failover-timeout": 180000,
+        "parallel-syncs": 1, "auth-user": "", "members": 2,
+        "sentinels": [{"address": "127.0.0.1", "port": p} for _, p in group.sentinels],
+    }  # fmt: skip
+    args = {"cli": "redis-cli", "port": port, "password": PASSWORD, "auth_pass": "x"}
+    done = run_module("redis_tuned_sentinel", tmp_path, **args, monitors=[monitor], settle=10)
+    assert done.get("failed") is not True, done["_raw"]
+    assert done["changed"] is False and done["unsettled"] == []
+    assert done["primaries"] == {"grp": f"127.0.0.1:{group.primary.port}"}
+    started = time.monotonic()
+    short = run_module(
+        "redis_tuned_sentinel", tmp_path, **args, monitors=[{**monitor, "members": 3}], settle=2
+    )
+    assert short.get("failed") is not True and short["unsettled"] == ["grp"]
+    assert 2 <= time.monotonic() - started < 20
+    assert PASSWORD not in short["_raw"]

@@ -11,7 +11,12 @@ to the nodes as. Every command goes to the server's command-line client on its
 standard input, the password in its environment: no secret in an argument.
 
 Returns ``changed``, ``actions`` (what was done, without secrets) and
-``primaries`` (per group, where this Sentinel sees the primary now).
+``primaries`` (per group, where this Sentinel sees the primary now). Then it
+waits, a bounded time, until each group is whole as this Sentinel sees it (the
+other Sentinels found, every replica linked to the primary: a group just made needs
+seconds for that, Sentinels find each other by hello messages every 2 s); what is
+not whole by then is returned in ``unsettled``, not failed: the verification that
+follows checks the group and says what is wrong.
 """
 
 from __future__ import annotations
@@ -36,6 +41,12 @@ options:
   monitors:
     {type: list, elements: dict, default: [], description: "The groups: the plan's monitors."}
   wait: {type: int, default: 20, description: Seconds to wait for the Sentinel to answer.}
+  settle:
+    type: int
+    default: 30
+    description: >-
+      Seconds to wait, at most, until each group is whole as this Sentinel sees it (every
+      other Sentinel, every replica linked); the verification that follows judges it.
 author: redis_tuned
 """
 
@@ -99,6 +110,34 @@ def agreed_primary(sentinel: Sentinel, monitor: dict[str, Any]) -> tuple[str, in
     return (address, port) if votes * 2 > sum(seen.values()) else None
 
 
+def _records(lines: list[str]) -> list[dict[str, str]]:
+    """SENTINEL REPLICAS as the client prints it (one field per line, every
+    replica's fields in a row): one dict per replica, each starting at "name"."""
+    records: list[dict[str, str]] = []
+    for key, value in zip(lines[0::2], lines[1::2], strict=False):
+        if key == "name" or not records:
+            records.append({})
+        records[-1][key] = value
+    return records
+
+
+def whole(sentinel: Sentinel, monitor: dict[str, Any]) -> bool:
+    """The group as this Sentinel sees it: the primary up, every other Sentinel of
+    the group found, every other node a replica linked to the primary."""
+    name = monitor["name"]
+    master = _pairs(sentinel.local("SENTINEL", "MASTER", name))
+    if master.get("flags") != "master":
+        return False
+    if int(master.get("num-other-sentinels") or 0) < len(monitor.get("sentinels") or []) - 1:
+        return False
+    linked = [
+        r
+        for r in _records(sentinel.local("SENTINEL", "REPLICAS", name))
+        if r.get("flags") == "slave" and r.get("master-link-status") == "ok"
+    ]
+    return len(linked) >= int(monitor.get("members") or 1) - 1
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -109,6 +148,7 @@ def main() -> None:
             "auth_pass": {"type": "str", "required": True, "no_log": True},
             "monitors": {"type": "list", "elements": "dict", "default": []},
             "wait": {"type": "int", "default": 20},
+            "settle": {"type": "int", "default": 30},
         },
         supports_check_mode=True,
     )
@@ -173,7 +213,19 @@ def main() -> None:
         if not module.check_mode:
             addr = sentinel.local("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
             primaries[name] = ":".join(addr) if len(addr) == 2 else ""
-    module.exit_json(changed=bool(actions), actions=actions, primaries=primaries)
+    waiting = [] if module.check_mode else list(p["monitors"])
+    deadline = time.monotonic() + p["settle"]
+    while waiting:
+        waiting = [m for m in waiting if not whole(sentinel, m)]
+        if not waiting or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    module.exit_json(
+        changed=bool(actions),
+        actions=actions,
+        primaries=primaries,
+        unsettled=[m["name"] for m in waiting],
+    )
 
 
 if __name__ == "__main__":

@@ -89,6 +89,12 @@ def replication_problems(
                 f"{where}: replication: true needs redis_tuned_replication_password (from a "
                 "vault): every node logs in to the primary with it, and any node may become one"
             )
+        if not sentinel_settings(inputs)["password_set"]:
+            problems.append(
+                f"{where}: replication: true needs redis_tuned_sentinel_password (from a vault) "
+                "on every host of the group, a Sentinel's or not: clients and this host's "
+                "verification log in to the group's Sentinels with it"
+            )
         owned = sorted(set(inst["config"]) & ROLE_OWNED)
         if owned:
             problems.append(
@@ -269,6 +275,13 @@ def join_groups(
         inst["restart_files"] = [
             paths["rendered"] if f == paths["conf"] else f for f in inst["restart_files"]
         ]
+        # The host's verifier checks the group too: its Sentinels, as the clients dial
+        # them, and their password in a root-only file beside the role's other secrets.
+        inst["expectations"]["sentinel"] = {
+            "master_name": group["name"],
+            "sentinels": [[url_host_bare(s["address"]), s["port"]] for s in group["sentinels"]],
+            "password_file": str((inputs.get("sentinel") or {}).get("password_file") or ""),
+        }
         inst["replication"] = {
             "group": group["name"],
             "sentinels": [
@@ -322,6 +335,7 @@ def sentinel_plan(
                 "failover-timeout": group["sentinel"]["failover_timeout_ms"],
                 "parallel-syncs": group["sentinel"]["parallel_syncs"],
                 "auth-user": str(own.get("name") or ""),
+                "members": len(group["members"]),
                 "sentinels": [
                     {"address": url_host_bare(s["address"]), "port": s["port"]}
                     for s in group["sentinels"]

@@ -48,6 +48,8 @@ class SentinelExpect:
 
     master_name: str
     sentinels: tuple[tuple[str, int], ...]
+    # On a node's host: the Sentinels' password, in a root-only file of the role's.
+    password_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,8 @@ def _config_value(value: Any, key: str, where: str) -> Any:
 
 
 def _sentinel(obj: Any, where: str) -> SentinelExpect:
-    """{"master_name": NAME, "sentinels": [[host, port], ...]}"""
+    """{"master_name": NAME, "sentinels": [[host, port], ...], "password_file": PATH}
+    (password_file: optional)."""
     if not isinstance(obj, dict):
         raise UsageError(f"{where} must be an object, got {_shown(obj)}")
     name = obj.get("master_name")
@@ -264,7 +267,16 @@ def _sentinel(obj: Any, where: str) -> SentinelExpect:
         if not valid_host(entry[0]):
             raise UsageError(f"{where}: {_shown(entry[0])} is not a host name or address")
         sentinels.append((entry[0], port(entry[1], f"{where}: a Sentinel's port")))
-    return SentinelExpect(name, tuple(sentinels))
+    password_file = obj.get("password_file") or None
+    if password_file is not None and not (
+        isinstance(password_file, str)
+        and password_file.startswith("/")
+        and len(password_file) < 4096
+    ):
+        raise UsageError(
+            f"{where}: password_file must be an absolute path, got {_shown(password_file)}"
+        )
+    return SentinelExpect(name, tuple(sentinels), password_file)
 
 
 def parse_expectations(obj: dict[str, Any], where: str) -> Expectations:

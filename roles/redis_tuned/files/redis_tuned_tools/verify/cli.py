@@ -144,7 +144,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--sentinel-password-file",
         type=Path,
         help="the Sentinels' password; - reads it from standard input (default: "
-        "$REDIS_SENTINEL_PASSWORD, else none)",
+        "$REDIS_SENTINEL_PASSWORD, else the expect-file's password_file, which the role "
+        "writes on a node's host, else none)",
     )
     parser.add_argument(
         "--max-lag-s", type=float, default=10.0, help="replication lag bound, in seconds"
@@ -501,10 +502,14 @@ def group_checks(
     name = args.master_name or (expected.sentinel.master_name if expected.sentinel else None)
     if not name:
         raise UsageError("--sentinel needs --master-name (or an expect-file with sentinels)")
+    password: str | None = None
     if args.sentinel_password_file:
-        password: str | None = inputs.read_password(args.sentinel_password_file)
-    else:
-        password = os.environ.get("REDIS_SENTINEL_PASSWORD") or None
+        password = inputs.read_password(args.sentinel_password_file)
+    elif os.environ.get("REDIS_SENTINEL_PASSWORD"):
+        password = os.environ["REDIS_SENTINEL_PASSWORD"]
+    elif expected.sentinel and expected.sentinel.password_file:
+        # On a node's host: the file the role keeps it in (root only).
+        password = inputs.read_password(Path(expected.sentinel.password_file))
     views = probe.sentinel_views(sentinels, name, password, min(args.timeout, 5.0))
     known = [v.replicas for v in views if v.replicas is not None and v.replicas >= 0]
     with Stage(report, "replication", "INFO"):
