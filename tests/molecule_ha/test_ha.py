@@ -375,3 +375,48 @@ def test_the_generated_sentinel_settings_work_in_django_against_the_group(tmp_pa
         "message": {"type": "chat.message", "text": "hi"},
         "cache": "hello",
     }
+
+
+# What a host keeps when its node of the group goes (a host keeps one instance at least).
+SPARE = {"name": "spare", "port": 6390, "profile": "cache", "password": APP}
+
+
+def test_the_primary_cannot_leave_a_group_that_goes_on() -> None:
+    """state: absent of the primary's node while the other hosts keep the group: its
+    host refuses before anything changes (fail it over first); here the two others
+    refuse too, as two Sentinels are too few. Nothing changed anywhere."""
+    primary, pids = primary_name(), main_pids()
+    entry = VARS["redis_tuned_instances"][0]
+    refused = run_site(None, {
+        "ha_leaving_host": primary,
+        "ha_leaving": [{**entry, "state": "absent"}, SPARE],
+        "ha_kept": [entry],
+        "redis_tuned_instances":
+            "{{ ha_leaving if inventory_hostname == ha_leaving_host else ha_kept }}",
+    })  # fmt: skip
+    said = refused.stdout + refused.stderr  # the failed tasks' messages
+    assert refused.returncode != 0
+    assert "this node is the primary of its replication group" in said, said[-3000:]
+    assert f"SENTINEL FAILOVER {GROUP}" in said and "2 Sentinel(s)" in said
+    assert "changed: [" not in refused.stdout
+    assert main_pids() == pids and primary_name() == primary
+
+
+def test_the_group_removed_leaves_no_node_no_sentinel_and_keeps_the_data() -> None:
+    """Every host's entry state: absent (each keeps another instance): the nodes stop,
+    each Sentinel is stopped and its unit, file and state go, the replication
+    passwords go, the data directory stays. Last: the scenario ends here."""
+    entry = VARS["redis_tuned_instances"][0]
+    removed = run_site(None, {"redis_tuned_instances": [{**entry, "state": "absent"}, SPARE]})
+    assert removed.returncode == 0, removed.stdout[-3000:]
+    for name in NAMES:
+        gone = sh(name, f"""
+            systemctl is-active redis-server@{GROUP} redis-tuned-sentinel
+            systemctl cat redis-tuned-sentinel >/dev/null 2>&1 && echo unit-still-there
+            ls /etc/redis/redis_tuned-sentinel /etc/redis/redis_tuned/sentinel.secret \
+               /etc/redis/redis_tuned/replication.secret 2>/dev/null
+            test -d /var/lib/redis/{GROUP} && echo data-kept
+        """)  # fmt: skip
+        lines = gone.stdout.split()
+        assert lines[:2] == ["inactive", "inactive"], (name, gone.stdout)
+        assert lines[2:] == ["data-kept"], (name, gone.stdout)

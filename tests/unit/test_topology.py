@@ -254,10 +254,6 @@ def test_a_group_the_role_cannot_run_safely_is_refused_naming_the_variable(
             "redis_tuned_instances[0] (channels): replication must be a boolean (got a string)",
         ),
         (
-            {"redis_tuned_instances": [{**CHANNELS, "state": "absent"}]},
-            "redis_tuned_instances[0] (channels): state: absent of a replicated instance",
-        ),
-        (
             {"redis_tuned_config": {"bind": "127.0.0.1 10.0.0.11", "replicaof": "10.0.0.9 6379"}},
             "redis_tuned_instances[0] (channels): with replication: true the config may not set "
             "replicaof",
@@ -271,7 +267,6 @@ def test_a_group_the_role_cannot_run_safely_is_refused_naming_the_variable(
         "quorum-0",
         "sentinel-port",
         "replication-type",
-        "absent",
         "replicaof",
     ],
 )
@@ -314,3 +309,52 @@ def test_a_nodes_file_rewritten_by_sentinel_is_no_reason_to_restart_it() -> None
     assert f.restart_reasons(plan, state, [], unverifiable) == {}
     state["mtimes"][inst["paths"]["rendered"]] = started + 30  # the role wrote it since
     assert f.restart_reasons(plan, state, [], unverifiable) == {"channels": ["config file"]}
+
+
+def test_a_node_leaves_its_group_and_its_sentinel_goes_unless_it_is_the_primary() -> None:
+    """state: absent of a replicated instance on one host of four: the group goes on
+    with the three others (their Sentinels watch three nodes); the leaving host plans
+    no Sentinel (the one an earlier run made is stopped and removed, if its unit is
+    there) and asks its node whether it is the primary: refused if so."""
+    addresses = {**ADDRESSES, "redis-4": "10.0.0.14"}
+    cache = {"name": "cache", "port": 6380, "profile": "cache", "password": "cache-secret"}
+    hosts = {h: host_inputs(h, redis_tuned_config={"bind": f"127.0.0.1 {a}"})
+             for h, a in addresses.items()}  # fmt: skip
+    hosts["redis-4"] = host_inputs(
+        "redis-4",
+        redis_tuned_config={"bind": "127.0.0.1 10.0.0.14"},
+        redis_tuned_instances=[{**CHANNELS, "state": "absent"}, cache],
+    )
+    plans = play(hosts)
+    for host in plans:
+        assert problems(plans, host) == [], host
+    (group,) = plans["redis-1"]["groups"]
+    assert [m["host"] for m in group["members"]] == ["redis-1", "redis-2", "redis-3"]
+    assert plans["redis-1"]["sentinel"]["monitors"][0]["members"] == 3
+    leaving = plans["redis-4"]
+    assert leaving["groups"] == [] and leaving["sentinel"] is None
+    assert leaving["sentinel_off"]["unit"] == "redis-tuned-sentinel.service"
+    assert leaving["role_probe"] == [{"name": "channels", "conf": "/etc/redis/redis-channels.conf"}]
+    assert plans["redis-1"]["role_probe"] == [] and plans["redis-1"]["sentinel_off"] is None
+    # Its Sentinel goes only where an earlier run made one (its unit file is there).
+    host = {"removed_units": ["redis-tuned-sentinel.service"]}
+    made = {"units": {"redis-tuned-sentinel.service": {"file_state": "enabled", "active": True}}}
+    never = {"units": {"redis-tuned-sentinel.service": {"file_state": "", "active": False}}}
+    assert f.prepare(leaving, made, host)["sentinel_remove"] == [
+        "/etc/redis/redis_tuned-sentinel/sentinel.conf",
+        "/etc/systemd/system/redis-tuned-sentinel.service",
+        "/etc/redis/redis_tuned-sentinel",
+    ]
+    assert f.prepare(leaving, made, host)["stop_removed"] == ["redis-tuned-sentinel.service"]
+    assert f.prepare(leaving, never, host)["sentinel_remove"] == []
+    # The leaving node is asked whether it is the primary; if it is, nothing is done.
+    # The group's other hosts go on, so it must be failed over first.
+    primary = f.live_refusals(leaving, {"live_roles": {"channels": "master"}})
+    assert len(primary) == 1 and "SENTINEL FAILOVER channels" in primary[0]
+    assert f.live_refusals(leaving, {"live_roles": {"channels": "slave"}}) == []
+    # Every host leaving (the group removed): no primary to keep, none refused.
+    alone = {h: host_inputs(h, redis_tuned_instances=[{**CHANNELS, "state": "absent"}, cache])
+             for h in ADDRESSES}  # fmt: skip
+    for result in play(alone).values():
+        assert result["problems"] == [] and result["groups"] == []
+        assert f.live_refusals(result, {"live_roles": {"channels": "master"}}) == []

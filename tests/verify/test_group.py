@@ -223,3 +223,33 @@ def test_the_sentinel_module_waits_for_a_whole_group_and_says_what_is_not(
     assert short.get("failed") is not True and short["unsettled"] == ["grp"]
     assert 2 <= time.monotonic() - started < 20
     assert PASSWORD not in short["_raw"]
+
+
+def test_the_sentinel_module_forgets_a_node_that_left_and_stops_watching_a_group_left(
+    group, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A replica gone for good (its host left the group): the Sentinels still count it
+    until reset; the module resets a Sentinel that knows more than the plan has, once
+    (the next run finds nothing to do), and SENTINEL REMOVE stops one watching."""
+    os.kill(group.replica.pid, signal.SIGTERM)
+    _, port = group.sentinels[0]
+    monitor = {
+        "name": "grp", "primary": {"address": "127.0.0.1", "port": group.primary.port},
+        "quorum": 2, "down-after-milliseconds": 30000, "failover-timeout": 180000,
+        "parallel-syncs": 1, "auth-user": "", "members": 1,
+        "sentinels": [{"address": "127.0.0.1", "port": p} for _, p in group.sentinels],
+    }  # fmt: skip
+    args = {"cli": "redis-cli", "port": port, "password": PASSWORD, "auth_pass": "x"}
+    client = redis.Redis(port=port, password=PASSWORD)
+    assert client.sentinel_master("grp")["num-slaves"] == 1  # the one that left
+    reset = run_module("redis_tuned_sentinel", tmp_path, **args, monitors=[monitor], settle=20)
+    assert reset["changed"] is True, reset["_raw"]
+    assert reset["actions"] == ["reset grp: it knew 1 replicas, the group has 0"]
+    assert client.sentinel_master("grp")["num-slaves"] == 0
+    assert reset["unsettled"] == []  # the other Sentinels found again
+    again = run_module("redis_tuned_sentinel", tmp_path, **args, monitors=[monitor], settle=5)
+    assert again["changed"] is False and again["actions"] == []
+    gone = run_module("redis_tuned_sentinel", tmp_path, **args, remove=["grp", "never-watched"])
+    assert gone["actions"] == ["stop watching grp (this host left it)"]
+    with pytest.raises(redis.ResponseError, match="No such master"):
+        client.sentinel_master("grp")

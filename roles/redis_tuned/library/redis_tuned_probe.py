@@ -53,6 +53,11 @@ options:
     type: str
     default: /var/lib/redis_tuned
     description: Where the role keeps each file's dump (read here, written by the files step).
+  roles:
+    type: list
+    elements: dict
+    default: []
+    description: "Instances to ask ROLE, where their config file says they listen: name, conf."
 author: redis_tuned
 """
 
@@ -299,6 +304,31 @@ def live_configs(
     return out
 
 
+def live_roles(
+    module: AnsibleModule, instances: list[dict[str, Any]], user: str, secret_path: str, cli: str
+) -> dict[str, str]:
+    """ROLE's first word (master, slave) of each instance that answers where its
+    config file says it listens, as the role's own user; none for one that does not."""
+    found: dict[str, str] = {}
+    if not instances or not os.path.exists(secret_path):
+        return found
+    with open(secret_path, encoding="ascii") as f:
+        secret = f.read().strip()
+    on_disk = conf_directives(instances)
+    for inst in instances:
+        args = on_disk_args({"args": []}, on_disk.get(inst["name"]) or {})
+        if not args:
+            continue
+        rc, out, _ = module.run_command(
+            [cli, "--no-auth-warning", "--user", user, *args, "ROLE"],
+            environ_update={"REDISCLI_AUTH": secret},
+        )
+        word = out.split("\n", 1)[0].strip()
+        if rc == 0 and word in ("master", "slave"):
+            found[inst["name"]] = word
+    return found
+
+
 def conf_directives(instances: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
     """The directives each instance's config file holds now, with their values
     (lines of one directive joined: save). The role's config files hold no secret."""
@@ -350,6 +380,8 @@ def main() -> None:
             "checker": {"type": "str", "default": ""},
             "server": {"type": "str", "default": "redis-server"},
             "dump_cache": {"type": "str", "default": "/var/lib/redis_tuned"},
+            # Nodes of a replication group the plan takes out: are they its primary now?
+            "roles": {"type": "list", "elements": "dict", "default": []},
         },
         supports_check_mode=True,
     )
@@ -383,6 +415,9 @@ def main() -> None:
             i["conf"] for i in p["live"] if i.get("conf") and i["name"] in result["live_config"]
         ]
         result["dump"] = dump(module, p["checker"], p["server"], p["dump_cache"], confs)
+        result["live_roles"] = live_roles(
+            module, p["roles"], p["live_user"], p["live_secret"], p["cli"]
+        )
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         module.fail_json(msg=f"reading the host's state failed: {exc}")
     module.exit_json(changed=False, **result)

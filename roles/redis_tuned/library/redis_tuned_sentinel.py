@@ -11,7 +11,11 @@ to the nodes as. Every command goes to the server's command-line client on its
 standard input, the password in its environment: no secret in an argument.
 
 Returns ``changed``, ``actions`` (what was done, without secrets) and
-``primaries`` (per group, where this Sentinel sees the primary now). Then it
+``primaries`` (per group, where this Sentinel sees the primary now). A group it
+knows more nodes or Sentinels of than the plan has (a host that left it, a
+Sentinel switched off) is reset (``SENTINEL RESET``: it learns the group afresh
+from the primary, within seconds); a group this host left (``remove``) is no
+longer watched (``SENTINEL REMOVE``). Then it
 waits, a bounded time, until each group is whole as this Sentinel sees it (the
 other Sentinels found, every replica linked to the primary: a group just made needs
 seconds for that, Sentinels find each other by hello messages every 2 s); what is
@@ -40,6 +44,8 @@ options:
     {type: str, required: true, no_log: true, description: "Sentinel's password on the nodes."}
   monitors:
     {type: list, elements: dict, default: [], description: "The groups: the plan's monitors."}
+  remove:
+    {type: list, elements: str, default: [], description: "Groups this host left: SENTINEL REMOVE."}
   wait: {type: int, default: 20, description: Seconds to wait for the Sentinel to answer.}
   settle:
     type: int
@@ -121,6 +127,23 @@ def _records(lines: list[str]) -> list[dict[str, str]]:
     return records
 
 
+def _stale(current: dict[str, str], monitor: dict[str, Any]) -> str:
+    """What this Sentinel knows of the group beyond what the plan has in it (its
+    other nodes and other Sentinels), said in a few words; "" when nothing."""
+    known = {
+        "replicas": (int(current.get("num-slaves") or 0), int(monitor.get("members") or 1) - 1),
+        "other Sentinels": (
+            int(current.get("num-other-sentinels") or 0),
+            len(monitor.get("sentinels") or []) - 1,
+        ),
+    }
+    return ", ".join(
+        f"it knew {have} {what}, the group has {want}"
+        for what, (have, want) in known.items()
+        if have > max(want, 0)
+    )
+
+
 def whole(sentinel: Sentinel, monitor: dict[str, Any]) -> bool:
     """The group as this Sentinel sees it: the primary up, every other Sentinel of
     the group found, every other node a replica linked to the primary."""
@@ -147,6 +170,7 @@ def main() -> None:
             "password": {"type": "str", "required": True, "no_log": True},
             "auth_pass": {"type": "str", "required": True, "no_log": True},
             "monitors": {"type": "list", "elements": "dict", "default": []},
+            "remove": {"type": "list", "elements": "str", "default": []},
             "wait": {"type": "int", "default": 20},
             "settle": {"type": "int", "default": 30},
         },
@@ -173,6 +197,15 @@ def main() -> None:
         time.sleep(0.2)
     actions: list[str] = []
     primaries: dict[str, str] = {}
+    for name in p["remove"]:
+        # A group this host's node left, while its Sentinel goes on for others.
+        watched = sentinel.local("SENTINEL", "MASTER", name)
+        if watched and not watched[0].startswith("ERR"):
+            actions.append(f"stop watching {name} (this host left it)")
+            if not module.check_mode:
+                reply = sentinel.local("SENTINEL", "REMOVE", name)
+                if reply != ["OK"]:
+                    module.fail_json(msg=f"SENTINEL REMOVE {name}: {' '.join(reply)[:200]}")
     for monitor in p["monitors"]:
         name = monitor["name"]
         shown = sentinel.local("SENTINEL", "MASTER", name)
@@ -198,6 +231,16 @@ def main() -> None:
                         )
         else:
             current = _pairs(shown)
+            stale = _stale(current, monitor)
+            if stale:
+                # A node or Sentinel the group no longer has (a host that left it, a
+                # Sentinel switched off): Sentinel keeps counting it until told to
+                # forget; RESET makes it learn the group afresh from the primary.
+                actions.append(f"reset {name}: {stale}")
+                if not module.check_mode:
+                    reply = sentinel.local("SENTINEL", "RESET", name)
+                    if reply != ["1"]:
+                        module.fail_json(msg=f"SENTINEL RESET {name}: {' '.join(reply)[:200]}")
             differ = {k: v for k, v in wanted.items() if current.get(k) != v}
             if differ:
                 actions.append(

@@ -21,7 +21,8 @@ def prepare(
     running), ``exporter_user`` (missing, or in another group), ``exporter_download``
     (the upstream binary missing), ``stop_removed`` (removed units still active or
     enabled), ``purge`` (data directories of removed instances, still there),
-    ``thp_disable`` (a THP unit left enabled while the mode is unchanged); ``any``.
+    ``thp_disable`` (a THP unit left enabled while the mode is unchanged),
+    ``sentinel_remove`` (the files of a Sentinel no longer planned here); ``any``.
     ``host``: mask_units, removed_units, exporter_user ("" without exporters),
     exporter_binary ("" unless downloaded), thp_unit."""
     units = state.get("units") or {}
@@ -31,6 +32,7 @@ def prepare(
     seen = users.get(user) or {}
     binary = host.get("exporter_binary") or ""
     thp_unit = units.get(host.get("thp_unit") or "") or {}
+    off = the_plan.get("sentinel_off")
     steps = {
         "mask": [
             u for u in host.get("mask_units") or []
@@ -53,6 +55,12 @@ def prepare(
         ],
         "thp_disable": the_plan.get("transparent_hugepages") == "unchanged"
         and thp_unit.get("file_state") == "enabled",
+        # No Sentinel here any more (none enabled, or this host left its groups): the
+        # one an earlier run made goes, with its file and state (stopped above, as
+        # one of the removed units).
+        "sentinel_remove": [off["conf"], off["unit_file"], off["dir"]]
+        if off and (units.get(off["unit"]) or {}).get("file_state")
+        else [],
     }  # fmt: skip
     steps["any"] = any(steps.values())
     return steps

@@ -37,6 +37,7 @@ from .layout import (
     other_flavours,
     package_writable,
     pidfile,
+    sentinel_paths,
     server,
     unit,
 )
@@ -231,13 +232,24 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
         }
         for i in instances
     ]
+    removed = [
+        _removed(inst, role_config, flavour) for _, inst in indexed if inst.get("state") == "absent"
+    ]
+    for gone in removed:
+        # Whether its group goes on without it: another host of the play still has it.
+        gone["group_goes_on"] = gone["replicated"] and any(
+            gone["name"] in (p.get("groups") or {})
+            for h, p in (inputs.get("peers") or {}).items()
+            if p is not None and h != inputs.get("host")
+        )
+    sentinel = (
+        sentinel_plan(inputs, instances, groups, str(inputs.get("host") or ""), flavour)
+        if groups and not problems
+        else None
+    )
     return {
         "instances": instances,
-        "removed_instances": [
-            _removed(inst, role_config, flavour)
-            for _, inst in indexed
-            if inst.get("state") == "absent"
-        ],
+        "removed_instances": removed,
         # redis_tuned_exporter_enabled false: the exporters an earlier run made go.
         "removed_exporter_units": [
             exporter_unit(i["name"]) for i in instances if not i["exporter"]
@@ -286,9 +298,17 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
         # The replication groups this host is in (topology), once the peers are known,
         # and its Sentinel (None: none here).
         "groups": groups,
-        "sentinel": sentinel_plan(inputs, instances, groups, str(inputs.get("host") or ""), flavour)
-        if groups and not problems
-        else None,
+        "sentinel": sentinel,
+        # No Sentinel here (none enabled, or no group of this host left): one an
+        # earlier run made is stopped and its files go (prepare, host_files).
+        "sentinel_off": sentinel_paths(flavour) if sentinel is None else None,
+        # Groups this host's nodes left (state: absent) while its Sentinel goes on
+        # watching others: it stops watching them (SENTINEL REMOVE).
+        "sentinel_leave": [g["name"] for g in removed if g["replicated"]] if sentinel else [],
+        # The nodes leaving a group: the probe asks each whether it is the primary now.
+        "role_probe": [
+            {"name": g["name"], "conf": g["paths"]["conf"]} for g in removed if g["replicated"]
+        ],
         "problems": problems,
     }
 
@@ -315,6 +335,9 @@ def _removed(inst: dict[str, Any], role_config: dict[str, Any], flavour: str) ->
         "paths": {k: paths[k] for k in ("conf", "acl", "dropin", "dropin_dir")},
         "dir": data_dir(name, role_config, config, flavour),
         "purge": inst.get("purge") is True,
+        # A node leaving its replication group (the probe asks whether it is the
+        # group's primary now: live.live_refusals).
+        "replicated": inst.get("replication") is True,
     }
 
 

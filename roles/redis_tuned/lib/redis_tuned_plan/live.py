@@ -215,6 +215,16 @@ def live_refusals(the_plan: dict[str, Any], state: dict[str, Any]) -> list[str]:
     is added), and an instance still run as the other server flavour
     (``switch_refusals``). One line each, with the numbers."""
     lines = switch_refusals(the_plan, state)
+    # A node leaving a group that goes on without it must not be its primary: the
+    # group would stop taking writes until its Sentinels fail over.
+    roles = state.get("live_roles") or {}
+    for gone in the_plan.get("removed_instances") or []:
+        if gone.get("group_goes_on") and roles.get(gone["name"]) == "master":
+            lines.append(
+                f"{gone['name']}: state: absent, but this node is the primary of its replication "
+                "group, which the other hosts keep: nothing was changed. Fail it over first "
+                f"(SENTINEL FAILOVER {gone['name']} at one of its Sentinels), then run again."
+            )
     units = state.get("units") or {}
     errors = state.get("live_errors") or {}
     live = state.get("live_config") or {}

@@ -72,14 +72,8 @@ def replication_problems(
 ) -> list[str]:
     """This host's replicated instances, on their own: a password to replicate
     with, an address the other hosts can dial; what this version does not do yet
-    (TLS, removal) refused rather than half done."""
-    problems = [
-        f"redis_tuned_instances[{n}] ({e.get('name')}): state: absent of a replicated "
-        "instance (leaving its group: SENTINEL RESET on every Sentinel) is not done by this "
-        "version: stop it by hand and remove it from the group first"
-        for n, e in enumerate(inputs.get("instances") or [])
-        if isinstance(e, dict) and e.get("state") == "absent" and e.get("replication") is True
-    ]
+    (TLS) refused rather than half done."""
+    problems: list[str] = []
     for inst in instances:
         if not inst["replication"]:
             continue
