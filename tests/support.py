@@ -16,6 +16,14 @@ from typing import Any
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 LIBRARY = Path(__file__).resolve().parents[1] / "roles" / "redis_tuned" / "library"
+# The checks redis-tuned-verify makes of a replication group as its Sentinels see it.
+GROUP_CHECKS = (
+    "Sentinels answer",
+    "Sentinels agree on the primary",
+    "quorum reachable (SENTINEL CKQUORUM)",
+    "every Sentinel sees the others",
+    "this node as the Sentinels see it",
+)
 
 
 def run_module(module: str, tmp: Path, check: bool = False, diff: bool = True, **args: Any) -> dict:  # type: ignore[type-arg]

@@ -315,6 +315,21 @@ def test_tls_instances_get_rediss_and_the_ca_from_the_expectations(capsys, tmp_p
     assert f'"ssl_ca_certs": "{ca}"' in snippet and '_redis_url("rediss"' in snippet
 
 
+def sentinel_views(tmp_path: Path, servers: dict[str, Any], port: int) -> list[str]:
+    """--expect-file flags for the client view of each node (name -> server), each
+    the primary of its group at the Sentinel on ``port``."""
+    views = []
+    for name, server in servers.items():
+        view = tmp_path / f"{name}.json"
+        view.write_text(json.dumps({
+            "name": name, "host": "127.0.0.1", "port": server.port, "requires_auth": True,
+            "config": {"maxclients": 10000, "timeout": 300},
+            "sentinel": {"master_name": name, "sentinels": [["127.0.0.1", port]]},
+        }))  # fmt: skip
+        views.append(f"--expect-file={view}")
+    return views
+
+
 def test_a_replicated_instance_gets_the_sentinel_forms_that_work_in_django(
     redis_server, sentinel, capsys, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -326,15 +341,7 @@ def test_a_replicated_instance_gets_the_sentinel_forms_that_work_in_django(
 
     channels, cache_server = two_instances(redis_server)
     port = sentinel({"channels": channels.port, "cache": cache_server.port})
-    views = []
-    for name, server in (("channels", channels), ("cache", cache_server)):
-        view = tmp_path / f"{name}.json"
-        view.write_text(json.dumps({
-            "name": name, "host": "127.0.0.1", "port": server.port, "requires_auth": True,
-            "config": {"maxclients": 10000, "timeout": 300},
-            "sentinel": {"master_name": name, "sentinels": [["127.0.0.1", port]]},
-        }))  # fmt: skip
-        views.append(f"--expect-file={view}")
+    views = sentinel_views(tmp_path, {"channels": channels, "cache": cache_server}, port)
     snippet = generate(
         capsys,
         f"--channels-url=redis://app@127.0.0.1:{channels.port}/0",
@@ -370,15 +377,7 @@ def test_a_layer_over_several_groups_shards_across_them_in_django(
     for server in (first, second):
         server.add_user("app", APP_PASSWORD, CHANNELS_RULES)
     port = sentinel({"channels": first.port, "channels-b": second.port})
-    views = []
-    for name, server in (("channels", first), ("channels-b", second)):
-        view = tmp_path / f"{name}.json"
-        view.write_text(json.dumps({
-            "name": name, "host": "127.0.0.1", "port": server.port, "requires_auth": True,
-            "config": {"maxclients": 10000, "timeout": 300},
-            "sentinel": {"master_name": name, "sentinels": [["127.0.0.1", port]]},
-        }))  # fmt: skip
-        views.append(f"--expect-file={view}")
+    views = sentinel_views(tmp_path, {"channels": first, "channels-b": second}, port)
     urls = [f"--channels-url=redis://app@127.0.0.1:{s.port}/0" for s in (first, second)]
     snippet = generate(capsys, *urls, *views)
     assert snippet.index('"master_name": "channels"') < snippet.index('"master_name": "channels-b"')

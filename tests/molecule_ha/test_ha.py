@@ -43,6 +43,7 @@ from conftest import (
 )
 from redis.sentinel import Sentinel
 from scenario import run_site
+from support import GROUP_CHECKS
 
 
 def primary_name() -> str:
@@ -105,15 +106,6 @@ def test_the_nodes_replicate_as_the_replication_user_which_may_do_nothing_else()
     user = pairs(node(primary, "ACL", "GETUSER", "redis-tuned-replica"))
     assert set(user["commands"].split()) == {"-@all", "+psync", "+replconf", "+ping"}
     assert user["keys"] == "" and user["channels"] == ""
-
-
-GROUP_CHECKS = (
-    "Sentinels answer",
-    "Sentinels agree on the primary",
-    "quorum reachable (SENTINEL CKQUORUM)",
-    "every Sentinel sees the others",
-    "this node as the Sentinels see it",
-)
 
 
 def host_verify(name: str) -> tuple[int, dict[str, Any]]:

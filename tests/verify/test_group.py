@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import redis
-from support import run_module, start_sentinel
+from support import GROUP_CHECKS, run_module, start_sentinel
 from test_cli import check, verify
 
 PASSWORD = "group-test-sentinel-secret"
@@ -76,15 +76,6 @@ def group(redis_server, tmp_path: Path) -> Iterator[Group]:  # type: ignore[no-u
         proc.terminate()
     for proc, _ in sentinels:
         proc.wait(timeout=10)
-
-
-GROUP_CHECKS = (
-    "Sentinels answer",
-    "Sentinels agree on the primary",
-    "quorum reachable (SENTINEL CKQUORUM)",
-    "every Sentinel sees the others",
-    "this node as the Sentinels see it",
-)
 
 
 def test_a_healthy_group_passes_from_the_primary_and_from_the_replica(group, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -198,20 +189,26 @@ def test_the_role_s_expectations_file_checks_the_group_with_the_password_it_name
     assert "password_file must be an absolute path" in capsys.readouterr().err
 
 
+def sentinel_step(group: Group, members: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The plan's monitor of the group (``members`` nodes in it) and the arguments the
+    role's Sentinel step gives the module for the group's first Sentinel."""
+    monitor = {
+        "name": "grp", "primary": {"address": "127.0.0.1", "port": group.primary.port},
+        "quorum": 2, "down-after-milliseconds": 30000, "failover-timeout": 180000,
+        "parallel-syncs": 1, "auth-user": "", "members": members,
+        "sentinels": [{"address": "127.0.0.1", "port": p} for _, p in group.sentinels],
+    }  # fmt: skip
+    port = group.sentinels[0][1]
+    return monitor, {"cli": "redis-cli", "port": port, "password": PASSWORD, "auth_pass": "x"}
+
+
 def test_the_sentinel_module_waits_for_a_whole_group_and_says_what_is_not(
     group, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     """The role's Sentinel step (library/redis_tuned_sentinel.py) on a running group:
     nothing to change, the group whole at once; a group it is told has a node more
     than it sees is waited for a bounded time and named, not failed."""
-    _, port = group.sentinels[0]
-    monitor = {
-        "name": "grp", "primary": {"address": "127.0.0.1", "port": group.primary.port},
-        "quorum": 2, "down-after-milliseconds": 30000, "failover-timeout": 180000,
-        "parallel-syncs": 1, "auth-user": "", "members": 2,
-        "sentinels": [{"address": "127.0.0.1", "port": p} for _, p in group.sentinels],
-    }  # fmt: skip
-    args = {"cli": "redis-cli", "port": port, "password": PASSWORD, "auth_pass": "x"}
+    monitor, args = sentinel_step(group, members=2)
     done = run_module("redis_tuned_sentinel", tmp_path, **args, monitors=[monitor], settle=10)
     assert done.get("failed") is not True, done["_raw"]
     assert done["changed"] is False and done["unsettled"] == []
@@ -232,15 +229,8 @@ def test_the_sentinel_module_forgets_a_node_that_left_and_stops_watching_a_group
     until reset; the module resets a Sentinel that knows more than the plan has, once
     (the next run finds nothing to do), and SENTINEL REMOVE stops one watching."""
     os.kill(group.replica.pid, signal.SIGTERM)
-    _, port = group.sentinels[0]
-    monitor = {
-        "name": "grp", "primary": {"address": "127.0.0.1", "port": group.primary.port},
-        "quorum": 2, "down-after-milliseconds": 30000, "failover-timeout": 180000,
-        "parallel-syncs": 1, "auth-user": "", "members": 1,
-        "sentinels": [{"address": "127.0.0.1", "port": p} for _, p in group.sentinels],
-    }  # fmt: skip
-    args = {"cli": "redis-cli", "port": port, "password": PASSWORD, "auth_pass": "x"}
-    client = redis.Redis(port=port, password=PASSWORD)
+    monitor, args = sentinel_step(group, members=1)
+    client = redis.Redis(port=args["port"], password=PASSWORD)
     assert client.sentinel_master("grp")["num-slaves"] == 1  # the one that left
     reset = run_module("redis_tuned_sentinel", tmp_path, **args, monitors=[monitor], settle=20)
     assert reset["changed"] is True, reset["_raw"]
