@@ -67,11 +67,19 @@ pytest: venv system images
 MOLECULE_SCENARIOS := default ha
 molecule: images
 	@set -o pipefail; for s in $(MOLECULE_SCENARIOS); do \
+	  start=$$(date +%s); \
 	  molecule test -s $$s 2>&1 | tee .molecule-$$s.log \
 	    || { $(PY) -m redis_tuned_dev.failures .molecule-$$s.log; exit 1; }; \
+	  echo "  molecule $$s: $$(( $$(date +%s) - start )) s" >> $(TIMES); \
 	done
 
-test: setup lint pytest molecule
+# Every stage in turn, each timed: the breakdown is printed last (.test-times).
+TIMES := $(CURDIR)/.test-times
+test:
+	@rm -f $(TIMES); set -e; for stage in setup lint pytest molecule; do \
+	  start=$$(date +%s); $(MAKE) --no-print-directory $$stage; \
+	  echo "$$stage: $$(( $$(date +%s) - start )) s" >> $(TIMES); \
+	done; echo; echo "# make test, each stage's time:"; cat $(TIMES)
 
 # Figures, not pass/fail: the verifier against redis-benchmark on a loopback server,
 # then the guide's stress test against the demo host (make demo first).
