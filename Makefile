@@ -61,17 +61,13 @@ pytest: venv system images
 	pytest
 
 # Both scenarios: default (three hosts, one instance each of every kind) and ha (three
-# hosts, one replication group, a Sentinel each). Each log is kept (.molecule-<s>.log):
-# when a run fails, its failed tasks and tests are printed last, where CI's view of the
-# output ends (scripts/redis_tuned_dev/failures.py).
+# hosts, one replication group, a Sentinel each), ha beside default (they share
+# nothing, and mostly wait): scripts/molecule-scenarios.sh. Each log is kept
+# (.molecule-<s>.log); when a run fails, its failed tasks and tests are printed last,
+# where CI's view of the output ends (scripts/redis_tuned_dev/failures.py).
 MOLECULE_SCENARIOS := default ha
 molecule: images
-	@set -o pipefail; for s in $(MOLECULE_SCENARIOS); do \
-	  start=$$(date +%s); \
-	  molecule test -s $$s 2>&1 | tee .molecule-$$s.log \
-	    || { $(PY) -m redis_tuned_dev.failures .molecule-$$s.log; exit 1; }; \
-	  echo "  molecule $$s: $$(( $$(date +%s) - start )) s" >> $(TIMES); \
-	done
+	@TIMES=$(TIMES) scripts/molecule-scenarios.sh $(PY) $(MOLECULE_SCENARIOS)
 
 # Every stage in turn, each timed: the breakdown is printed last (.test-times).
 TIMES := $(CURDIR)/.test-times
