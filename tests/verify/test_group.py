@@ -239,6 +239,17 @@ def test_the_sentinel_module_forgets_a_node_that_left_and_stops_watching_a_group
     assert reset["unsettled"] == []  # the other Sentinels found again
     again = run_module("redis_tuned_sentinel", tmp_path, **args, monitors=[monitor], settle=5)
     assert again["changed"] is False and again["actions"] == []
+    # The Sentinel's own setting, compared and set at run time (then as planned).
+    for wanted, said in (("127.0.0.1", "config announce-ip (none) -> 127.0.0.1"),
+                         ("", "config announce-ip 127.0.0.1 -> (none)")):  # fmt: skip
+        moved = run_module("redis_tuned_sentinel", tmp_path, **args, announce_ip=wanted)
+        assert moved["actions"] == [said], moved["_raw"]
+        shown = client.execute_command("SENTINEL", "CONFIG", "GET", "announce-ip")
+        assert shown in ([b"announce-ip", wanted.encode()], {b"announce-ip": wanted.encode()})
+        assert (
+            run_module("redis_tuned_sentinel", tmp_path, **args, announce_ip=wanted)["actions"]
+            == []
+        )
     gone = run_module("redis_tuned_sentinel", tmp_path, **args, remove=["grp", "never-watched"])
     assert gone["actions"] == ["stop watching grp (this host left it)"]
     with pytest.raises(redis.ResponseError, match="No such master"):

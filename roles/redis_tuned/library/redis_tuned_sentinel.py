@@ -11,7 +11,9 @@ to the nodes as. Every command goes to the server's command-line client on its
 standard input, the password in its environment: no secret in an argument.
 
 Returns ``changed``, ``actions`` (what was done, without secrets) and
-``primaries`` (per group, where this Sentinel sees the primary now). A group it
+``primaries`` (per group, where this Sentinel sees the primary now). The
+Sentinel's own ``announce-ip`` is compared with ``SENTINEL CONFIG GET`` and set
+with ``SENTINEL CONFIG SET``. A group it
 knows more nodes or Sentinels of than the plan has (a host that left it, a
 Sentinel switched off) is reset (``SENTINEL RESET``: it learns the group afresh
 from the primary, within seconds); a group this host left (``remove``) is no
@@ -46,6 +48,11 @@ options:
     {type: list, elements: dict, default: [], description: "The groups: the plan's monitors."}
   remove:
     {type: list, elements: str, default: [], description: "Groups this host left: SENTINEL REMOVE."}
+  announce_ip:
+    type: str
+    description: >-
+      The address this Sentinel tells the others it is at ("": the one they see it at),
+      compared with SENTINEL CONFIG GET and set with SENTINEL CONFIG SET; unset, left alone.
   wait: {type: int, default: 20, description: Seconds to wait for the Sentinel to answer.}
   settle:
     type: int
@@ -171,6 +178,7 @@ def main() -> None:
             "auth_pass": {"type": "str", "required": True, "no_log": True},
             "monitors": {"type": "list", "elements": "dict", "default": []},
             "remove": {"type": "list", "elements": "str", "default": []},
+            "announce_ip": {"type": "str"},
             "wait": {"type": "int", "default": 20},
             "settle": {"type": "int", "default": 30},
         },
@@ -197,6 +205,22 @@ def main() -> None:
         time.sleep(0.2)
     actions: list[str] = []
     primaries: dict[str, str] = {}
+    if p["announce_ip"] is not None:
+        # A setting of the Sentinel itself (its file is written once, at bootstrap).
+        now = (
+            _pairs(sentinel.local("SENTINEL", "CONFIG", "GET", "announce-ip")).get("announce-ip")
+            or ""
+        )
+        if now != p["announce_ip"]:
+            actions.append(
+                f"config announce-ip {now or '(none)'} -> {p['announce_ip'] or '(none)'}"
+            )
+            if not module.check_mode:
+                reply = sentinel.local("SENTINEL", "CONFIG", "SET", "announce-ip", p["announce_ip"])
+                if reply != ["OK"]:
+                    module.fail_json(
+                        msg=f"SENTINEL CONFIG SET announce-ip: {' '.join(reply)[:200]}"
+                    )
     for name in p["remove"]:
         # A group this host's node left, while its Sentinel goes on for others.
         watched = sentinel.local("SENTINEL", "MASTER", name)
