@@ -254,6 +254,14 @@ def _info_numbers(text: str) -> tuple[int, int]:
     return keys, used
 
 
+def _own_secret(path: str) -> str | None:
+    """The role's own user's password, from its 0600 file on the host (None: not made yet)."""
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="ascii") as f:
+        return f.read().strip()
+
+
 def live_configs(
     module: AnsibleModule,
     instances: list[dict[str, Any]],
@@ -270,10 +278,9 @@ def live_configs(
     out: dict[str, dict[str, Any]] = {
         "live_config": {}, "live_errors": {}, "live_keys": {}, "live_memory": {}, "live_args": {}
     }  # fmt: skip
-    if not instances or not os.path.exists(secret_path):
+    secret = _own_secret(secret_path) if instances else None
+    if secret is None:
         return out
-    with open(secret_path, encoding="ascii") as f:
-        secret = f.read().strip()
     for inst in instances:
         name = inst["name"]
         client_cert = list(inst.get("client_cert") or [])
@@ -310,10 +317,9 @@ def live_roles(
     """ROLE's first word (master, slave) of each instance that answers where its
     config file says it listens, as the role's own user; none for one that does not."""
     found: dict[str, str] = {}
-    if not instances or not os.path.exists(secret_path):
+    secret = _own_secret(secret_path) if instances else None
+    if secret is None:
         return found
-    with open(secret_path, encoding="ascii") as f:
-        secret = f.read().strip()
     on_disk = conf_directives(instances)
     for inst in instances:
         args = on_disk_args({"args": []}, on_disk.get(inst["name"]) or {})

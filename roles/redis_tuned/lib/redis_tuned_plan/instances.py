@@ -300,7 +300,7 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
         "groups": groups,
         "sentinel": sentinel,
         # No Sentinel here (none enabled, or no group of this host left): one an
-        # earlier run made is stopped and its files go (prepare, host_files).
+        # earlier run made is stopped and its files go (decide.prepare, prepare.yml).
         "sentinel_off": sentinel_paths(flavour) if sentinel is None else None,
         # Groups this host's nodes left (state: absent) while its Sentinel goes on
         # watching others: it stops watching them (SENTINEL REMOVE).
