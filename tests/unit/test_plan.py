@@ -579,6 +579,46 @@ def test_verify_summary_says_why_an_instance_could_not_be_verified() -> None:
     assert f.verify_summary([crashed])["ok"] is False
 
 
+def test_a_hosts_instances_are_verified_in_one_batch_each_as_its_own_run() -> None:
+    insts = plan(
+        instances=[{**ONE, "password": "pw-one-x", "config": {"bind": "10.0.0.5"}},
+                   {"name": "local", "port": 6380, "password": "pw-two-y"}]
+    )["instances"]  # fmt: skip
+    host = f.host_verify_batch(insts, {"latency_p99_ms": 7, "accept_counters": True})
+    assert host == {"runs": [
+        ["--instance", name, "--mode", "host", "--latency-p99-ms", "7", "--json",
+         "--accept-counters"]
+        for name in ("default", "local")
+    ]}  # fmt: skip
+    control = {"python": "/venv/python", "ca_file": "", "client_cert_file": "",
+               "client_key_file": "", "latency_p99_ms": 100}  # fmt: skip
+    client = f.client_verify_batch(insts, control)
+    # Only the instance reachable from the network; its arguments, no password.
+    assert client["argv"] == ["/venv/python", "-m", "redis_tuned_tools.verify", "--batch"]
+    assert client["runs"] == [f.client_verify_argv(insts[0], control)[3:]]
+    assert "pw-one-x" not in json.dumps(client) and "pw-two-y" not in json.dumps(client)
+
+
+def test_batch_results_give_one_result_per_instance_or_the_batchs_reason() -> None:
+    insts = plan(instances=[ONE, {"name": "b", "port": 6380}])["instances"]
+    report = {"mode": "host", "checks": [], "latency": {}}
+    runs = [{"exit": 0, "stdout": json.dumps(report), "stderr": ""},
+            {"exit": 2, "stdout": "", "stderr": "redis-tuned-verify: cannot reach x"}]  # fmt: skip
+    done = {"rc": 2, "stdout": json.dumps({"runs": runs}), "stderr": ""}
+    results = f.batch_results(done, insts)
+    assert [(r["rc"], r["__redis_tuned_instance"]["name"]) for r in results] == [
+        (0, "default"), (2, "b")]  # fmt: skip
+    summary = f.verify_summary(results, "host")
+    assert summary["ok"] is False
+    assert summary["lines"][1] == "b: could not verify: redis-tuned-verify: cannot reach x"
+    # The batch itself refused (an old tool without --batch, its input): every instance says why.
+    old = {"rc": 2, "stdout": "", "stderr": "redis-tuned-verify: unrecognized arguments: --batch"}
+    lines = f.verify_summary(f.batch_results(old, insts), "host")["lines"]
+    assert lines == [f"{n}: could not verify: redis-tuned-verify: unrecognized arguments: --batch"
+                     for n in ("default", "b")]  # fmt: skip
+    assert f.batch_results({"skipped": True}, insts) == [] == f.batch_results({}, insts)
+
+
 def _example_group(vault: dict[str, str] | None = None) -> dict[str, Any]:
     """inventory/example's group variables as Ansible renders them: the host's
     variables, the vault (or ``vault`` in its place), the role's defaults."""

@@ -819,3 +819,65 @@ def test_a_pending_restart_is_a_warning_not_a_pass(redis_server, capsys, tmp_pat
     expect.write_text(json.dumps({"config": {"tcp-backlog": 1024}}))
     code, report = verify(capsys, server, "--mode", "client", "--expect-file", str(expect))
     assert code == 1 and check(report, "config tcp-backlog")["status"] == "fail"
+
+
+# --- --batch: a host's instances in one process ---------------------------------------
+
+
+def test_batch_runs_each_as_its_own_command_line_would(redis_server) -> None:
+    """Each run gets the batch's password on its --password-file -, its own exit code
+    and output; a failing run fails the batch and does not hide the others."""
+    good = redis_server(requirepass="batch-pw")
+    drifted = redis_server(requirepass="batch-pw", maxmemory="1mb")
+    base = ["--mode", "client", "--password-file", "-", "--json", *FAST]
+    doc = {
+        "password": "batch-pw",
+        "runs": [
+            ["--port", str(good.port), *base],
+            ["--port", str(drifted.port), *base, "--expect", "maxmemory=2mb"],
+            ["--port", str(good.port), "--mode", "client", "--json", *FAST],  # no password
+        ],
+    }
+    done = cli("--batch", stdin=json.dumps(doc))
+    assert done.returncode == 1, done.stderr
+    assert "batch-pw" not in done.stdout + done.stderr
+    runs = json.loads(done.stdout)["runs"]
+    assert [r["exit"] for r in runs] == [0, 1, 1]
+    reports = [json.loads(r["stdout"]) for r in runs]
+    assert reports[0]["ok"] and reports[0]["target"]["port"] == good.port
+    assert not check(reports[1], "config maxmemory")["ok"]
+    assert not check(reports[2], "auth")["ok"]  # only --password-file - reads the password
+
+
+def test_batch_reports_a_run_that_cannot_verify_with_its_one_line(redis_server) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+        server = redis_server()
+        doc = {
+            "runs": [
+                ["--port", str(closed)],
+                ["--port", str(server.port), "--mode", "client", *FAST],
+            ]
+        }
+        done = cli("--batch", stdin=json.dumps(doc))
+    assert done.returncode == 2
+    first, second = json.loads(done.stdout)["runs"]
+    assert first["exit"] == 2 and "cannot reach" in first["stderr"] and not first["stdout"]
+    assert second["exit"] == 0 and "0 failed" in second["stdout"]
+
+
+@pytest.mark.parametrize(
+    ("stdin", "args", "says"),
+    [
+        ("not json", ["--batch"], "--batch input is not JSON"),
+        ('{"runs": []}', ["--batch"], '"runs" must be 1-64 lists of argument strings'),
+        ('{"runs": [[1]]}', ["--batch"], '"runs" must be 1-64'),
+        ('{"runs": [["--batch"]]}', ["--batch"], "a run cannot itself be a --batch"),
+        ('{"runs": [[]], "password": 1}', ["--batch"], '"password" must be a string'),
+        ("{}", ["--batch", "--json"], "--batch goes alone"),
+        ("x" * (1024 * 1024 + 1), ["--batch"], "--batch input is larger than"),
+    ],
+)
+def test_bad_batch_input_is_one_line_and_exit_2(stdin: str, args: list[str], says: str) -> None:
+    assert says in _one_line_exit_2(cli(*args, stdin=stdin))

@@ -79,7 +79,7 @@ from .live import (
     parse_dump,
     switch_refusals,
 )
-from .reports import live_summary, restart_summary, verify_summary
+from .reports import batch_results, live_summary, restart_summary, verify_summary
 from .restarts import acl_loads, daemon_reload, exporter_files, exporter_restarts, restart_reasons
 from .topology import MIN_SENTINELS, SENTINEL_PORT, peer, topology
 from .values import (
@@ -95,7 +95,7 @@ from .values import (
     is_size,
     redis_bytes,
 )
-from .verification import client_verify_argv, client_view
+from .verification import client_verify_argv, client_verify_batch, client_view, host_verify_batch
 
 __all__ = [
     "ACL_PASSWORD_PREFIXES",
@@ -134,8 +134,10 @@ __all__ = [
     "VARIABLES",
     "acl_file",
     "acl_loads",
+    "batch_results",
     "bind_addresses",
     "client_verify_argv",
+    "client_verify_batch",
     "client_view",
     "conf_lines",
     "conf_value",
@@ -153,6 +155,7 @@ __all__ = [
     "host_facts",
     "host_files",
     "host_problems",
+    "host_verify_batch",
     "input_problems",
     "instance_paths",
     "is_size",

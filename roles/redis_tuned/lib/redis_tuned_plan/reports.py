@@ -6,6 +6,31 @@ import json
 from typing import Any
 
 
+def batch_results(
+    registered: dict[str, Any], instances: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A registered ``redis-tuned-verify --batch`` as ``verify_summary`` reads it: one
+    result per run (rc, stdout, stderr and the instance, in the order given). Where
+    the batch itself gave no report (skipped: none; it could not start or its input
+    was refused), every instance could not be verified, for the batch's reason."""
+    if not registered or "rc" not in registered:
+        return []
+    try:
+        runs = json.loads(registered.get("stdout") or "")["runs"]
+    except (ValueError, KeyError, TypeError):
+        runs = None
+    if not isinstance(runs, list) or len(runs) != len(instances):
+        err = registered.get("stderr") or registered.get("stdout") or ""
+        rc = registered["rc"] if registered["rc"] not in (0, 1) else 2
+        return [{"rc": rc, "stdout": "", "stderr": err, "__redis_tuned_instance": i}
+                for i in instances]  # fmt: skip
+    return [
+        {"rc": r.get("exit"), "stdout": r.get("stdout"), "stderr": r.get("stderr"),
+         "__redis_tuned_instance": inst}
+        for r, inst in zip(runs, instances, strict=True)
+    ]  # fmt: skip
+
+
 def verify_summary(results: list[dict[str, Any]], mode: str = "client") -> dict[str, Any]:
     """One line per registered redis-tuned-verify run (``--json``): all passed, the
     checks that failed or warned with their hints, or (exit 2, or no report) why it

@@ -1,6 +1,7 @@
-"""What the control node runs and keeps: the verification's command line for an
-instance reachable from the network (client mode), and what the application side
-needs of each instance (for redis-tuned-clients settings)."""
+"""What the verification runs and the control node keeps: the host-mode runs of a
+host's instances and the client-mode command line for an instance reachable from
+the network, each host's runs in one ``redis-tuned-verify --batch`` process; and
+what the application side needs of each instance (for redis-tuned-clients settings)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,30 @@ from typing import Any
 
 from .addresses import tls_client_flags
 from .values import expect_args
+
+VERIFY_MODULE = ("-m", "redis_tuned_tools.verify")
+
+
+def host_verify_batch(instances: list[dict[str, Any]], options: dict[str, Any]) -> dict[str, Any]:
+    """The ``--batch`` input of the host-mode verification of every instance on its
+    host: each reads what the role expects and the password from the role's files
+    there (no secret in it). ``options``: latency_p99_ms, accept_counters."""
+    extra = ["--accept-counters"] if options.get("accept_counters") else []
+    runs = [
+        ["--instance", inst["name"], "--mode", "host",
+         "--latency-p99-ms", str(options["latency_p99_ms"]), "--json", *extra]
+        for inst in instances
+    ]  # fmt: skip
+    return {"runs": runs}
+
+
+def client_verify_batch(instances: list[dict[str, Any]], control: dict[str, Any]) -> dict[str, Any]:
+    """The control node's one process for a host's instances reachable from the
+    network: ``argv`` (redis-tuned-verify --batch under the control node's python)
+    and ``runs``, each instance's arguments (``client_verify_argv``); the password
+    is added to the input by the task, never to an argument."""
+    runs = [client_verify_argv(inst, control)[3:] for inst in instances if inst.get("remote")]
+    return {"argv": [str(control["python"]), *VERIFY_MODULE, "--batch"], "runs": runs}
 
 
 def client_verify_argv(inst: dict[str, Any], control: dict[str, Any]) -> list[str]:
@@ -20,7 +45,7 @@ def client_verify_argv(inst: dict[str, Any], control: dict[str, Any]) -> list[st
     and budget)."""
     remote = inst["remote"]
     argv = [
-        str(control["python"]), "-m", "redis_tuned_tools.verify",
+        str(control["python"]), *VERIFY_MODULE,
         "--host", str(remote["host"]), "--port", str(remote["port"]),
         "--password-file", "-", "--require-auth", "--user", str(remote["user"]),
     ]  # fmt: skip

@@ -165,17 +165,18 @@ def read_bounded(source: Path | BinaryIO, limit: int, what: str) -> bytes:
     return data
 
 
-def _stdin() -> BinaryIO:
+def stdin_stream(what: str = "--password-file -") -> BinaryIO:
+    """Standard input, as bytes: the caller reads it bounded."""
     stream = getattr(sys.stdin, "buffer", None)
     if stream is None or sys.stdin.closed:
-        raise UsageError("cannot read --password-file -: standard input is closed")
+        raise UsageError(f"cannot read {what}: standard input is closed")
     return stream  # type: ignore[no-any-return]
 
 
 def read_password(path: Path) -> str:
     """The first line of --password-file (``-``: standard input), UTF-8, not empty."""
     what = "--password-file" if str(path) != "-" else "--password-file - (standard input)"
-    data = read_bounded(_stdin() if str(path) == "-" else path, MAX_SECRET, what)
+    data = read_bounded(stdin_stream() if str(path) == "-" else path, MAX_SECRET, what)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -7,7 +7,9 @@ connection error (one line on stderr).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import json
 import os
 import re
@@ -151,6 +153,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--max-lag-s", type=float, default=10.0, help="replication lag bound, in seconds"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--batch",
+        action="store_true",
+        help='alone: read {"runs": [[ARG, ...], ...], "password": P} on standard input '
+        "and verify each run (its own arguments; P is its --password-file -) in this one "
+        'process; print {"runs": [{"exit", "stdout", "stderr"}, ...]}, exit the worst '
+        "run's code (the role verifies a host's instances so)",
+    )
     given = sys.argv[1:] if argv is None else argv
     if any(SECRET_OPTION.match(a) for a in given):
         parser.error(
@@ -158,6 +168,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             "use --password-file FILE or the REDISCLI_AUTH variable"
         )
     args = parser.parse_args(argv)
+    if args.batch:
+        parser.error("--batch goes alone: each run's arguments are in its input")
     if args.accept_counters and not (args.state_file or args.instance):
         parser.error("--accept-counters moves the baseline in a state file: give --state-file "
                      "or --instance")  # fmt: skip
@@ -688,8 +700,53 @@ def _fail(message: str) -> int:
     return fail(message, PROG)
 
 
+MAX_RUNS = 64
+
+
+def batch() -> int:
+    """--batch: every run of the document on standard input (see its help) in turn,
+    each as its own command line would be, its output captured; one JSON document out."""
+    try:
+        stream = inputs.stdin_stream("--batch input")
+        doc = json.loads(inputs.read_bounded(stream, inputs.MAX_EXPECTATIONS, "--batch input"))
+    except UsageError as exc:
+        return _fail(str(exc))
+    except ValueError:
+        return _fail("--batch input is not JSON")
+    runs = doc.get("runs") if isinstance(doc, dict) else None
+    password = doc.get("password") if isinstance(doc, dict) else None
+    if (
+        not isinstance(runs, list)
+        or not 1 <= len(runs) <= MAX_RUNS
+        or not all(isinstance(r, list) and all(isinstance(a, str) for a in r) for r in runs)
+    ):
+        return _fail(f'--batch input: "runs" must be 1-{MAX_RUNS} lists of argument strings')
+    if password is not None and not isinstance(password, str):
+        return _fail('--batch input: "password" must be a string')
+    results: list[dict[str, Any]] = []
+    codes: list[int] = []
+    for run_argv in runs:
+        if "--batch" in run_argv:
+            return _fail("--batch input: a run cannot itself be a --batch")
+        out, err = io.StringIO(), io.StringIO()
+        # What the run's --password-file - reads; nothing else to read.
+        given = io.TextIOWrapper(io.BytesIO((password or "").encode("utf-8")), encoding="utf-8")
+        saved, sys.stdin = sys.stdin, given
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(run_argv)
+        finally:
+            sys.stdin = saved
+        codes.append(code)
+        results.append({"exit": code, "stdout": out.getvalue(), "stderr": err.getvalue()})
+    write(sys.stdout, json.dumps({"runs": results}))
+    return max(codes)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit 0 every check passed, 1 a check failed, 2 usage or connection error."""
+    if (sys.argv[1:] if argv is None else argv) == ["--batch"]:
+        return batch()
     try:
         args = parse_args(argv)
     except SystemExit as exc:  # argparse already printed one usage line
