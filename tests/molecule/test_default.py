@@ -14,6 +14,7 @@ import subprocess
 import tarfile
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -542,9 +543,17 @@ def observe(extra_vars: dict[str, object], look, **run: str) -> Observed:  # typ
     """Run site.yml (or ``playbook=``) on all containers; ``look(name, host)`` before
     and after."""
     hosts = containers()
-    before = {n: look(n, h) for n, h in hosts.items()}
+    before = look_at_all(hosts, look)
     result = run_site(None, extra_vars, **run)
-    return Observed(result, before, {n: look(n, h) for n, h in hosts.items()})
+    return Observed(result, before, look_at_all(hosts, look))
+
+
+def look_at_all(hosts: dict[str, Any], look) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """``look`` on every container at once (each one's commands in turn): the looks
+    mostly wait on podman exec."""
+    with ThreadPoolExecutor(max_workers=len(hosts) or 1) as pool:
+        seen = {n: pool.submit(look, n, h) for n, h in hosts.items()}
+        return {n: future.result() for n, future in seen.items()}
 
 
 def pids(host) -> dict[str, int]:  # type: ignore[no-untyped-def]
