@@ -1271,7 +1271,61 @@ def test_restart_policy_deferred_writes_reports_and_does_not_restart(
 
 
 @pytest.fixture(scope="session")
-def crash(deferred: tuple[Observed, Observed]) -> dict[str, Any]:
+def rolled(deferred: tuple[Observed, Observed]) -> tuple[Observed, Observed, Observed]:
+    """playbooks/rolling-restart.yml carrying out what a deferred run left pending
+    (cache's tcp-backlog raised), one host at a time; then with
+    redis_tuned_restart_all back to molecule.yml: every instance restarted."""
+    raised = molecule_instances(cache={**CACHE_CONFIG, "tcp-backlog": 1024})
+    look = lambda _n, h: {"pids": pids(h), "backlog": config_get(h, *CACHE, "tcp-backlog")}  # noqa: E731
+    pending = observe({**raised, "redis_tuned_restart_policy": "deferred"}, look)
+    rolling = observe(raised, look, playbook="rolling-restart.yml")
+    every = observe({"redis_tuned_restart_all": True}, look, playbook="rolling-restart.yml")
+    return pending, rolling, every
+
+
+def test_a_rolling_restart_restarts_what_is_pending_one_host_at_a_time(
+    host_name: str, rolled: tuple[Observed, Observed, Observed]
+) -> None:
+    pending, rolling, every = rolled
+    assert pending.result.returncode == 0, pending.output[-3000:]
+    assert pending.after[host_name]["backlog"] == "511"  # written, pending
+    assert rolling.result.returncode == 0, rolling.output[-3000:]
+    before, after = rolling.before[host_name]["pids"], rolling.after[host_name]["pids"]
+    assert after["cache"] != before["cache"]  # the pending restart, carried out
+    # Nothing pending on the others: not restarted.
+    assert {n: p for n, p in after.items() if n != "cache"} == {
+        n: p for n, p in before.items() if n != "cache"
+    }
+    assert rolling.after[host_name]["backlog"] == "1024"  # in force
+    output = " ".join(rolling.output.split())
+    assert "cache: restart for tcp-backlog" in output
+    # One host at a time: a batch per host, each with its restart and its verification.
+    hosts = len(containers())
+    assert output.count("RUNNING HANDLER [redis_tuned : Restart changed Redis instances]") == hosts
+    assert (
+        output.count("Report the verification, failing on any failed check, in mode host") >= hosts
+    )
+    # redis_tuned_restart_all: every instance, back to molecule.yml's config.
+    assert every.result.returncode == 0, every.output[-3000:]
+    old, new = every.before[host_name]["pids"], every.after[host_name]["pids"]
+    assert all(new[n] != old[n] for n in old), (old, new)
+    assert every.after[host_name]["backlog"] == "511"
+    assert "every instance asked for (redis_tuned_restart_all)" in " ".join(every.output.split())
+
+
+def test_a_rolling_restart_refuses_a_replication_group_and_changes_nothing(host_name: str) -> None:
+    """Checked before anything (the HA path goes through Sentinel)."""
+    grouped = molecule_instances()
+    grouped["redis_tuned_instances"][0]["replication"] = True  # type: ignore[index]
+    result = run_site(None, grouped, playbook="rolling-restart.yml")
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert "rolling-restart.yml restarts instances outside replication groups only" in output
+    assert "Restart changed Redis instances" not in output
+
+
+@pytest.fixture(scope="session")
+def crash(rolled: tuple[Observed, Observed, Observed]) -> dict[str, Any]:
     """On every container: keys written to "main" (AOF everysec) for 4 s, then its
     process SIGKILLed; systemd brings it back; then one role run."""
     seen: dict[str, Any] = {}

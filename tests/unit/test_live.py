@@ -625,3 +625,32 @@ def test_the_primary_a_node_replicates_from_is_never_compared_nor_restarted_for(
         f.live_changes(the_plan, running, IMMUTABLE, []),
     ):
         assert changes["default"]["set"] == {} and changes["default"]["restart"] == []
+
+
+def test_restart_all_restarts_every_running_instance_once_and_is_a_bool() -> None:
+    """redis_tuned_restart_all (playbooks/rolling-restart.yml -e): every running instance,
+    needed or not, restarted once; one not running is started, not restarted; deferred
+    reports them pending; anything but a bool is refused in the plan."""
+    two = [ONE, {"name": "c", "port": 6390, "profile": "cache"}]
+    the_plan = plan(instances=two, restart_all=True)
+    assert the_plan["restart_all"] is True and plan(instances=two)["restart_all"] is False
+    live = {i["name"]: dict(i["live"]) for i in the_plan["instances"]}
+    running = {
+        "units": {"redis-server@default.service": {"started": STARTED, "active": True,
+                                                   "file_state": "enabled"}},
+        "mtimes": {}, "live_config": live, "live_keys": {},
+    }  # fmt: skip
+    from test_plan import LAYOUT
+
+    decision = f.decide(the_plan, running, LAYOUT, IMMUTABLE, {"changed_paths": []})
+    assert decision["restart"] == ["default"]  # c is not running: started
+    assert decision["restart_why"] == {"default": [f.RESTART_ALL]}
+    assert decision["start"] == ["c"] and decision["config_set"] == {}
+    quiet = f.decide(plan(instances=two), running, LAYOUT, IMMUTABLE, {"changed_paths": []})
+    assert quiet["restart"] == [] and quiet["restart_why"] == {}
+    deferred = f.decide(the_plan, running, LAYOUT, IMMUTABLE, {"changed_paths": []}, "deferred")
+    assert deferred["restart"] == [] and deferred["restart_why"] == {"default": [f.RESTART_ALL]}
+    assert any(
+        "redis_tuned_restart_all must be true or false (got 'yes')" in p
+        for p in plan(restart_all="yes")["problems"]
+    )

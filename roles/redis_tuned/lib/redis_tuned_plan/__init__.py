@@ -80,7 +80,14 @@ from .live import (
     switch_refusals,
 )
 from .reports import batch_results, live_summary, restart_summary, verify_summary
-from .restarts import acl_loads, daemon_reload, exporter_files, exporter_restarts, restart_reasons
+from .restarts import (
+    RESTART_ALL,
+    acl_loads,
+    daemon_reload,
+    exporter_files,
+    exporter_restarts,
+    restart_reasons,
+)
 from .topology import MIN_SENTINELS, SENTINEL_PORT, peer, topology
 from .values import (
     AUTH_CLIENTS,
@@ -115,6 +122,7 @@ __all__ = [
     "OWN_HASH",
     "PACKAGE_WRITABLE",
     "PLACEHOLDER",
+    "RESTART_ALL",
     "SCALARS",
     "SENTINEL_PORT",
     "SHA256",

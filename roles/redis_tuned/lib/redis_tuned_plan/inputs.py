@@ -28,6 +28,7 @@ VARIABLES = {
     "sysctl": "redis_tuned_sysctl",
     "transparent_hugepages": "redis_tuned_transparent_hugepages",
     "restart_policy": "redis_tuned_restart_policy",
+    "restart_all": "redis_tuned_restart_all",
     "memory_share": "redis_tuned_memory_share",
     "acl_users": "redis_tuned_acl_users",
     "acl_rules": "redis_tuned_acl_rules",

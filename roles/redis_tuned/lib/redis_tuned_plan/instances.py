@@ -71,7 +71,8 @@ def _refused(problems: list[str], inputs: dict[str, Any]) -> dict[str, Any]:
     """The plan of input the core cannot decide on: its problems, nothing to do."""
     return {
         "instances": [], "removed_instances": [], "transparent_hugepages": "unchanged",
-        "restart_policy": "auto", "kernel_paths": [], "thp_path": THP_PATH, "units": [],
+        "restart_policy": "auto", "restart_all": False, "kernel_paths": [], "thp_path": THP_PATH,
+        "units": [],
         "switch_probe": [], "groups": [], "sentinel": None,
         "live_probe": [], "restart_files": [], "directories": [], "sysctls": {},
         "removed_exporter_units": [], "exporter_units": [],
@@ -136,6 +137,9 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
     policy = str(inputs.get("restart_policy") or "auto")
     if policy not in ("auto", "deferred"):
         problems.append(f"redis_tuned_restart_policy must be auto or deferred (got {policy})")
+    restart_all = inputs.get("restart_all", False)
+    if not isinstance(restart_all, bool):
+        problems.append(f"redis_tuned_restart_all must be true or false (got {restart_all!r})")
     if thp not in THP_MODES:
         problems.append(
             f"redis_tuned_transparent_hugepages must be one of {', '.join(THP_MODES)} (got {thp})"
@@ -259,6 +263,8 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
         "server": server(flavour),
         "transparent_hugepages": thp,
         "restart_policy": policy,
+        # Every running instance restarted this run (playbooks/rolling-restart.yml -e ...).
+        "restart_all": restart_all is True,
         # What the kernel probe reads: every sysctl, then THP.
         "kernel_paths": [*(_sysctl_path(k) for k in sysctls), thp_path],
         "thp_path": thp_path,

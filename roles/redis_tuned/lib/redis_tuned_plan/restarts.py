@@ -6,6 +6,8 @@ from typing import Any
 
 from .layout import exporter_unit, is_unit_file
 
+RESTART_ALL = "every instance asked for (redis_tuned_restart_all)"
+
 
 def restart_reasons(
     the_plan: dict[str, Any],
@@ -19,9 +21,10 @@ def restart_reasons(
     config differs from its file in a directive CONFIG SET cannot change
     (``live``, from live_changes). Its config file alone counts only where the
     live config cannot be compared (no ``live`` for it, or a directive CONFIG GET
-    does not show). ``state`` is what library/redis_tuned_probe.py read before
-    this run wrote anything. An instance that was not running is started, not
-    restarted: starting it reads what is on disk."""
+    does not show). With the plan's ``restart_all``, every running instance.
+    ``state`` is what library/redis_tuned_probe.py read before this run wrote
+    anything. An instance that was not running is started, not restarted:
+    starting it reads what is on disk."""
     units = state.get("units") or {}
     modified = state.get("mtimes") or {}
     changed = set(changed_paths or [])
@@ -41,6 +44,8 @@ def restart_reasons(
         for path, kind in kinds.items():
             if (modified.get(path, 0.0) > since or path in changed) and kind not in why:
                 why.append(kind)
+        if the_plan.get("restart_all"):
+            why.append(RESTART_ALL)
         if why:
             reasons[inst["name"]] = why
     return reasons
