@@ -1271,45 +1271,62 @@ def test_restart_policy_deferred_writes_reports_and_does_not_restart(
 
 
 @pytest.fixture(scope="session")
-def rolled(deferred: tuple[Observed, Observed]) -> tuple[Observed, Observed, Observed]:
+def rolled(deferred: tuple[Observed, Observed]) -> dict[str, Observed]:
     """playbooks/rolling-restart.yml carrying out what a deferred run left pending
-    (cache's tcp-backlog raised), one host at a time; then with
-    redis_tuned_restart_all back to molecule.yml: every instance restarted."""
-    raised = molecule_instances(cache={**CACHE_CONFIG, "tcp-backlog": 1024})
-    look = lambda _n, h: {"pids": pids(h), "backlog": config_get(h, *CACHE, "tcp-backlog")}  # noqa: E731
-    pending = observe({**raised, "redis_tuned_restart_policy": "deferred"}, look)
-    rolling = observe(raised, look, playbook="rolling-restart.yml")
-    every = observe({"redis_tuned_restart_all": True}, look, playbook="rolling-restart.yml")
-    return pending, rolling, every
+    (tcp-backlog raised on main and cache), one host at a time: first limited to
+    cache, then the rest; then with redis_tuned_restart_all back to molecule.yml."""
+    raised = molecule_instances(
+        main={"maxmemory": "64mb", "maxclients": 4000, "tcp-backlog": 1024},
+        cache={**CACHE_CONFIG, "tcp-backlog": 1024},
+    )
+
+    def look(_name: str, host) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+        at = {"main": MAIN, "cache": CACHE}
+        backlog = {n: config_get(host, *where, "tcp-backlog") for n, where in at.items()}
+        return {"pids": pids(host), "backlog": backlog}
+
+    rolling = "rolling-restart.yml"
+    return {
+        "pending": observe({**raised, "redis_tuned_restart_policy": "deferred"}, look),
+        "limited": observe(
+            {**raised, "redis_tuned_restart_only": ["cache"]}, look, playbook=rolling
+        ),
+        "rest": observe(raised, look, playbook=rolling),
+        "every": observe({"redis_tuned_restart_all": True}, look, playbook=rolling),
+    }
+
+
+def restarted(run: Observed, host_name: str) -> set[str]:
+    before, after = run.before[host_name]["pids"], run.after[host_name]["pids"]
+    return {n for n in before if after[n] != before[n]}
 
 
 def test_a_rolling_restart_restarts_what_is_pending_one_host_at_a_time(
-    host_name: str, rolled: tuple[Observed, Observed, Observed]
+    host_name: str, rolled: dict[str, Observed]
 ) -> None:
-    pending, rolling, every = rolled
+    pending, limited, rest, every = (rolled[k] for k in ("pending", "limited", "rest", "every"))
     assert pending.result.returncode == 0, pending.output[-3000:]
-    assert pending.after[host_name]["backlog"] == "511"  # written, pending
-    assert rolling.result.returncode == 0, rolling.output[-3000:]
-    before, after = rolling.before[host_name]["pids"], rolling.after[host_name]["pids"]
-    assert after["cache"] != before["cache"]  # the pending restart, carried out
-    # Nothing pending on the others: not restarted.
-    assert {n: p for n, p in after.items() if n != "cache"} == {
-        n: p for n, p in before.items() if n != "cache"
-    }
-    assert rolling.after[host_name]["backlog"] == "1024"  # in force
-    output = " ".join(rolling.output.split())
+    assert pending.after[host_name]["backlog"] == {"main": "511", "cache": "511"}  # pending
+    # Limited to cache: cache restarted, main's restart still pending, nothing else.
+    assert limited.result.returncode == 0, limited.output[-3000:]
+    assert restarted(limited, host_name) == {"cache"}
+    assert limited.after[host_name]["backlog"] == {"main": "511", "cache": "1024"}
+    output = " ".join(limited.output.split())
     assert "cache: restart for tcp-backlog" in output
+    assert "main: restart pending: tcp-backlog (redis_tuned_restart_only: cache)" in output
     # One host at a time: a batch per host, each with its restart and its verification.
     hosts = len(containers())
     assert output.count("RUNNING HANDLER [redis_tuned : Restart changed Redis instances]") == hosts
-    assert (
-        output.count("Report the verification, failing on any failed check, in mode host") >= hosts
-    )
+    reports = output.count("Report the verification, failing on any failed check, in mode host")
+    assert reports >= hosts
+    # Then the rest: main, and only main (cache has nothing pending any more).
+    assert rest.result.returncode == 0, rest.output[-3000:]
+    assert restarted(rest, host_name) == {"main"}
+    assert rest.after[host_name]["backlog"] == {"main": "1024", "cache": "1024"}
     # redis_tuned_restart_all: every instance, back to molecule.yml's config.
     assert every.result.returncode == 0, every.output[-3000:]
-    old, new = every.before[host_name]["pids"], every.after[host_name]["pids"]
-    assert all(new[n] != old[n] for n in old), (old, new)
-    assert every.after[host_name]["backlog"] == "511"
+    assert restarted(every, host_name) == set(every.before[host_name]["pids"])
+    assert every.after[host_name]["backlog"] == {"main": "511", "cache": "511"}
     assert "every instance asked for (redis_tuned_restart_all)" in " ".join(every.output.split())
 
 
@@ -1325,7 +1342,7 @@ def test_a_rolling_restart_refuses_a_replication_group_and_changes_nothing(host_
 
 
 @pytest.fixture(scope="session")
-def crash(rolled: tuple[Observed, Observed, Observed]) -> dict[str, Any]:
+def crash(rolled: dict[str, Observed]) -> dict[str, Any]:
     """On every container: keys written to "main" (AOF everysec) for 4 s, then its
     process SIGKILLed; systemd brings it back; then one role run."""
     seen: dict[str, Any] = {}

@@ -654,3 +654,49 @@ def test_restart_all_restarts_every_running_instance_once_and_is_a_bool() -> Non
         "redis_tuned_restart_all must be true or false (got 'yes')" in p
         for p in plan(restart_all="yes")["problems"]
     )
+
+
+def test_restart_only_restarts_the_named_and_leaves_the_others_pending() -> None:
+    """redis_tuned_restart_only: the named instance restarts; the other's restart waits
+    as with deferred (reported pending, listed in its expectations file, its live
+    changes still set live); a name that is not an instance name is refused."""
+    raised = {"tcp-backlog": 1024}
+    two = [{**ONE, "config": {**raised, "timeout": 60}},
+           {"name": "c", "port": 6390, "profile": "cache", "config": raised}]  # fmt: skip
+    the_plan = plan(instances=two, restart_only=["c"])
+    live = {
+        i["name"]: dict(i["live"]) | {"tcp-backlog": "511", "timeout": "300"}
+        for i in the_plan["instances"]
+    }
+    up = {"started": STARTED, "active": True, "file_state": "enabled"}
+    running = {
+        "units": {"redis-server@default.service": up, "redis-server@c.service": up},
+        "mtimes": {}, "live_config": live, "live_keys": {"c": 3},
+    }  # fmt: skip
+    from test_plan import LAYOUT
+
+    decision = f.decide(the_plan, running, LAYOUT, IMMUTABLE, {"changed_paths": []})
+    assert decision["restart_why"] == {"default": ["tcp-backlog"], "c": ["tcp-backlog"]}
+    assert decision["restart"] == ["c"]
+    # default waits for its restart: what can be set live is (timeout), as deferred does.
+    assert "timeout" in decision["config_set"]["default"] and "c" not in decision["config_set"]
+    assert f.restart_summary(the_plan, running, decision["restart_why"], decision["restart"]) == [
+        "default: restart pending: tcp-backlog (redis_tuned_restart_only: c)",
+        "c: restart for tcp-backlog (drops 3 keys: no persistence)",
+    ]
+    before = f.live_changes(the_plan, running, IMMUTABLE, [])
+    waits = f.waiting(the_plan, before)
+    assert set(waits) == {"default"}
+    expect = next(
+        e for e in f.host_files(the_plan, LAYOUT, waits)["files"]
+        if e["path"].endswith("/default.json")
+    )  # fmt: skip
+    assert json.loads(expect["content"])["pending_restart"] == ["tcp-backlog"]
+    # No limit: nothing waits (policy auto); deferred: everything does.
+    assert f.waiting(plan(instances=two), before) == {}
+    assert set(f.waiting(plan(instances=two), before, "deferred")) == {"default", "c"}
+    assert f.restarts_now(the_plan, ["default", "c"], "deferred") == []
+    assert any(
+        "redis_tuned_restart_only must be a list of instance names" in p
+        for p in plan(restart_only=["../x"])["problems"]
+    )

@@ -30,6 +30,7 @@ class FilterModule:
             "redis_tuned_conf_lines": core.conf_lines,
             "redis_tuned_verify_summary": core.verify_summary,
             "redis_tuned_restart_summary": core.restart_summary,
+            "redis_tuned_restart_waiting": core.waiting,
             "redis_tuned_live_changes": core.live_changes,
             "redis_tuned_live_summary": core.live_summary,
             "redis_tuned_live_refusals": core.live_refusals,

@@ -87,6 +87,8 @@ from .restarts import (
     exporter_files,
     exporter_restarts,
     restart_reasons,
+    restarts_now,
+    waiting,
 )
 from .topology import MIN_SENTINELS, SENTINEL_PORT, peer, topology
 from .values import (
@@ -188,6 +190,7 @@ __all__ = [
     "remote_host",
     "restart_reasons",
     "restart_summary",
+    "restarts_now",
     "rules_problems",
     "server",
     "switch_refusals",
@@ -195,4 +198,5 @@ __all__ = [
     "topology",
     "unit",
     "verify_summary",
+    "waiting",
 ]

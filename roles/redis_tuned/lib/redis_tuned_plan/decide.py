@@ -9,7 +9,7 @@ from typing import Any
 from .kernel import kernel_state
 from .layout import exporter_unit
 from .live import config_set, live_changes, live_set
-from .restarts import acl_loads, daemon_reload, exporter_restarts, restart_reasons
+from .restarts import acl_loads, daemon_reload, exporter_restarts, restart_reasons, restarts_now
 
 
 def prepare(
@@ -98,12 +98,14 @@ def decide(
     units = state.get("units") or {}
     live = live_changes(the_plan, state, immutable, changed_paths, files.get("dump") or "")
     why = restart_reasons(the_plan, state, changed_paths, live)
-    restart = sorted(why) if policy == "auto" else []
+    restart = restarts_now(the_plan, why, policy)
     instances = the_plan["instances"]
     config_sets = {}
     for inst in instances:
         if inst["name"] in live:
-            values = live_set(inst, live[inst["name"]], why, policy)
+            # An instance whose restart waits (deferred, or not in restart_only) as deferred.
+            own = "auto" if inst["name"] in restart else "deferred"
+            values = live_set(inst, live[inst["name"]], why, own)
             if values:
                 config_sets[inst["name"]] = config_set(values)
     start = [i["name"] for i in instances if not _up(units.get(i["unit"]))]

@@ -29,6 +29,7 @@ VARIABLES = {
     "transparent_hugepages": "redis_tuned_transparent_hugepages",
     "restart_policy": "redis_tuned_restart_policy",
     "restart_all": "redis_tuned_restart_all",
+    "restart_only": "redis_tuned_restart_only",
     "memory_share": "redis_tuned_memory_share",
     "acl_users": "redis_tuned_acl_users",
     "acl_rules": "redis_tuned_acl_rules",

@@ -17,6 +17,7 @@ from .addresses import (
     remote_host,
 )
 from .host import host_facts, host_problems
+from .inputs import NAME as INSTANCE_NAME
 from .inputs import (
     _dir_problems,
     _exporter_problems,
@@ -71,8 +72,8 @@ def _refused(problems: list[str], inputs: dict[str, Any]) -> dict[str, Any]:
     """The plan of input the core cannot decide on: its problems, nothing to do."""
     return {
         "instances": [], "removed_instances": [], "transparent_hugepages": "unchanged",
-        "restart_policy": "auto", "restart_all": False, "kernel_paths": [], "thp_path": THP_PATH,
-        "units": [],
+        "restart_policy": "auto", "restart_all": False, "restart_only": [], "kernel_paths": [],
+        "thp_path": THP_PATH, "units": [],
         "switch_probe": [], "groups": [], "sentinel": None,
         "live_probe": [], "restart_files": [], "directories": [], "sysctls": {},
         "removed_exporter_units": [], "exporter_units": [],
@@ -140,6 +141,12 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
     restart_all = inputs.get("restart_all", False)
     if not isinstance(restart_all, bool):
         problems.append(f"redis_tuned_restart_all must be true or false (got {restart_all!r})")
+    restart_only = inputs.get("restart_only") or []
+    if not isinstance(restart_only, list) or not all(
+        isinstance(n, str) and INSTANCE_NAME.match(n) for n in restart_only
+    ):
+        problems.append("redis_tuned_restart_only must be a list of instance names ([a-z0-9_-]+)")
+        restart_only = []
     if thp not in THP_MODES:
         problems.append(
             f"redis_tuned_transparent_hugepages must be one of {', '.join(THP_MODES)} (got {thp})"
@@ -265,6 +272,8 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
         "restart_policy": policy,
         # Every running instance restarted this run (playbooks/rolling-restart.yml -e ...).
         "restart_all": restart_all is True,
+        # The only instances restarted this run; the others' restarts wait (reported pending).
+        "restart_only": sorted(set(restart_only)),
         # What the kernel probe reads: every sysctl, then THP.
         "kernel_paths": [*(_sysctl_path(k) for k in sysctls), thp_path],
         "thp_path": thp_path,

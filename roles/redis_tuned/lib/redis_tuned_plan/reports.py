@@ -79,21 +79,31 @@ def verify_summary(results: list[dict[str, Any]], mode: str = "client") -> dict[
 
 
 def restart_summary(
-    the_plan: dict[str, Any], state: dict[str, Any], reasons: dict[str, list[str]]
+    the_plan: dict[str, Any],
+    state: dict[str, Any],
+    reasons: dict[str, list[str]],
+    restarting: list[str] | None = None,
 ) -> list[str]:
-    """One line per instance to restart, or (policy deferred) whose restart is pending;
-    a restart of an instance without persistence says how many keys it drops."""
+    """One line per instance to restart (``restarting``, the decision's list; by
+    default every one with a reason unless the policy is deferred), or whose restart
+    is pending; a restart of an instance without persistence says how many keys it
+    drops."""
     lines = []
     keys = state.get("live_keys") or {}
+    deferred = the_plan.get("restart_policy") == "deferred"
     for inst in the_plan["instances"]:
         why = reasons.get(inst["name"])
         if not why:
             continue
-        if the_plan.get("restart_policy") == "deferred":
-            lines.append(
-                f"{inst['name']}: restart pending: {', '.join(why)} "
-                "(redis_tuned_restart_policy: deferred)"
+        waits = deferred if restarting is None else inst["name"] not in restarting
+        if waits:
+            only = the_plan.get("restart_only") or []
+            because = (
+                "redis_tuned_restart_policy: deferred"
+                if deferred or not only
+                else f"redis_tuned_restart_only: {', '.join(only)}"
             )
+            lines.append(f"{inst['name']}: restart pending: {', '.join(why)} ({because})")
             continue
         line = f"{inst['name']}: restart for {', '.join(why)}"
         count = int(keys.get(inst["name"]) or 0)

@@ -9,6 +9,22 @@ from .layout import exporter_unit, is_unit_file
 RESTART_ALL = "every instance asked for (redis_tuned_restart_all)"
 
 
+def restarts_now(the_plan: dict[str, Any], names: Any, policy: str = "auto") -> list[str]:
+    """Of the instances that need a restart, those restarted this run: none with the
+    policy deferred; with ``restart_only``, only those named; else all."""
+    if policy != "auto":
+        return []
+    only = the_plan.get("restart_only") or []
+    return sorted(n for n in names if not only or n in only)
+
+
+def waiting(the_plan: dict[str, Any], live: dict[str, Any], policy: str = "auto") -> dict[str, Any]:
+    """The live changes of the instances whose restart waits (``restarts_now`` does not
+    take them): what their expectations files list as pending."""
+    now = set(restarts_now(the_plan, live, policy))
+    return {name: change for name, change in live.items() if name not in now}
+
+
 def restart_reasons(
     the_plan: dict[str, Any],
     state: dict[str, Any],
