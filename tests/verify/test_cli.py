@@ -873,7 +873,11 @@ def test_batch_reports_a_run_that_cannot_verify_with_its_one_line(redis_server) 
         ("not json", ["--batch"], "--batch input is not JSON"),
         ('{"runs": []}', ["--batch"], '"runs" must be 1-64 lists of argument strings'),
         ('{"runs": [[1]]}', ["--batch"], '"runs" must be 1-64'),
-        ('{"runs": [["--batch"]]}', ["--batch"], "a run cannot itself be a --batch"),
+        (
+            '{"runs": [["--port", "1"], ["--batch"]]}',
+            ["--batch"],
+            "a run cannot itself be a --batch",
+        ),
         ('{"runs": [[]], "password": 1}', ["--batch"], '"password" must be a string'),
         ("{}", ["--batch", "--json"], "--batch goes alone"),
         ("x" * (1024 * 1024 + 1), ["--batch"], "--batch input is larger than"),

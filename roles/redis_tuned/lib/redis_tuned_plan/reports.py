@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .restarts import restarts_now
+
 
 def batch_results(
     registered: dict[str, Any], instances: list[dict[str, Any]]
@@ -85,18 +87,18 @@ def restart_summary(
     restarting: list[str] | None = None,
 ) -> list[str]:
     """One line per instance to restart (``restarting``, the decision's list; by
-    default every one with a reason unless the policy is deferred), or whose restart
-    is pending; a restart of an instance without persistence says how many keys it
-    drops."""
+    default what ``restarts_now`` gives under the plan's policy), or whose restart is
+    pending; a restart of an instance without persistence says how many keys it drops."""
     lines = []
     keys = state.get("live_keys") or {}
     deferred = the_plan.get("restart_policy") == "deferred"
+    if restarting is None:
+        restarting = restarts_now(the_plan, reasons, str(the_plan.get("restart_policy")))
     for inst in the_plan["instances"]:
         why = reasons.get(inst["name"])
         if not why:
             continue
-        waits = deferred if restarting is None else inst["name"] not in restarting
-        if waits:
+        if inst["name"] not in restarting:
             only = the_plan.get("restart_only") or []
             because = (
                 "redis_tuned_restart_policy: deferred"

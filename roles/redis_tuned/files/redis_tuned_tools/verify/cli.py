@@ -721,13 +721,13 @@ def batch() -> int:
         or not all(isinstance(r, list) and all(isinstance(a, str) for a in r) for r in runs)
     ):
         return _fail(f'--batch input: "runs" must be 1-{MAX_RUNS} lists of argument strings')
+    if any("--batch" in r for r in runs):  # refused before any run
+        return _fail("--batch input: a run cannot itself be a --batch")
     if password is not None and not isinstance(password, str):
         return _fail('--batch input: "password" must be a string')
     results: list[dict[str, Any]] = []
     codes: list[int] = []
     for run_argv in runs:
-        if "--batch" in run_argv:
-            return _fail("--batch input: a run cannot itself be a --batch")
         out, err = io.StringIO(), io.StringIO()
         # What the run's --password-file - reads; nothing else to read.
         given = io.TextIOWrapper(io.BytesIO((password or "").encode("utf-8")), encoding="utf-8")
