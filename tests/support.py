@@ -155,16 +155,24 @@ def start_sentinel(
     auth_pass: str | None = None,
     quorum: int = 1,
     down_after_ms: int = 30000,
+    tls: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """A Sentinel on loopback watching ``primaries`` (name -> port on 127.0.0.1),
     asking its clients for ``password``, logging in to the nodes with ``auth_pass``;
-    (its process, its port) once it answers for every group. The caller stops it."""
+    (its process, its port) once it answers for every group. The caller stops it.
+    ``tls`` (a directory with ca.crt, server.crt, server.key): TLS only, to its
+    clients, the nodes and the other Sentinels, as the role writes it."""
     import redis
 
     port = free_port()
     home = workdir / f"sentinel-{port}"
     home.mkdir()
-    lines = [f"port {port}", "bind 127.0.0.1", "daemonize no", "protected-mode no",
+    listen = [f"port {port}"]
+    if tls is not None:
+        listen = ["port 0", f"tls-port {port}", f"tls-cert-file {tls / 'server.crt'}",
+                  f"tls-key-file {tls / 'server.key'}", f"tls-ca-cert-file {tls / 'ca.crt'}",
+                  "tls-auth-clients no", "tls-replication yes"]  # fmt: skip
+    lines = [*listen, "bind 127.0.0.1", "daemonize no", "protected-mode no",
              f"dir {home}", f"requirepass {password}",
              f"sentinel sentinel-pass {password}"]  # fmt: skip
     for name, primary in primaries.items():
@@ -178,7 +186,10 @@ def start_sentinel(
         [REDIS_SERVER, str(conf), "--sentinel"], stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    client = redis.Redis(port=port, password=password, decode_responses=True)
+    over_tls: dict[str, Any] = (
+        {"ssl": True, "ssl_ca_certs": str(tls / "ca.crt")} if tls is not None else {}
+    )
+    client = redis.Redis(port=port, password=password, decode_responses=True, **over_tls)
     deadline = time.monotonic() + 10
     while True:
         try:

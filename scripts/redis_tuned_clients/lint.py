@@ -324,7 +324,7 @@ def _channel_layer(layer: Value) -> list[Finding]:
     entries = hosts.value if hosts is not None and listed else []
     for entry in entries:
         if isinstance(entry.value, dict) and _get(entry, "master_name") is not None:
-            out += _sentinels(entry, "sentinels", "sentinel_kwargs")
+            out += _sentinels(entry, "sentinels", "sentinel_kwargs", entry)
         timeout = _get(entry, "socket_timeout") if isinstance(entry.value, dict) else None
         if timeout is None:
             out.append(
@@ -370,7 +370,9 @@ def _cache(cache: Value) -> list[Finding]:
             )
     out += _pool_blocks(cache, options)
     if _get(options, "SENTINELS") is not None:  # django-redis's SentinelClient
-        out += _sentinels(options, "SENTINELS", "SENTINEL_KWARGS")
+        out += _sentinels(
+            options, "SENTINELS", "SENTINEL_KWARGS", _get(options, "CONNECTION_POOL_KWARGS")
+        )
     if _get(options, "COMPRESS_MIN_LENGTH") is not None:
         out.append(
             Finding(
@@ -384,11 +386,12 @@ def _cache(cache: Value) -> list[Finding]:
     return out
 
 
-def _sentinels(d: Value, listed: str, kwargs_key: str) -> list[Finding]:
+def _sentinels(d: Value, listed: str, kwargs_key: str, pool: Value | None) -> list[Finding]:
     """A client that finds its primary through Sentinel: several Sentinels listed
     (one is a single point of failure again), and their password in the Sentinel
     kwargs (redis-py copies only the socket options to the Sentinel connections: the
-    node's password never reaches them)."""
+    node's password never reaches them), and TLS to the Sentinels where the primary
+    is dialled over TLS (``pool``: where the primary's connection options are)."""
     out: list[Finding] = []
     sentinels = _get(d, listed)
     if sentinels is not None and isinstance(sentinels.value, list) and len(sentinels.value) < 2:
@@ -412,6 +415,18 @@ def _sentinels(d: Value, listed: str, kwargs_key: str) -> list[Finding]:
                 "password refuse the client and it never finds the primary",
                 f'add {kwargs_key}: {{"password": os.environ["REDIS_SENTINEL_PASSWORD"]}} '
                 "(redis_tuned_sentinel_password)",
+            )
+        )
+    ssl = _get(pool, "ssl") if pool is not None else None
+    if ssl is not None and ssl.value is True and (kwargs is None or _get(kwargs, "ssl") is None):
+        out.append(
+            Finding(
+                kwargs.line if kwargs is not None else _key_line(d, listed),
+                "sentinel-tls",
+                f"the primary is dialled over TLS but {kwargs_key} has no ssl: the Sentinels of "
+                "a group over TLS listen on TLS only (redis_tuned), so the client never reaches "
+                "them, and a Sentinel that took plain text would see its password in clear",
+                f'add "ssl": True and "ssl_ca_certs" to {kwargs_key}, as for the primary',
             )
         )
     return out

@@ -105,10 +105,16 @@ def parse_url(
     if url.scheme == "rediss" and not ca_file:
         raise UsageError(f"{flag} is rediss://: give --cacert (or an --expect-file with tls)")
     sentinel = expected.sentinel if expected is not None else None
-    if sentinel is not None and url.scheme == "rediss":
+    if (
+        sentinel is not None
+        and expected is not None
+        and bool(expected.tls) != (url.scheme == "rediss")
+    ):
+        # A group over TLS has its Sentinels on TLS only; a plain one, plain.
+        want = "rediss://" if expected.tls else "redis://"
         raise UsageError(
-            f"{flag}: the instance is replicated (its Sentinels are in the expect-file) and "
-            "the role runs replication groups without TLS: use redis://"
+            f"{flag}: the instance is replicated and its group (its Sentinels too) is "
+            f"{'over TLS' if expected.tls else 'plain'}: use {want}"
         )
     return Endpoint(
         use=use,
@@ -356,13 +362,14 @@ def as_django(
                 "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
                 "CONNECTION_POOL_CLASS": "redis.sentinel.SentinelConnectionPool",
                 "SENTINELS": "@@SENTINELS@@",
-                "SENTINEL_KWARGS": _sentinel_kwargs(),
-                "CONNECTION_POOL_KWARGS": kwargs,
+                "SENTINEL_KWARGS": _sentinel_kwargs(e),
+                "CONNECTION_POOL_KWARGS": {**kwargs, **_sentinel_tls(e)},
                 "SOCKET_CONNECT_TIMEOUT": connect_timeout,
                 "SOCKET_TIMEOUT": socket_timeout,
             }
             backend = "django_redis.cache.RedisCache"
-            location = _url_call(e, host=e.sentinel.master_name, port=None)
+            # redis://, TLS or not: the pool's ssl option dials the primary over TLS.
+            location = _url_call(e, host=e.sentinel.master_name, port=None, scheme="redis")
             lines += [
                 "CACHES = {",
                 '    "default": {',
@@ -399,22 +406,34 @@ def as_django(
     return "\n".join(lines) + "\n"
 
 
-def _url_call(e: Endpoint, host: str | None = None, port: int | None = -1) -> str:
+def _url_call(
+    e: Endpoint, host: str | None = None, port: int | None = -1, scheme: str | None = None
+) -> str:
     user = json.dumps(e.user) if e.user else "None"
     env = json.dumps(e.password_env) if e.password_env else "None"
     at = json.dumps(host or e.host)
     shown = e.port if port == -1 else port
-    return f'_redis_url("{e.scheme}", {user}, {env}, {at}, {shown}, {e.db})'
+    return f'_redis_url("{scheme or e.scheme}", {user}, {env}, {at}, {shown}, {e.db})'
 
 
-def _sentinel_kwargs() -> dict[str, Any]:
+def _sentinel_kwargs(e: Endpoint) -> dict[str, Any]:
     """How the client logs in to the Sentinels (redis-py copies only socket options
-    to them unless given these: a Sentinel password must be here)."""
+    to them unless given these: a Sentinel password must be here, and TLS where the
+    group is over TLS: its Sentinels listen on TLS only)."""
     return {
         "password": "@@SENTINEL_PASSWORD@@",
         "socket_connect_timeout": CONNECT_TIMEOUT,
         "socket_timeout": CACHE_SOCKET_TIMEOUT,
+        **_sentinel_tls(e),
     }
+
+
+def _sentinel_tls(e: Endpoint) -> dict[str, Any]:
+    """TLS through Sentinel: ``ssl`` makes redis-py's SentinelConnectionPool dial the
+    primary it finds over TLS (a rediss:// URL would bypass Sentinel), with the CA."""
+    if not e.tls:
+        return {}
+    return {"ssl": True, "ssl_ca_certs": e.ca_file, "ssl_cert_reqs": "required"}
 
 
 def _sentinel_literals(text: str, e: Endpoint) -> str:
@@ -438,10 +457,11 @@ def _sentinel_entry(e: Endpoint, kwargs: dict[str, Any]) -> str:
     host: dict[str, Any] = {
         "sentinels": "@@SENTINELS@@",
         "master_name": e.sentinel.master_name,
-        "sentinel_kwargs": _sentinel_kwargs(),
+        "sentinel_kwargs": _sentinel_kwargs(e),
         **({"username": e.user} if e.user else {}),
         "password": "@@PASSWORD@@",
         "db": e.db,
         **kwargs,
+        **_sentinel_tls(e),
     }
     return _sentinel_literals(_py(host, 16), e)

@@ -185,6 +185,38 @@ LINT_CASES = {
         '    "SENTINEL_KWARGS": {"password": os.environ["S"]}}}}\n',
         (4, "sentinel-password"),
     ),
+    "a group over TLS whose Sentinels are dialled in clear text": (
+        "import os\n"
+        'CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",\n'
+        '    "CONFIG": {"hosts": [{"master_name": "channels",\n'
+        '    "sentinels": [("s1", 26379), ("s2", 26379), ("s3", 26379)],\n'
+        '    "sentinel_kwargs": {"password": os.environ["S"]},\n'
+        '    "ssl": True, "ssl_ca_certs": "/ca.crt", "socket_timeout": 15}]}}}\n',
+        "import os\n"
+        'CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",\n'
+        '    "CONFIG": {"hosts": [{"master_name": "channels",\n'
+        '    "sentinels": [("s1", 26379), ("s2", 26379), ("s3", 26379)],\n'
+        '    "sentinel_kwargs": {"password": os.environ["S"], "ssl": True},\n'
+        '    "ssl": True, "ssl_ca_certs": "/ca.crt", "socket_timeout": 15}]}}}\n',
+        (5, "sentinel-tls"),
+    ),
+    "django-redis's SentinelClient over TLS, its Sentinels in clear text": (
+        "import os\n"
+        'CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache",\n'
+        '    "LOCATION": "redis://cache/0", "OPTIONS": {\n'
+        '    "CLIENT_CLASS": "django_redis.client.SentinelClient",\n'
+        '    "SENTINELS": [("s1", 26379), ("s2", 26379), ("s3", 26379)],\n'
+        '    "CONNECTION_POOL_KWARGS": {"ssl": True},\n'
+        '    "SENTINEL_KWARGS": {"password": os.environ["S"]}}}}\n',
+        "import os\n"
+        'CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache",\n'
+        '    "LOCATION": "redis://cache/0", "OPTIONS": {\n'
+        '    "CLIENT_CLASS": "django_redis.client.SentinelClient",\n'
+        '    "SENTINELS": [("s1", 26379), ("s2", 26379), ("s3", 26379)],\n'
+        '    "CONNECTION_POOL_KWARGS": {"ssl": True},\n'
+        '    "SENTINEL_KWARGS": {"password": os.environ["S"], "ssl": True}}}}\n',
+        (7, "sentinel-tls"),
+    ),
 }
 
 

@@ -287,12 +287,56 @@ def test_a_host_of_the_play_that_published_nothing_is_named() -> None:
     )
 
 
-def test_replication_over_tls_is_refused_until_the_role_does_it() -> None:
-    tls = {"enabled": True, "port": 6380, "only": False}
-    inputs = {**host_inputs("redis-1"), "tls": {**host_inputs("redis-1")["tls"], **tls}}
+def tls_host_inputs(host: str, **tls: Any) -> dict[str, Any]:
+    """A host of the group with TLS on (TLS only on 6380 unless ``tls`` says)."""
+    inputs = host_inputs(host)
+    inputs["tls"] = {**inputs["tls"], "enabled": True, "port": 6380, **tls}
     inputs["tls"]["files_ok"] = dict.fromkeys(inputs["tls"]["files_ok"], True)
-    found = f.plan(inputs)["problems"]
-    assert any("replication over TLS" in p and "not done by this version" in p for p in found)
+    return inputs
+
+
+def test_a_group_over_tls_replicates_and_is_watched_on_the_tls_ports() -> None:
+    """TLS on: the nodes replicate over TLS (tls-replication) to the primary's TLS
+    port, the Sentinels watch that port, listen on theirs over TLS only and are
+    dialled by the role's client with the CA."""
+    plans = play({h: tls_host_inputs(h) for h in ADDRESSES})
+    for host, result in plans.items():
+        assert problems(plans, host) == [], host
+        (inst,) = result["instances"]
+        assert inst["config"]["tls-replication"] == "yes"
+        assert [m["port"] for m in result["groups"][0]["members"]] == [6380] * 3
+        (monitor,) = result["sentinel"]["monitors"]
+        assert monitor["primary"] == {"address": ADDRESSES["redis-1"], "port": 6380}
+        tls = result["sentinel"]["tls"]
+        assert tls["cli_flags"][:2] == ["--tls", "--cacert"]
+        assert tls["auth_clients"] == "no"
+    assert plans["redis-2"]["instances"][0]["replication"]["initial"] == [
+        f"replicaof {ADDRESSES['redis-1']} 6380"
+    ]
+    assert plans["redis-1"]["instances"][0]["replication"]["initial"] == []
+
+
+def test_a_group_plain_on_one_host_and_tls_on_another_is_refused() -> None:
+    hosts = {h: host_inputs(h) for h in ADDRESSES} | {"redis-3": tls_host_inputs("redis-3")}
+    assert any("one TLS on every host" in p and "redis-3: True" in p for p in problems(play(hosts)))
+
+
+@pytest.mark.parametrize("running, tls", [("no", True), ("yes", False)], ids=["on", "off"])
+def test_switching_a_running_groups_tls_is_refused(running: str, tls: bool) -> None:
+    """A running node whose tls-replication would change: its replicas and Sentinels
+    dial it where it listens now, so the switch is refused with the way to do it."""
+    make = tls_host_inputs if tls else host_inputs
+    plan = play({h: make(h) for h in ADDRESSES})["redis-2"]
+    (inst,) = plan["instances"]
+    state = {
+        "units": {inst["unit"]: {"started": 1000.0}},
+        "live_config": {inst["name"]: {"tls-replication": running}},
+    }
+    (refusal,) = [r for r in f.live_refusals(plan, state) if "replication over TLS" in r]
+    assert f"tls-replication {running} -> {'yes' if tls else 'no'}" in refusal
+    assert "Nothing was changed" in refusal and "state: absent on every host" in refusal
+    state["live_config"][inst["name"]]["tls-replication"] = "yes" if tls else "no"
+    assert not [r for r in f.live_refusals(plan, state) if "replication over TLS" in r]
 
 
 def test_a_nodes_file_rewritten_by_sentinel_is_no_reason_to_restart_it() -> None:

@@ -47,22 +47,27 @@ def wait_for(what: str, predicate: Callable[[], bool], seconds: float = 30) -> N
         time.sleep(0.1)
 
 
-@pytest.fixture
-def group(redis_server, tmp_path: Path) -> Iterator[Group]:  # type: ignore[no-untyped-def]
-    primary = redis_server()
+def make_group(redis_server, tmp_path: Path, tls: Path | None = None) -> Group:  # type: ignore[no-untyped-def]
+    """A primary, its replica and three Sentinels (quorum 2), once they see each
+    other; ``tls``: all of it over TLS only, as the role makes a group with TLS on
+    (the replica dials the primary's TLS port, tls-replication)."""
+    primary = redis_server(tls=tls)
     conf = tmp_path / "replica.conf"
-    conf.write_text(f"replicaof 127.0.0.1 {primary.port}\n")
-    replica = redis_server(conf=conf)
+    conf.write_text(
+        f"replicaof 127.0.0.1 {primary.port}\n" + ("tls-replication yes\n" if tls else "")
+    )
+    replica = redis_server(conf=conf, tls=tls)
     wait_for(
         "the replica in sync",
         lambda: replica.client().info("replication").get("master_link_status") == "up",
     )
-    sentinels = [start_sentinel(tmp_path, {"grp": primary.port}, PASSWORD, quorum=2)
+    sentinels = [start_sentinel(tmp_path, {"grp": primary.port}, PASSWORD, quorum=2, tls=tls)
                  for _ in range(3)]  # fmt: skip
+    over_tls: dict[str, Any] = {"ssl": True, "ssl_ca_certs": str(tls / "ca.crt")} if tls else {}
 
     def settled() -> bool:
         for _, port in sentinels:
-            master = redis.Redis(port=port, password=PASSWORD).sentinel_master("grp")
+            master = redis.Redis(port=port, password=PASSWORD, **over_tls).sentinel_master("grp")
             if master["num-other-sentinels"] != 2 or master["num-slaves"] != 1:
                 return False
         return True
@@ -71,11 +76,28 @@ def group(redis_server, tmp_path: Path) -> Iterator[Group]:  # type: ignore[no-u
     secret = tmp_path / "sentinel.secret"
     secret.write_text(PASSWORD + "\n")
     secret.chmod(0o600)
-    yield Group(primary, replica, sentinels, secret)
-    for proc, _ in sentinels:
+    return Group(primary, replica, sentinels, secret)
+
+
+def stop(group: Group) -> None:
+    for proc, _ in group.sentinels:
         proc.terminate()
-    for proc, _ in sentinels:
+    for proc, _ in group.sentinels:
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def group(redis_server, tmp_path: Path) -> Iterator[Group]:  # type: ignore[no-untyped-def]
+    made = make_group(redis_server, tmp_path)
+    yield made
+    stop(made)
+
+
+@pytest.fixture
+def tls_group(redis_server, tmp_path: Path, tls_dir: Path) -> Iterator[Group]:  # type: ignore[no-untyped-def]
+    made = make_group(redis_server, tmp_path, tls=tls_dir)
+    yield made
+    stop(made)
 
 
 def test_a_healthy_group_passes_from_the_primary_and_from_the_replica(group, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -254,3 +276,51 @@ def test_the_sentinel_module_forgets_a_node_that_left_and_stops_watching_a_group
     assert gone["actions"] == ["stop watching grp (this host left it)"]
     with pytest.raises(redis.ResponseError, match="No such master"):
         client.sentinel_master("grp")
+
+
+def test_a_group_over_tls_is_verified_over_tls_and_fails_on_a_replica_down(  # type: ignore[no-untyped-def]
+    tls_group, tls_dir: Path, capsys
+) -> None:
+    """Issue 20, TLS: a group whose nodes and Sentinels speak TLS only. The verifier
+    dials the Sentinels as it dials the node (the CA, the client certificate): every
+    group check passes from both nodes, and the primary's replication check fails
+    once its replica is gone."""
+    over_tls = ["--tls", "--cacert", str(tls_dir / "ca.crt")]
+    for node in (tls_group.primary, tls_group.replica):
+        code, report = verify(capsys, node, *over_tls, *tls_group.flags())
+        assert code == 0, [c for c in report["checks"] if c["status"] == "fail"]
+        for name in GROUP_CHECKS:
+            assert check(report, name)["status"] == "pass", name
+    assert check(report, "replication: link to the primary")["status"] == "pass"
+    os.kill(tls_group.replica.pid, signal.SIGTERM)
+    wait_for(
+        "the primary sees no replica",
+        lambda: tls_group.primary.client().info("replication")["connected_slaves"] == 0,
+    )
+    code, report = verify(capsys, tls_group.primary, *over_tls, *tls_group.flags())
+    assert code == 1
+    assert check(report, "replication: replicas connected")["status"] == "fail"
+
+
+def test_the_sentinel_module_brings_a_sentinel_over_tls_to_the_group(  # type: ignore[no-untyped-def]
+    tls_group, tls_dir: Path, tmp_path: Path
+) -> None:
+    """The role's Sentinel step with the plan's TLS flags: a Sentinel that left the
+    group watches it again at the primary the other Sentinels (asked over TLS) name,
+    with its settings; the next run changes nothing."""
+    monitor, args = sentinel_step(tls_group, members=2)
+    args["tls"] = ["--tls", "--cacert", str(tls_dir / "ca.crt")]
+    gone = run_module("redis_tuned_sentinel", tmp_path, **args, remove=["grp"])
+    assert gone["actions"] == ["stop watching grp (this host left it)"], gone["_raw"]
+    back = run_module("redis_tuned_sentinel", tmp_path, **args, monitors=[monitor], settle=20)
+    assert back.get("failed") is not True, back["_raw"]
+    assert back["actions"][0] == (
+        f"monitor grp at 127.0.0.1:{tls_group.primary.port} (as the group's Sentinels see it)"
+    )
+    assert back["primaries"] == {"grp": f"127.0.0.1:{tls_group.primary.port}"}
+    assert back["unsettled"] == []
+    again = run_module("redis_tuned_sentinel", tmp_path, **args, monitors=[monitor], settle=5)
+    assert again["changed"] is False and again["actions"] == [], again["_raw"]
+    plain = run_module("redis_tuned_sentinel", tmp_path, **{**args, "tls": []}, wait=1)
+    assert plain["failed"] is True and "does not answer" in plain["msg"]
+    assert PASSWORD not in back["_raw"] + plain["_raw"]

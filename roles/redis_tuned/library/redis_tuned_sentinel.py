@@ -44,6 +44,13 @@ options:
   password: {type: str, required: true, no_log: true, description: The Sentinels' password.}
   auth_pass:
     {type: str, required: true, no_log: true, description: "Sentinel's password on the nodes."}
+  tls:
+    type: list
+    elements: str
+    default: []
+    description: >-
+      The client's TLS flags for Sentinels of groups over TLS (--tls --cacert ..., and
+      --cert/--key where they ask for a certificate): every Sentinel of them is dialled so.
   monitors:
     {type: list, elements: dict, default: [], description: "The groups: the plan's monitors."}
   remove:
@@ -82,7 +89,15 @@ class Sentinel:
         """One command at a Sentinel: (answered, its reply's lines)."""
         line = " ".join(quoted(w) for w in words) + "\n"
         rc, out, _ = self.module.run_command(
-            [self.cli, "--no-auth-warning", "-h", host, "-p", str(port)],
+            [
+                self.cli,
+                "--no-auth-warning",
+                *self.module.params["tls"],
+                "-h",
+                host,
+                "-p",
+                str(port),
+            ],
             data=line,
             binary_data=True,
             environ_update={"REDISCLI_AUTH": self.module.params["password"]},
@@ -176,6 +191,7 @@ def main() -> None:
             "port": {"type": "int", "default": 26379},
             "password": {"type": "str", "required": True, "no_log": True},
             "auth_pass": {"type": "str", "required": True, "no_log": True},
+            "tls": {"type": "list", "elements": "str", "default": []},
             "monitors": {"type": "list", "elements": "dict", "default": []},
             "remove": {"type": "list", "elements": "str", "default": []},
             "announce_ip": {"type": "str"},

@@ -238,6 +238,7 @@ def live_refusals(the_plan: dict[str, Any], state: dict[str, Any]) -> list[str]:
                 "nothing was changed. Fix what stops the role's own user logging in to it (its "
                 f"secret, TLS files, ACL), or stop {inst['unit']}, then run again."
             )
+        lines += _tls_switch_refusal(inst, live.get(name) if running else None)
         want = inst["config"].get("maxmemory")
         holds = _int(used.get(name)) or 0
         now = _int((live.get(name) or {}).get("maxmemory"))
@@ -252,6 +253,24 @@ def live_refusals(the_plan: dict[str, Any], state: dict[str, Any]) -> list[str]:
                 "explicit maxmemory, raise redis_tuned_memory_share, or empty it first."
             )
     return lines
+
+
+def _tls_switch_refusal(inst: dict[str, Any], live: dict[str, str] | None) -> list[str]:
+    """A running node of a replication group switched between plain and TLS
+    replication: its replicas and Sentinels dial it where it listens now, and a
+    Sentinel's TLS is in the file it owns. Refused: the group is made again."""
+    running = (live or {}).get("tls-replication")
+    want = str(inst["live"].get("tls-replication") or "no")
+    if not inst["replication"] or running is None or running == want:
+        return []
+    switched = "on" if want == "yes" else "off"
+    return [
+        f"{inst['name']}: replication over TLS would be switched {switched} while the group runs "
+        f"(tls-replication {running} -> {want}; redis_tuned_tls_enabled): its replicas and "
+        "Sentinels dial it where it listens now, and each Sentinel's TLS is in the file it "
+        "owns. Nothing was changed. Switch the group as a whole: state: absent on every host "
+        "(the data directories stay), then the group again with the new TLS setting."
+    ]
 
 
 def _tls_reload(inst: dict[str, Any], state: dict[str, Any], changed: set[str]) -> bool:

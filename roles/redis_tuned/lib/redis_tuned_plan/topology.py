@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from .acl import own_users
-from .addresses import bind_addresses
+from .addresses import _tls_flags, bind_addresses
 from .layout import sentinel_paths
 from .values import _int, _truthy
 
@@ -71,8 +71,10 @@ def replication_problems(
     inputs: dict[str, Any], instances: list[dict[str, Any]], indexes: dict[str, int]
 ) -> list[str]:
     """This host's replicated instances, on their own: a password to replicate
-    with, an address the other hosts can dial; what this version does not do yet
-    (TLS) refused rather than half done."""
+    with, an address the other hosts can dial, no directive the role and Sentinel
+    own. Over TLS (redis_tuned_tls_enabled) the whole group is: the nodes replicate
+    on their TLS ports (tls-replication), and the Sentinels listen, dial the nodes
+    and each other over TLS."""
     problems: list[str] = []
     for inst in instances:
         if not inst["replication"]:
@@ -94,12 +96,6 @@ def replication_problems(
             problems.append(
                 f"{where}: with replication: true the config may not set {', '.join(owned)}: "
                 "the role sets the replication user and address, Sentinel decides the primary"
-            )
-        if inst["tls"]:
-            problems.append(
-                f"{where}: replication over TLS (tls-replication, TLS to the Sentinels) is not "
-                "done by this version: keep the group's traffic on a private network with "
-                "redis_tuned_tls_enabled false, or leave replication off"
             )
         if inst["remote"] is None:
             problems.append(
@@ -291,6 +287,23 @@ def join_groups(
         }
 
 
+def _sentinel_tls(tls: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A Sentinel of groups over TLS (its nodes': the same on every instance of a
+    host): TLS only on its port, with the host's certificate, which it also presents
+    to the nodes and the other Sentinels it dials (tls-replication), and the flags
+    the role's client dials it with (the CA; its own certificate where the Sentinel
+    asks for one)."""
+    if not tls:
+        return None
+    return {
+        "ca_file": tls["ca_file"],
+        "cert_file": tls["cert_file"],
+        "key_file": tls["key_file"],
+        "auth_clients": tls["auth_clients"],
+        "cli_flags": _tls_flags(tls),
+    }
+
+
 def url_host_bare(address: str) -> str:
     """An address as redis.conf's replicaof takes it (no brackets around IPv6)."""
     return address.strip("[]")
@@ -339,6 +352,7 @@ def sentinel_plan(
     return {
         **sentinel_paths(flavour),
         "port": settings["port"],
+        "tls": _sentinel_tls(first["tls"]),
         "bind": bind,
         "local": {"host": "127.0.0.1" if "127.0.0.1" in bind_addresses(bind) else address},
         "announce_ip": None if address in bind_addresses(bind) else url_host_bare(address),

@@ -522,7 +522,7 @@ def group_checks(
     elif expected.sentinel and expected.sentinel.password_file:
         # On a node's host: the file the role keeps it in (root only).
         password = inputs.read_password(Path(expected.sentinel.password_file))
-    views = probe.sentinel_views(sentinels, name, password, min(args.timeout, 5.0))
+    views = probe.sentinel_views(sentinels, name, password, min(args.timeout, 5.0), target)
     known = [v.replicas for v in views if v.replicas is not None and v.replicas >= 0]
     with Stage(report, "replication", "INFO"):
         report.checks.extend(

@@ -278,18 +278,24 @@ def _is_noperm(exc: Exception) -> bool:
 
 
 def sentinel_views(
-    sentinels: list[tuple[str, int]], name: str, password: str | None, timeout: float
+    sentinels: list[tuple[str, int]],
+    name: str,
+    password: str | None,
+    timeout: float,
+    node: Target | None = None,
 ) -> list[Any]:
-    """What each Sentinel says of the group ``name`` (checks.SentinelView)."""
+    """What each Sentinel says of the group ``name`` (checks.SentinelView), dialled
+    as the ``node`` is (over TLS with its CA and client certificate where the node
+    is reached over TLS: a group over TLS has its Sentinels on TLS too)."""
     from redis_tuned_tools.verify.checks import SentinelView
 
     views = []
     for host, port in sentinels:
         view = SentinelView(address=f"{host}:{port}")
-        client = redis.Redis(
-            host=host, port=port, password=password, socket_timeout=timeout,
-            socket_connect_timeout=timeout, decode_responses=True,
-        )  # fmt: skip
+        client = dataclasses.replace(
+            node or Target(host, port), host=host, port=port, password=password,
+            username=None, timeout=timeout,
+        ).client()  # fmt: skip
         try:
             found = client.execute_command(  # type: ignore[no-untyped-call]
                 "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name
