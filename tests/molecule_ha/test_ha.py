@@ -23,6 +23,7 @@ from typing import Any
 import redis
 from channels_redis.core import RedisChannelLayer
 from conftest import (
+    ADMIN_SECRET,
     APP,
     FIGURES,
     GROUP,
@@ -51,10 +52,12 @@ def primary_name() -> str:
     return name
 
 
-def sentinel_client() -> Sentinel:
+def sentinel_client(**over_tls: Any) -> Sentinel:
+    """redis-py's Sentinel client of the group (``over_tls``: ssl and the CA, for
+    the Sentinels and the primary alike)."""
     return Sentinel(
         [(address_of(n), SENTINEL_PORT) for n in NAMES],
-        sentinel_kwargs={"password": SENTINEL_PASSWORD, "socket_timeout": 1},
+        sentinel_kwargs={"password": SENTINEL_PASSWORD, "socket_timeout": 1, **over_tls},
         username=TESTER["name"],
         password=TESTER["password"],
         socket_timeout=1,
@@ -182,15 +185,17 @@ class Writer(threading.Thread):
     """A Sentinel-aware client writing throughout: INCR, then WAIT 1 (acknowledged by
     the primary and one replica), every 50 ms; when each write was accepted."""
 
-    def __init__(self) -> None:
+    def __init__(self, group: str = GROUP, **over_tls: Any) -> None:
         super().__init__(daemon=True)
         self.stop = threading.Event()
         self.accepted: list[float] = []
         self.acknowledged = 0
         self.errors = 0
+        self.group, self.over_tls = group, over_tls
 
     def run(self) -> None:
-        client = sentinel_client().master_for(GROUP, socket_timeout=1)
+        sentinels = sentinel_client(**self.over_tls)
+        client = sentinels.master_for(self.group, socket_timeout=1, **self.over_tls)
         while not self.stop.is_set():
             try:
                 value = client.incr("ha:counter")
@@ -412,3 +417,132 @@ def test_the_group_removed_leaves_no_node_no_sentinel_and_keeps_the_data() -> No
         lines = gone.stdout.split()
         assert lines[:2] == ["inactive", "inactive"], (name, gone.stdout)
         assert lines[2:] == ["data-kept"], (name, gone.stdout)
+
+
+# A group over TLS (redis_tuned_tls_enabled), made after the plain one is gone: TLS
+# only on its nodes (6481) and its Sentinels (26379), replication over TLS.
+SECURE = {
+    "name": "secure", "port": 6381, "tls_port": 6481, "profile": "channels",
+    "replication": True, "password": APP,
+    "config": {"bind": "127.0.0.1 {{ ansible_host }}", "maxmemory": "32mb"},
+}  # fmt: skip
+HOST_CA = "/etc/redis/redis_tuned/tls/ca.crt"
+
+
+def tls_vars() -> dict[str, Any]:
+    tls = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "tls"
+    return {
+        "redis_tuned_tls_enabled": True,
+        "redis_tuned_tls_ca_file": str(tls / "ca.crt"),
+        "redis_tuned_tls_cert_file": f"{tls}/{{{{ inventory_hostname }}}}.crt",
+        "redis_tuned_tls_key_file": f"{tls}/{{{{ inventory_hostname }}}}.key",
+        "redis_tuned_instances": [SECURE, {**SPARE, "state": "absent"}],
+    }
+
+
+def over_tls(name: str, port: int, *command: str, password_file: str = ADMIN_SECRET) -> str:
+    """A command over TLS at a port of a container (the role's admin user at a node,
+    the Sentinels' password at a Sentinel: ``password_file`` "" reads it from stdin)."""
+    user = "--user redis-tuned " if password_file else ""
+    read = f'REDISCLI_AUTH="$(cat {password_file})"' if password_file else "read -r REDISCLI_AUTH;"
+    out = sh(
+        name,
+        f"{read} export REDISCLI_AUTH; redis-cli --no-auth-warning --tls --cacert {HOST_CA} "
+        f"{user}-p {port} " + " ".join(command),
+        stdin="" if password_file else SENTINEL_PASSWORD + "\n",
+    )
+    return out.stdout.strip()
+
+
+def secure_roles() -> dict[str, str]:
+    return {n: pairs_of(over_tls(n, 6481, "INFO", "replication")).get("role", "?") for n in NAMES}
+
+
+def pairs_of(text: str) -> dict[str, str]:
+    return dict(ln.split(":", 1) for ln in text.splitlines() if ":" in ln)
+
+
+def recap_changed(run: subprocess.CompletedProcess[str]) -> list[str]:
+    return [ln for ln in run.stdout.splitlines() if " : ok=" in ln and "changed=0" not in ln]
+
+
+def test_a_group_over_tls_replicates_fails_over_and_reruns_with_no_change(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """redis_tuned_tls_enabled on a new group: the nodes replicate over TLS, the
+    Sentinels speak TLS only (to clients, nodes and each other), the role's own
+    verification of the group passes over TLS (the run's end), a rerun changes
+    nothing; a stopped primary fails over under a TLS Sentinel client, a rerun demotes
+    no one, and the generated settings (TLS through Sentinel) work in Django."""
+    made = run_site(None, tls_vars())
+    assert made.returncode == 0, made.stdout[-4000:]
+    again = run_site(None, tls_vars())
+    assert again.returncode == 0 and recap_changed(again) == [], again.stdout[-3000:]
+    assert secure_roles() == {NAMES[0]: "master", NAMES[1]: "slave", NAMES[2]: "slave"}
+    for name in NAMES:
+        assert sh(name, "redis-cli -p 6381 PING").stdout.strip() != "PONG"  # TLS only
+        assert "PONG" not in sh(name, f"redis-cli -p {SENTINEL_PORT} PING").stdout
+        quorum = over_tls(name, SENTINEL_PORT, "SENTINEL", "CKQUORUM", "secure", password_file="")
+        assert quorum.startswith("OK 3 usable Sentinels"), (name, quorum)
+    for name in NAMES[1:]:
+        replication = pairs_of(over_tls(name, 6481, "INFO", "replication"))
+        assert replication["master_link_status"] == "up", (name, replication)
+        assert replication["master_port"] == "6481"
+    tls_dir = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "tls"
+    ssl = {"ssl": True, "ssl_ca_certs": str(tls_dir / "ca.crt")}
+    writer = Writer("secure", **ssl)
+    writer.start()
+    wait_for("writes accepted over TLS", lambda: len(writer.accepted) > 10, 30)
+    failed = time.monotonic()
+    assert sh(NAMES[0], "systemctl stop redis-server@secure").returncode == 0
+    wait_for(
+        "writes accepted by a new primary", lambda: any(t > failed + 1 for t in writer.accepted), 60
+    )
+    gap = writer.gap_after(failed)
+    writer.stop.set()
+    writer.join(timeout=10)
+    FIGURES["failover over TLS, primary stopped"] = (
+        f"redis-py Sentinel client over TLS: writes accepted again after {gap:.2f} s "
+        f"({writer.errors} client errors); down-after-milliseconds 3000"
+    )
+    assert gap < 30, FIGURES
+    (new_primary,) = [n for n, r in secure_roles().items() if r == "master"]
+    assert new_primary != NAMES[0]
+    assert int(over_tls(new_primary, 6481, "GET", "ha:counter")) >= writer.acknowledged > 0
+    rerun = run_site(None, tls_vars())  # starts the stopped node: it rejoins as a replica
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    wait_for(
+        "the old primary rejoins as a replica",
+        lambda: (
+            pairs_of(over_tls(NAMES[0], 6481, "INFO", "replication")).get("master_link_status")
+            == "up"
+        ),
+        90,
+    )
+    settled = run_site(None, tls_vars())
+    assert settled.returncode == 0 and recap_changed(settled) == [], settled.stdout[-3000:]
+    assert secure_roles()[new_primary] == "master"
+    view = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "client-view" / NAMES[1]
+    url = f"rediss://{TESTER['name']}@{address_of(NAMES[1])}:6481/0"
+    generated = subprocess.run(
+        [sys.executable, "-m", "redis_tuned_clients", "settings", "--channels-url", url,
+         "--cache-url", url, "--expect-file", str(view / "secure.json")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert generated.returncode == 0, generated.stderr
+    assert '"ssl": True' in generated.stdout and '"master_name": "secure"' in generated.stdout
+    settings = tmp_path / "generated_settings.py"
+    settings.write_text(generated.stdout)
+    env = {
+        **os.environ,
+        "REDIS_CHANNELS_PASSWORD": TESTER["password"],
+        "REDIS_CACHE_PASSWORD": TESTER["password"],
+        "REDIS_SENTINEL_PASSWORD": SENTINEL_PASSWORD,
+    }
+    ran = subprocess.run(
+        [sys.executable, str(PROJECT / "tests" / "django_round_trip.py"), str(settings), "ha"],
+        capture_output=True, text=True, timeout=120, check=False, env=env,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert json.loads(ran.stdout) == {
+        "message": {"type": "chat.message", "text": "hi"},
+        "cache": "hello",
+    }
