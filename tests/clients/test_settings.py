@@ -315,6 +315,46 @@ def test_tls_instances_get_rediss_and_the_ca_from_the_expectations(capsys, tmp_p
     assert f'"ssl_ca_certs": "{ca}"' in snippet and '_redis_url("rediss"' in snippet
 
 
+def test_a_group_over_tls_gets_tls_to_its_sentinels_and_through_them(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A replicated instance with TLS (the role's view names both): the Sentinels are
+    dialled over TLS (sentinel_kwargs), the primary they name too (ssl: redis-py's
+    Sentinel pool then makes TLS connections; a rediss:// LOCATION would bypass
+    Sentinel), the snippet loads as settings and lints clean;
+    redis:// for it, or rediss:// for a plain group, is refused in one line."""
+    ca = str(tmp_path / "ca.crt")
+    sentinels = [["10.0.0.11", 26379], ["10.0.0.12", 26379], ["10.0.0.13", 26379]]
+    view = {
+        "port": 0, "tls": {"port": 6480, "ca_file": ca}, "requires_auth": True, "config": {},
+        "sentinel": {"master_name": "channels", "sentinels": sentinels},
+    }  # fmt: skip
+    expect = tmp_path / "channels.json"
+    expect.write_text(json.dumps(view))
+    url = "rediss://app@10.0.0.11:6480/0"
+    snippet = generate(capsys, f"--channels-url={url}", f"--cache-url={url}",
+                       f"--expect-file={expect}")  # fmt: skip
+    settings = load(snippet, {**ENV, "REDIS_SENTINEL_PASSWORD": "s"})
+    (entry,) = settings["CHANNEL_LAYERS"]["default"]["CONFIG"]["hosts"]
+    tls = {"ssl": True, "ssl_ca_certs": ca, "ssl_cert_reqs": "required"}
+    assert entry["sentinel_kwargs"].items() >= tls.items()
+    assert entry.items() >= tls.items() and entry["master_name"] == "channels"
+    options = settings["CACHES"]["default"]["OPTIONS"]
+    assert options["SENTINEL_KWARGS"].items() >= tls.items()
+    assert options["CONNECTION_POOL_KWARGS"].items() >= tls.items()
+    assert settings["CACHES"]["default"]["LOCATION"].startswith("redis://")
+    path = tmp_path / "settings.py"
+    path.write_text(snippet)
+    assert main(["lint", str(path)]) == 0, capsys.readouterr().out
+    assert main(["settings", "--channels-url=redis://app@10.0.0.11:6480/0",
+                 f"--expect-file={expect}", "--cacert", ca]) == 2  # fmt: skip
+    assert "its Sentinels too) is over TLS: use rediss://" in capsys.readouterr().err
+    del view["tls"]
+    view["port"] = 6379
+    expect.write_text(json.dumps(view))
+    assert main(["settings", "--channels-url=rediss://app@10.0.0.11:6379/0",
+                 f"--expect-file={expect}", "--cacert", ca]) == 2  # fmt: skip
+    assert "is plain: use redis://" in capsys.readouterr().err
+
+
 def sentinel_views(tmp_path: Path, servers: dict[str, Any], port: int) -> list[str]:
     """--expect-file flags for the client view of each node (name -> server), each
     the primary of its group at the Sentinel on ``port``."""
