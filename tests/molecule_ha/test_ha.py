@@ -348,13 +348,20 @@ def test_the_generated_sentinel_settings_work_in_django_against_the_group(tmp_pa
     view = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "client-view" / NAMES[1]
     assert json.loads((view / f"{GROUP}.json").read_text())["sentinel"]["master_name"] == GROUP
     url = f"redis://{TESTER['name']}@{address_of(NAMES[1])}:{PORT}/0"
+    generated = settings_through_sentinel(tmp_path, url, view / f"{GROUP}.json")
+    assert '"master_name": "channels"' in generated
+
+
+def settings_through_sentinel(tmp_path: Path, url: str, view: Path) -> str:
+    """redis-tuned-clients settings for ``url`` (channels and cache) from the client
+    view the play left, and a real Django round trip on them (channels_redis's and
+    django-redis's Sentinel forms, the tester's password); the snippet."""
     generated = subprocess.run(
         [sys.executable, "-m", "redis_tuned_clients", "settings", "--channels-url", url,
-         "--cache-url", url, "--expect-file", str(view / f"{GROUP}.json")],
+         "--cache-url", url, "--expect-file", str(view)],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert generated.returncode == 0, generated.stderr
-    assert '"master_name": "channels"' in generated.stdout
     settings = tmp_path / "generated_settings.py"
     settings.write_text(generated.stdout)
     env = {
@@ -372,6 +379,7 @@ def test_the_generated_sentinel_settings_work_in_django_against_the_group(tmp_pa
         "message": {"type": "chat.message", "text": "hi"},
         "cache": "hello",
     }
+    return generated.stdout
 
 
 # What a host keeps when its node of the group goes (a host keeps one instance at least).
@@ -522,27 +530,5 @@ def test_a_group_over_tls_replicates_fails_over_and_reruns_with_no_change(tmp_pa
     assert secure_roles()[new_primary] == "master"
     view = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "client-view" / NAMES[1]
     url = f"rediss://{TESTER['name']}@{address_of(NAMES[1])}:6481/0"
-    generated = subprocess.run(
-        [sys.executable, "-m", "redis_tuned_clients", "settings", "--channels-url", url,
-         "--cache-url", url, "--expect-file", str(view / "secure.json")],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert generated.returncode == 0, generated.stderr
-    assert '"ssl": True' in generated.stdout and '"master_name": "secure"' in generated.stdout
-    settings = tmp_path / "generated_settings.py"
-    settings.write_text(generated.stdout)
-    env = {
-        **os.environ,
-        "REDIS_CHANNELS_PASSWORD": TESTER["password"],
-        "REDIS_CACHE_PASSWORD": TESTER["password"],
-        "REDIS_SENTINEL_PASSWORD": SENTINEL_PASSWORD,
-    }
-    ran = subprocess.run(
-        [sys.executable, str(PROJECT / "tests" / "django_round_trip.py"), str(settings), "ha"],
-        capture_output=True, text=True, timeout=120, check=False, env=env,
-    )  # fmt: skip
-    assert ran.returncode == 0, ran.stderr[-2000:]
-    assert json.loads(ran.stdout) == {
-        "message": {"type": "chat.message", "text": "hi"},
-        "cache": "hello",
-    }
+    generated = settings_through_sentinel(tmp_path, url, view / "secure.json")
+    assert '"ssl": True' in generated and '"master_name": "secure"' in generated
