@@ -1330,14 +1330,17 @@ def test_a_rolling_restart_restarts_what_is_pending_one_host_at_a_time(
     assert "every instance asked for (redis_tuned_restart_all)" in " ".join(every.output.split())
 
 
-def test_a_rolling_restart_refuses_a_replication_group_and_changes_nothing(host_name: str) -> None:
-    """Checked before anything (the HA path goes through Sentinel)."""
+def test_a_rolling_restart_of_an_inventory_the_role_refuses_changes_nothing(
+    host_name: str,
+) -> None:
+    """Checked on every host before anything restarts (here a replicated entry with no
+    replication password: the role's own preflight refuses it)."""
     grouped = molecule_instances()
     grouped["redis_tuned_instances"][0]["replication"] = True  # type: ignore[index]
     result = run_site(None, grouped, playbook="rolling-restart.yml")
     output = " ".join((result.stdout + result.stderr).split())
     assert result.returncode != 0
-    assert "rolling-restart.yml restarts instances outside replication groups only" in output
+    assert "replication: true needs redis_tuned_replication_password" in output
     assert "Restart changed Redis instances" not in output
 
 

@@ -382,6 +382,95 @@ def settings_through_sentinel(tmp_path: Path, url: str, view: Path) -> str:
     return generated.stdout
 
 
+def rolling(extra: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    return run_site(None, extra, playbook="rolling-restart.yml")
+
+
+def sentinel_pid(name: str) -> str:
+    return sh(name, "systemctl show -p MainPID --value redis-tuned-sentinel").stdout.strip()
+
+
+def test_a_rolling_restart_refuses_a_group_with_a_replica_or_a_sentinel_down() -> None:
+    """Checked on every host before anything restarts: a replica's server stopped, or
+    one Sentinel stopped: the run refuses with the reason in one line, and no node
+    and no Sentinel restarted."""
+    primary = primary_name()
+    replica = next(n for n in NAMES if n != primary)
+    everything = {"redis_tuned_restart_all": True}
+    for unit, said in (
+        (f"redis-server@{GROUP}", "of 2 replicas linked to the primary"),
+        ("redis-tuned-sentinel", "does not answer for it"),
+    ):
+        assert sh(replica, f"systemctl stop {unit}").returncode == 0
+        pids = {n: (main_pids()[n], sentinel_pid(n)) for n in NAMES if n != replica}
+        try:
+            refused = rolling(everything)
+        finally:
+            assert sh(replica, f"systemctl start {unit}").returncode == 0
+        output = " ".join((refused.stdout + refused.stderr).split())
+        assert refused.returncode != 0
+        assert "not healthy, nothing restarted:" in output and said in output, output[-3000:]
+        assert "Restart changed Redis instances" not in output
+        assert {n: (main_pids()[n], sentinel_pid(n)) for n in pids} == pids
+        wait_for(
+            "the group whole again",
+            lambda: all(
+                info(n, "replication").get("master_link_status") == "up"
+                for n in NAMES
+                if n != primary
+            ),
+            60,
+        )
+
+
+def test_a_rolling_restart_carries_out_a_pending_change_under_writing_clients() -> None:
+    """tcp-backlog (immutable) raised: site.yml leaves every node pending (an ordinary
+    run never restarts a group's nodes); the rolling restart under a Sentinel client
+    and a channels_redis layer, both writing: every node's process is new, the change
+    in force everywhere, the primary moved, nothing acknowledged lost. A second one,
+    nothing pending, restarts nothing."""
+    entry = VARS["redis_tuned_instances"][0]
+    raised = {
+        "redis_tuned_instances": [{**entry, "config": {**entry["config"], "tcp-backlog": 1024}}]
+    }
+    primary, pids = primary_name(), main_pids()
+    pending = run_site(None, raised)
+    assert pending.returncode == 0, pending.stdout[-3000:]
+    assert main_pids() == pids
+    said = " ".join(pending.stdout.split())
+    assert (
+        f"{GROUP}: restart pending: tcp-backlog (a node of a replication group: "
+        "playbooks/rolling-restart.yml)"
+    ) in said
+    writer, layer = Writer(), LayerWriter()
+    writer.start()
+    layer.start()
+    wait_for("writes accepted", lambda: len(writer.accepted) > 10 and len(layer.accepted) > 5, 30)
+    started = time.monotonic()
+    rolled = rolling(raised)
+    wait_for("writes accepted after", lambda: writer.accepted[-1] > time.monotonic() - 2, 30)
+    writer.stop.set()
+    layer.stop.set()
+    writer.join(timeout=10)
+    layer.join(timeout=10)
+    assert rolled.returncode == 0, rolled.stdout[-4000:]
+    after = main_pids()
+    assert all(after[n] != pids[n] for n in NAMES), (pids, after)
+    assert all(node(n, "CONFIG", "GET", "tcp-backlog") == ["tcp-backlog", "1024"] for n in NAMES)
+    assert primary_name() != primary
+    assert int(node(primary_name(), "GET", "ha:counter")[0]) >= writer.acknowledged > 0
+    gap, layer_gap = writer.gap_after(started), layer.gap_after(started)
+    FIGURES["rolling restart of the group (failover with the write pause)"] = (
+        f"redis-py Sentinel client: longest gap without an accepted write {gap:.2f} s "
+        f"({writer.errors} client errors); channels_redis layer: {layer_gap:.2f} s "
+        f"({layer.errors} errors); {time.monotonic() - started:.0f} s in all"
+    )
+    assert gap < 30 and layer_gap < 30, FIGURES
+    again = rolling(raised)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert main_pids() == after
+
+
 # What a host keeps when its node of the group goes (a host keeps one instance at least).
 SPARE = {"name": "spare", "port": 6390, "profile": "cache", "password": APP}
 

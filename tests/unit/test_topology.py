@@ -339,6 +339,50 @@ def test_switching_a_running_groups_tls_is_refused(running: str, tls: bool) -> N
     assert not [r for r in f.live_refusals(plan, state) if "replication over TLS" in r]
 
 
+def test_a_node_of_a_group_is_restarted_only_by_the_rolling_restart() -> None:
+    """An ordinary run never restarts a node of a replication group (every host runs
+    at once: the whole group would go down together), not even one named in
+    restart_only: it is pending, the rolling restart's to take in its turn."""
+    plan = play(three())["redis-2"]
+    reasons = {"channels": ["tcp-backlog"]}
+    assert f.restarts_now(plan, reasons) == []
+    assert f.rolling_pending(plan, reasons) == ["channels"]
+    assert f.restart_summary(plan, {}, reasons, []) == [
+        "channels: restart pending: tcp-backlog (a node of a replication group: "
+        "playbooks/rolling-restart.yml)"
+    ]
+    named = {**plan, "restart_only": ["channels"]}
+    assert f.restarts_now(named, reasons) == [] and f.rolling_pending(named, reasons) == [
+        "channels"
+    ]
+    other = {**plan, "restart_only": ["cache"]}
+    assert f.rolling_pending(other, reasons) == []
+    assert f.rolling_pending(plan, {}) == []
+
+
+def test_the_sentinel_restarts_for_tls_files_newer_than_it_and_when_all_are_asked() -> None:
+    """Sentinel reads its TLS files only at start: a rotated certificate (newer than
+    its process) is a reason; so is restart_all; nothing else."""
+    plan = play({h: tls_host_inputs(h) for h in ADDRESSES})["redis-2"]
+    sentinel = plan["sentinel"]
+    cert = sentinel["tls"]["cert_file"]
+    assert cert in sentinel["restart_files"] and sentinel["unit_file"] in sentinel["restart_files"]
+    state = {"units": {sentinel["unit"]: {"started": 1000.0}}, "mtimes": {cert: 900.0}}
+    assert f.sentinel_restart_reasons(plan, state) == []
+    state["mtimes"][cert] = 1100.0
+    assert f.sentinel_restart_reasons(plan, state) == ["TLS files"]
+    assert f.sentinel_restart_reasons({**plan, "restart_all": True}, {**state, "mtimes": {}}) == [
+        f.RESTART_ALL
+    ]
+    assert f.sentinel_restart_reasons(plan, {"units": {}}) == []  # not running: started
+
+
+@pytest.mark.parametrize("pause", [-1, 60001, "soon", True])
+def test_a_failover_pause_out_of_range_is_refused(pause: Any) -> None:
+    found = f.plan(host_inputs("redis-1", redis_tuned_failover_pause_ms=pause))["problems"]
+    assert any("redis_tuned_failover_pause_ms must be 0-60000 milliseconds" in p for p in found)
+
+
 def test_a_nodes_file_rewritten_by_sentinel_is_no_reason_to_restart_it() -> None:
     """Sentinel's CONFIG REWRITE makes the file newer than the process; what counts is
     when the role last wrote it (its render's stamp)."""

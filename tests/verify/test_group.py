@@ -324,3 +324,76 @@ def test_the_sentinel_module_brings_a_sentinel_over_tls_to_the_group(  # type: i
     plain = run_module("redis_tuned_sentinel", tmp_path, **{**args, "tls": []}, wait=1)
     assert plain["failed"] is True and "does not answer" in plain["msg"]
     assert PASSWORD not in back["_raw"] + plain["_raw"]
+
+
+def group_module(
+    group: Group, tmp_path: Path, action: str, nodes: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    """The rolling restart's module (library/redis_tuned_group.py) for the group "grp",
+    ``nodes`` as one host's (name -> the client's arguments; their default user: the
+    tests' nodes ask no password)."""
+    secret = tmp_path / "admin.secret"
+    secret.write_text("any\n")
+    grp = {
+        "name": "grp", "members": [{}, {}],
+        "sentinels": [{"address": "127.0.0.1", "port": p} for _, p in group.sentinels],
+    }  # fmt: skip
+    return run_module(
+        "redis_tuned_group", tmp_path, action=action, cli="redis-cli", groups=[grp],
+        nodes=nodes, admin_user="default", admin_secret=str(secret),
+        sentinel_password=PASSWORD, **extra,
+    )  # fmt: skip
+
+
+def test_the_rolling_restarts_check_passes_a_healthy_group_and_names_what_is_not(
+    group, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The check before a rolling restart, at the group's Sentinels: a healthy group
+    passes (and says each node's role); with its replica gone it names the replica
+    missing; with two of its three Sentinels gone, each of them (at once: the others'
+    view lags by down-after-milliseconds)."""
+    nodes = {"grp": ["-p", str(group.primary.port)], "other": ["-p", str(group.replica.port)]}
+    result = group_module(group, tmp_path, "check", nodes)
+    assert result["problems"] == [], result["_raw"]
+    assert result["roles"] == {"grp": "master", "other": "slave"}
+    assert result["primaries"] == {"grp": f"127.0.0.1:{group.primary.port}"}
+    os.kill(group.replica.pid, signal.SIGTERM)
+    sentinel = redis.Redis(port=group.sentinels[0][1], password=PASSWORD)
+    wait_for(
+        "the Sentinels see the replica down",
+        lambda: all("s_down" in r["flags"] for r in sentinel.sentinel_slaves("grp")),
+        60,
+    )
+    only = {"grp": nodes["grp"]}
+    (problem,) = group_module(group, tmp_path, "check", only)["problems"]
+    assert problem.startswith("grp: 0 of 1 replicas linked to the primary"), problem
+    for proc, _ in group.sentinels[1:]:
+        proc.terminate()
+        proc.wait(timeout=10)
+    result = group_module(group, tmp_path, "check", only)
+    down = [f"grp: the Sentinel at 127.0.0.1:{p} does not answer for it" for _, p in
+            group.sentinels[1:]]  # fmt: skip
+    assert result["problems"][:2] == down, result["problems"]
+    assert PASSWORD not in result["_raw"]
+
+
+def test_the_rolling_restarts_failover_hands_the_primary_over_with_nothing_lost(
+    group, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The primary's turn: its writes paused, SENTINEL FAILOVER, back when it is the
+    linked replica of the replica promoted, which has every write; a node that is not
+    a primary (any more) is left alone."""
+    group.primary.client().set("before", "1")
+    nodes = {"grp": ["-p", str(group.primary.port)]}
+    done = group_module(group, tmp_path, "failover", nodes, names=["grp"], pause_ms=5000)
+    assert done.get("failed") is not True, done["_raw"]
+    assert done["primaries"] == {"grp": f"127.0.0.1:{group.replica.port}"}
+    assert group.replica.client().info("replication")["role"] == "master"
+    assert group.replica.client().get("before") == "1"
+    old = group.primary.client()
+    assert old.info("replication")["master_link_status"] == "up"
+    assert old.info("clients").get("paused_reason", "none") in ("none", "")  # unpaused
+    again = group_module(group, tmp_path, "failover", nodes, names=["grp"])
+    assert again["changed"] is False and again["primaries"] == {}
+    synced = group_module(group, tmp_path, "synced", nodes, names=["grp"], timeout=10)
+    assert synced.get("failed") is not True and synced["done"] == ["grp"]

@@ -88,6 +88,8 @@ from .restarts import (
     exporter_restarts,
     restart_reasons,
     restarts_now,
+    rolling_pending,
+    sentinel_restart_reasons,
     waiting,
 )
 from .topology import MIN_SENTINELS, SENTINEL_PORT, peer, topology
@@ -191,7 +193,9 @@ __all__ = [
     "restart_reasons",
     "restart_summary",
     "restarts_now",
+    "rolling_pending",
     "rules_problems",
+    "sentinel_restart_reasons",
     "server",
     "switch_refusals",
     "tls_client_flags",

@@ -9,7 +9,15 @@ from typing import Any
 from .kernel import kernel_state
 from .layout import exporter_unit
 from .live import config_set, live_changes, live_set
-from .restarts import acl_loads, daemon_reload, exporter_restarts, restart_reasons, restarts_now
+from .restarts import (
+    acl_loads,
+    daemon_reload,
+    exporter_restarts,
+    restart_reasons,
+    restarts_now,
+    rolling_pending,
+    sentinel_restart_reasons,
+)
 
 
 def prepare(
@@ -134,6 +142,10 @@ def decide(
         "live": live,
         "restart_why": why,
         "restart": restart,
+        # For playbooks/rolling-restart.yml: this host's nodes of replication groups
+        # to restart in their turn, and why its Sentinel needs one.
+        "rolling": rolling_pending(the_plan, why),
+        "sentinel_restart": sentinel_restart_reasons(the_plan, state, changed_paths),
         "acl_loads": [n for n in acl_loads(the_plan, state, changed_paths) if n not in restart],
         "config_set": config_sets,
         "tls_reloaded": sorted(n for n, c in live.items() if c.get("tls_reload")),

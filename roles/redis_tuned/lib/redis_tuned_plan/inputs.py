@@ -30,6 +30,7 @@ VARIABLES = {
     "restart_policy": "redis_tuned_restart_policy",
     "restart_all": "redis_tuned_restart_all",
     "restart_only": "redis_tuned_restart_only",
+    "failover_pause_ms": "redis_tuned_failover_pause_ms",
     "memory_share": "redis_tuned_memory_share",
     "acl_users": "redis_tuned_acl_users",
     "acl_rules": "redis_tuned_acl_rules",

@@ -147,6 +147,13 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
     ):
         problems.append("redis_tuned_restart_only must be a list of instance names ([a-z0-9_-]+)")
         restart_only = []
+    pause = inputs.get("failover_pause_ms", 10000)
+    pause_ms = _int(pause)
+    if pause_ms is None or not 0 <= pause_ms <= 60000:
+        problems.append(
+            f"redis_tuned_failover_pause_ms must be 0-60000 milliseconds (got {pause}): how "
+            "long a primary's writes wait while it fails over in the rolling restart"
+        )
     if thp not in THP_MODES:
         problems.append(
             f"redis_tuned_transparent_hugepages must be one of {', '.join(THP_MODES)} (got {thp})"

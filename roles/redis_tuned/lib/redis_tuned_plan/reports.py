@@ -100,11 +100,12 @@ def restart_summary(
             continue
         if inst["name"] not in restarting:
             only = the_plan.get("restart_only") or []
-            because = (
-                "redis_tuned_restart_policy: deferred"
-                if deferred or not only
-                else f"redis_tuned_restart_only: {', '.join(only)}"
-            )
+            if inst.get("replication"):
+                because = "a node of a replication group: playbooks/rolling-restart.yml"
+            elif deferred:
+                because = "redis_tuned_restart_policy: deferred"
+            else:
+                because = f"redis_tuned_restart_only: {', '.join(only)}"
             lines.append(f"{inst['name']}: restart pending: {', '.join(why)} ({because})")
             continue
         line = f"{inst['name']}: restart for {', '.join(why)}"

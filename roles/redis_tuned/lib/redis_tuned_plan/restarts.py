@@ -10,12 +10,22 @@ RESTART_ALL = "every instance asked for (redis_tuned_restart_all)"
 
 
 def restarts_now(the_plan: dict[str, Any], names: Any, policy: str = "auto") -> list[str]:
-    """Of the instances that need a restart, those restarted this run: none with the
-    policy deferred; with ``restart_only``, only those named; else all."""
+    """Of the instances that need a restart, those the role's run restarts: none with
+    the policy deferred; with ``restart_only``, only those named; never the nodes of
+    replication groups. An ordinary run would restart every node of a group at once
+    (every host runs the role together): their restarts wait for
+    playbooks/rolling-restart.yml (``rolling_pending``), which takes each node in its
+    turn, a primary once failed over."""
     if policy != "auto":
         return []
     only = the_plan.get("restart_only") or []
-    return sorted(n for n in names if not only or n in only)
+    nodes = replicated(the_plan)
+    return sorted(n for n in names if n not in nodes and (not only or n in only))
+
+
+def replicated(the_plan: dict[str, Any]) -> set[str]:
+    """The instances of this host that are nodes of replication groups."""
+    return {i["name"] for i in the_plan["instances"] if i.get("replication")}
 
 
 def waiting(the_plan: dict[str, Any], live: dict[str, Any], policy: str = "auto") -> dict[str, Any]:
@@ -65,6 +75,39 @@ def restart_reasons(
         if why:
             reasons[inst["name"]] = why
     return reasons
+
+
+def sentinel_restart_reasons(
+    the_plan: dict[str, Any], state: dict[str, Any], changed_paths: list[str] | None = None
+) -> list[str]:
+    """Why this host's running Sentinel needs a restart: its TLS files (or unit) are
+    newer than its process, or changed this run; every one asked for. Only the
+    rolling restart carries it out (playbooks/rolling-restart.yml, one Sentinel at a
+    time): Sentinel reads its TLS files only when it starts."""
+    sentinel = the_plan.get("sentinel")
+    if not sentinel:
+        return []
+    since = ((state.get("units") or {}).get(sentinel["unit"]) or {}).get("started")
+    if since is None:
+        return []
+    modified = state.get("mtimes") or {}
+    changed = set(changed_paths or [])
+    why = [
+        "unit" if path == sentinel["unit_file"] else "TLS files"
+        for path in sentinel["restart_files"]
+        if modified.get(path, 0.0) > since or path in changed
+    ]
+    if the_plan.get("restart_all"):
+        why.append(RESTART_ALL)
+    return list(dict.fromkeys(why))
+
+
+def rolling_pending(the_plan: dict[str, Any], reasons: dict[str, list[str]]) -> list[str]:
+    """The nodes of replication groups on this host that the rolling restart
+    restarts: those with a reason (``restart_reasons``; all with ``restart_all``),
+    only those named where ``restart_only`` names some."""
+    only = the_plan.get("restart_only") or []
+    return sorted(n for n in reasons if n in replicated(the_plan) and (not only or n in only))
 
 
 def _loaded_since(path: str, marker: str, started: float | None, state: dict[str, Any]) -> bool:

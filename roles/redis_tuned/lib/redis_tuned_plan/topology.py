@@ -279,6 +279,8 @@ def join_groups(
                 for s in group["sentinels"]
             ],
             "secret": str((own.get("replica") or {}).get("secret") or ""),
+            # How the role's client dials the group's Sentinels (TLS where it is).
+            "sentinel_tls": _tls_flags(inst["tls"]),
             "initial": (
                 [f"replicaof {url_host_bare(primary['address'])} {primary['port']}"]
                 if primary is not None and primary["host"] != me
@@ -349,10 +351,18 @@ def sentinel_plan(
                 ],
             }
         )
+    paths = sentinel_paths(flavour)
+    tls = _sentinel_tls(first["tls"])
     return {
-        **sentinel_paths(flavour),
+        **paths,
         "port": settings["port"],
-        "tls": _sentinel_tls(first["tls"]),
+        "tls": tls,
+        # What its running process must not be older than (else it restarts in the
+        # rolling restart's turn): its unit, its TLS files (read at start only).
+        "restart_files": [
+            paths["unit_file"],
+            *([tls["cert_file"], tls["key_file"], tls["ca_file"]] if tls else []),
+        ],
         "bind": bind,
         "local": {"host": "127.0.0.1" if "127.0.0.1" in bind_addresses(bind) else address},
         "announce_ip": None if address in bind_addresses(bind) else url_host_bare(address),
