@@ -204,10 +204,10 @@ def test_restarts_say_why_and_how_many_keys_they_drop_or_stay_pending() -> None:
     assert json.loads(expect["content"])["pending_restart"] == ["tcp-backlog"]
     # What the config no longer sets is not listed: the verification does not check it,
     # and before the write nobody knows whether it waits (a CONFIG REWRITE adds lines).
-    dropped = {"default": {**waits["default"], "restart": ["hz (dropped from the config)",
-                                                           "tcp-backlog"]}}  # fmt: skip
+    dropped = {"default": {**changes["default"], "restart": ["hz (dropped from the config)",
+                                                             "tcp-backlog"]}}  # fmt: skip
     expect = next(
-        e for e in f.host_files(the_plan, LAYOUT, dropped)["files"]
+        e for e in f.host_files(deferred, LAYOUT, dropped)["files"]
         if e["path"].endswith("/default.json")
     )  # fmt: skip
     assert json.loads(expect["content"])["pending_restart"] == ["tcp-backlog"]
