@@ -935,6 +935,15 @@ def test_the_control_nodes_verification_argv_comes_from_the_plan() -> None:
         ]
     assert "--latency-p99-ms" in rest and rest[rest.index("--latency-p99-ms") + 1] == "100"
     assert "p" not in argv  # never the password
+    assert "maxclients=10000" in " ".join(argv)
+    # A restart this run left pending (deferred, a node of a group): what waits for it
+    # is not expected from the control node (the host's check shows it pending).
+    waiting = {"restart_why": {inst["name"]: ["maxclients"]}, "restart": []}
+    assert "maxclients=10000" not in " ".join(
+        f.client_verify_argv(inst, {**control, "decision": waiting})
+    )
+    done = {**waiting, "restart": [inst["name"]]}
+    assert "maxclients=10000" in " ".join(f.client_verify_argv(inst, {**control, "decision": done}))
 
 
 def test_the_acl_file_merges_users_by_name_and_holds_only_hashes() -> None:
