@@ -471,6 +471,52 @@ def test_a_rolling_restart_carries_out_a_pending_change_under_writing_clients() 
     assert main_pids() == after
 
 
+def installed_version(name: str) -> str:
+    return sh(name, "dpkg-query -W -f '${Version}' redis-server").stdout.strip()
+
+
+def test_a_server_version_the_archive_does_not_offer_is_refused_naming_what_it_has() -> None:
+    """redis_tuned_server_version: preflight refuses a version apt's lists do not
+    have, naming those they do, before anything changes."""
+    have = installed_version(NAMES[0])
+    refused = run_site(None, {"redis_tuned_server_version": "5:7.0.99-1"})
+    output = " ".join((refused.stdout + refused.stderr).split())
+    assert refused.returncode != 0
+    assert "redis_tuned_server_version 5:7.0.99-1 is not in this host's archive" in output
+    assert f"(it has: {have}" in output or f", {have}" in output, output[-2000:]
+    assert "changed: [" not in refused.stdout
+
+
+def test_an_upgraded_server_waits_for_the_rolling_restart_which_carries_it_out() -> None:
+    """The version pinned is the one installed: nothing to do. The package replaced
+    under the running processes (reinstalled here: the containers' archive offers one
+    version): every node and Sentinel keeps serving on the old binary, reported
+    pending; the rolling restart puts each on the new one (every process new, none on
+    a deleted binary), and then nothing is pending."""
+    pin = {"redis_tuned_server_version": installed_version(NAMES[0])}
+    same = run_site(None, pin)
+    assert same.returncode == 0 and recap_changed(same) == [], same.stdout[-3000:]
+    pids = {n: (main_pids()[n], sentinel_pid(n)) for n in NAMES}
+    for name in NAMES:
+        done = sh(name, "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall "
+                        "redis-server redis-tools", timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+    pending = run_site(None, pin)
+    assert pending.returncode == 0, pending.stdout[-3000:]
+    said = " ".join(pending.stdout.split())
+    assert f"{GROUP}: restart pending: server upgraded (its binary replaced on disk)" in said
+    assert {n: (main_pids()[n], sentinel_pid(n)) for n in NAMES} == pids
+    rolled = rolling(pin)
+    assert rolled.returncode == 0, rolled.stdout[-4000:]
+    for name in NAMES:
+        node_pid, sentinel_now = main_pids()[name], sentinel_pid(name)
+        assert node_pid != pids[name][0] and sentinel_now != pids[name][1], name
+        exes = sh(name, f"readlink /proc/{node_pid}/exe /proc/{sentinel_now}/exe").stdout
+        assert "(deleted)" not in exes, (name, exes)
+    after = run_site(None, pin)
+    assert after.returncode == 0 and "restart pending" not in after.stdout
+
+
 # What a host keeps when its node of the group goes (a host keeps one instance at least).
 SPARE = {"name": "spare", "port": 6390, "profile": "cache", "password": APP}
 

@@ -49,6 +49,8 @@ options:
     default: ""
     description: The role's config checker (check-config), to dump the running instances' files.
   server: {type: str, default: redis-server, description: "The server binary the checker runs."}
+  server_package:
+    {type: str, default: "", description: "The server package: its installed and archive versions."}
   dump_cache:
     type: str
     default: /var/lib/redis_tuned
@@ -115,6 +117,33 @@ def packages_missing(module: AnsibleModule, names: list[str]) -> list[str]:
     return [n for n in names if n not in installed]
 
 
+def package_versions(module: AnsibleModule, name: str) -> dict[str, Any]:
+    """The server package's installed version ("" when it is not) and the versions
+    apt's lists offer (apt-cache madison; none where the lists do not know it)."""
+    if not name:
+        return {"installed": "", "available": []}
+    _, out, _ = module.run_command(
+        ["dpkg-query", "-W", "-f", "${db:Status-Status} ${Version}", name]
+    )
+    status, _, version = out.strip().partition(" ")
+    _, madison, _ = module.run_command(["apt-cache", "madison", name])
+    available = []
+    for line in madison.splitlines():
+        fields = [f.strip() for f in line.split("|")]
+        if len(fields) >= 2 and fields[0] == name and fields[1] not in available:
+            available.append(fields[1])
+    return {"installed": version if status == "installed" else "", "available": available}
+
+
+def replaced(pid: str) -> bool:
+    """The process runs a binary that is no longer on disk (its package was upgraded
+    or reinstalled since it started): /proc/PID/exe says "(deleted)"."""
+    try:
+        return os.readlink(f"/proc/{int(pid)}/exe").endswith(" (deleted)")
+    except (OSError, ValueError):
+        return False
+
+
 def units(module: AnsibleModule, names: list[str]) -> dict[str, dict[str, Any]]:
     """Per unit: its unit file state (enabled, masked, "" when there is none),
     whether it is active, and when its running main process started (epoch
@@ -146,6 +175,8 @@ def units(module: AnsibleModule, names: list[str]) -> dict[str, dict[str, Any]]:
             "started": started,
             # Its unit file or a drop-in changed since systemd read them.
             "need_reload": props.get("NeedDaemonReload", "") == "yes",
+            # It runs a binary replaced on disk since (an upgrade waiting for a restart).
+            "replaced": running and replaced(props.get("MainPID", "0")),
         }
     return found
 
@@ -388,6 +419,8 @@ def main() -> None:
             "dump_cache": {"type": "str", "default": "/var/lib/redis_tuned"},
             # Nodes of a replication group the plan takes out: are they its primary now?
             "roles": {"type": "list", "elements": "dict", "default": []},
+            # The server's package: its installed version and the archive's (a pin).
+            "server_package": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
     )
@@ -397,6 +430,7 @@ def main() -> None:
         if facts["distribution"] != "Debian":
             # Not a host the role supports: the plan says so; nothing else is read.
             module.exit_json(changed=False, facts=facts, unsupported=True)
+        facts["server_package"] = package_versions(module, p["server_package"])
         result: dict[str, Any] = {
             "facts": facts,
             "packages_missing": packages_missing(module, p["packages"]),

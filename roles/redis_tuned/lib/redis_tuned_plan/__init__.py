@@ -82,6 +82,8 @@ from .live import (
 from .reports import batch_results, live_summary, restart_summary, verify_summary
 from .restarts import (
     RESTART_ALL,
+    UPGRADED,
+    UPGRADING,
     acl_loads,
     daemon_reload,
     exporter_files,
@@ -141,6 +143,8 @@ __all__ = [
     "THP_PATH",
     "TLS_FILE_DIRECTIVES",
     "UNIT_DIR",
+    "UPGRADED",
+    "UPGRADING",
     "USER_NAME",
     "USER_TYPES",
     "VARIABLES",

@@ -41,12 +41,17 @@ def prepare(
     binary = host.get("exporter_binary") or ""
     thp_unit = units.get(host.get("thp_unit") or "") or {}
     off = the_plan.get("sentinel_off")
+    pinned = list(the_plan.get("pinned_packages") or [])
     steps = {
         "mask": [
             u for u in host.get("mask_units") or []
             if (units.get(u) or {}).get("file_state") != "masked"
         ],
-        "packages": list(state.get("packages_missing") or []),
+        # What is missing, and the pinned server version where another is installed.
+        "packages": [
+            p for p in state.get("packages_missing") or [] if f"{p}=" not in " ".join(pinned)
+        ]
+        + pinned,
         "stop_default": bool((units.get(the_plan["server"]["package_unit"]) or {}).get("active")),
         "exporter_user": bool(user) and (
             not seen.get("exists") or bool(set(seen.get("groups") or []) - {user})
@@ -105,7 +110,10 @@ def decide(
     changed = set(changed_paths)
     units = state.get("units") or {}
     live = live_changes(the_plan, state, immutable, changed_paths, files.get("dump") or "")
-    why = restart_reasons(the_plan, state, changed_paths, live)
+    # The pinned server version installed by this run: every running process is on
+    # the old binary (the probe read the host before the install).
+    upgrading = installed and bool(the_plan.get("pinned_packages"))
+    why = restart_reasons(the_plan, state, changed_paths, live, upgrading)
     restart = restarts_now(the_plan, why, policy)
     instances = the_plan["instances"]
     config_sets = {}
@@ -145,7 +153,7 @@ def decide(
         # For playbooks/rolling-restart.yml: this host's nodes of replication groups
         # to restart in their turn, and why its Sentinel needs one.
         "rolling": rolling_pending(the_plan, why),
-        "sentinel_restart": sentinel_restart_reasons(the_plan, state, changed_paths),
+        "sentinel_restart": sentinel_restart_reasons(the_plan, state, changed_paths, upgrading),
         "acl_loads": [n for n in acl_loads(the_plan, state, changed_paths) if n not in restart],
         "config_set": config_sets,
         "tls_reloaded": sorted(n for n, c in live.items() if c.get("tls_reload")),

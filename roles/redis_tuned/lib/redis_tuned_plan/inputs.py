@@ -36,6 +36,7 @@ VARIABLES = {
     "acl_rules": "redis_tuned_acl_rules",
     "client_address": "redis_tuned_verify_client_address",
     "server": "redis_tuned_server",
+    "server_version": "redis_tuned_server_version",
     "replication_primary": "redis_tuned_replication_primary",
 }
 

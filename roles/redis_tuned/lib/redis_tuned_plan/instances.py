@@ -16,7 +16,7 @@ from .addresses import (
     local_host,
     remote_host,
 )
-from .host import host_facts, host_problems
+from .host import host_facts, host_problems, pinned_packages, version_problems
 from .inputs import NAME as INSTANCE_NAME
 from .inputs import (
     _dir_problems,
@@ -76,7 +76,8 @@ def _refused(problems: list[str], inputs: dict[str, Any]) -> dict[str, Any]:
         "thp_path": THP_PATH, "units": [],
         "switch_probe": [], "groups": [], "sentinel": None,
         "live_probe": [], "restart_files": [], "directories": [], "sysctls": {},
-        "removed_exporter_units": [], "exporter_units": [],
+        "removed_exporter_units": [], "exporter_units": [], "server_version": "",
+        "pinned_packages": [], "rolling": False,
         "server": server(str(inputs.get("server") or "")), "problems": problems,
     }  # fmt: skip
 
@@ -100,6 +101,7 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
     host = host_facts(facts)
     if host is not None:
         problems += host_problems(host, flavour)
+        problems += version_problems(host, str(inputs.get("server_version") or ""), flavour)
     raw_all = list(inputs.get("instances") or [])
     # (index in redis_tuned_instances, entry): the present ones are planned, the
     # absent ones removed (removed_instances).
@@ -275,6 +277,11 @@ def plan(inputs: dict[str, Any], facts: Any = None) -> dict[str, Any]:
         "exporter_units": [i["exporter_unit"] for i in instances if i["exporter"]],
         # The server's package, binaries, package unit, user (layout.SERVERS).
         "server": server(flavour),
+        # redis_tuned_server_version: what apt installs for it (none where it is in).
+        "server_version": str(inputs.get("server_version") or ""),
+        "pinned_packages": pinned_packages(host, str(inputs.get("server_version") or ""), flavour),
+        # Run by playbooks/rolling-restart.yml: an upgrade's restarts are its to make.
+        "rolling": inputs.get("rolling") is True,
         "transparent_hugepages": thp,
         "restart_policy": policy,
         # Every running instance restarted this run (playbooks/rolling-restart.yml -e ...).

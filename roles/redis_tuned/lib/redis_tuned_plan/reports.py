@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .restarts import restarts_now
+from .restarts import UPGRADE_REASONS, restarts_now
 
 
 def batch_results(
@@ -102,6 +102,8 @@ def restart_summary(
             only = the_plan.get("restart_only") or []
             if inst.get("replication"):
                 because = "a node of a replication group: playbooks/rolling-restart.yml"
+            elif set(why) <= UPGRADE_REASONS and not deferred:
+                because = "an upgrade: playbooks/rolling-restart.yml restarts onto it"
             elif deferred:
                 because = "redis_tuned_restart_policy: deferred"
             else:

@@ -7,6 +7,11 @@ from typing import Any
 from .layout import exporter_unit, is_unit_file
 
 RESTART_ALL = "every instance asked for (redis_tuned_restart_all)"
+# Its binary replaced on disk since it started (an upgrade, or a reinstall); or the
+# pinned version installed by this very run (the probe read the host before it).
+UPGRADED = "server upgraded (its binary replaced on disk)"
+UPGRADING = "server package installed this run (redis_tuned_server_version)"
+UPGRADE_REASONS = frozenset({UPGRADED, UPGRADING})
 
 
 def restarts_now(the_plan: dict[str, Any], names: Any, policy: str = "auto") -> list[str]:
@@ -20,7 +25,17 @@ def restarts_now(the_plan: dict[str, Any], names: Any, policy: str = "auto") -> 
         return []
     only = the_plan.get("restart_only") or []
     nodes = replicated(the_plan)
-    return sorted(n for n in names if n not in nodes and (not only or n in only))
+    return sorted(
+        n for n in names
+        if n not in nodes and (not only or n in only) and not _upgrade_only(the_plan, names, n)
+    )  # fmt: skip
+
+
+def _upgrade_only(the_plan: dict[str, Any], reasons: Any, name: str) -> bool:
+    """An upgrade is all the instance needs a restart for: outside the rolling
+    restart it waits (the old binary keeps serving), reported pending."""
+    why = set(reasons.get(name) or []) if isinstance(reasons, dict) else set()
+    return bool(why) and why <= UPGRADE_REASONS and not the_plan.get("rolling")
 
 
 def replicated(the_plan: dict[str, Any]) -> set[str]:
@@ -40,6 +55,7 @@ def restart_reasons(
     state: dict[str, Any],
     changed_paths: list[str] | None = None,
     live: dict[str, Any] | None = None,
+    upgrading: bool = False,
 ) -> dict[str, list[str]]:
     """Why each running instance needs a restart, decided from state: its unit
     drop-in or TLS files (``restart_files``) were modified after its process
@@ -70,6 +86,10 @@ def restart_reasons(
         for path, kind in kinds.items():
             if (modified.get(path, 0.0) > since or path in changed) and kind not in why:
                 why.append(kind)
+        if (units.get(inst["unit"]) or {}).get("replaced"):
+            why.append(UPGRADED)
+        elif upgrading:
+            why.append(UPGRADING)
         if the_plan.get("restart_all"):
             why.append(RESTART_ALL)
         if why:
@@ -78,7 +98,10 @@ def restart_reasons(
 
 
 def sentinel_restart_reasons(
-    the_plan: dict[str, Any], state: dict[str, Any], changed_paths: list[str] | None = None
+    the_plan: dict[str, Any],
+    state: dict[str, Any],
+    changed_paths: list[str] | None = None,
+    upgrading: bool = False,
 ) -> list[str]:
     """Why this host's running Sentinel needs a restart: its TLS files (or unit) are
     newer than its process, or changed this run; every one asked for. Only the
@@ -97,6 +120,8 @@ def sentinel_restart_reasons(
         for path in sentinel["restart_files"]
         if modified.get(path, 0.0) > since or path in changed
     ]
+    if ((state.get("units") or {}).get(sentinel["unit"]) or {}).get("replaced") or upgrading:
+        why.append("server upgraded")
     if the_plan.get("restart_all"):
         why.append(RESTART_ALL)
     return list(dict.fromkeys(why))
