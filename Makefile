@@ -14,7 +14,7 @@ export REDIS_TUNED_NOFILE_HARD := $(shell ulimit -Hn)
 SYSTEM_PACKAGES := podman runc debootstrap redis-server redis-tools iproute2 util-linux \
 	prometheus-redis-exporter prometheus openssl openssh-client
 
-.PHONY: setup system venv images lint pytest molecule test bench bench-loadtest bench-rerun demo demo-clean clean role-artifact
+.PHONY: setup system venv images lint pytest molecule test bench bench-loadtest bench-rerun bench-rolling demo demo-clean clean role-artifact
 
 setup: system venv images
 
@@ -98,6 +98,12 @@ bench-loadtest: venv system
 	REDIS_TUNED_LOADTEST_VIA="make bench-loadtest: nsenter -n into the redis-tuned-demo container" \
 	nsenter -t "$$pid" -n $(CURDIR)/$(VENV)/bin/redis-tuned-loadtest $(DEMO_URLS) \
 	  --monitor-user redis-tuned-verify --out $(LOADTEST_OUT) $(LOADTEST_ARGS)
+
+# The rolling restart's cost to writing clients (HA with and without the write pause, a
+# single instance), on the ha scenario's containers: benchmarks/results/rolling-restart.md.
+bench-rolling: images
+	molecule create -s ha && molecule converge -s ha && python benchmarks/rolling_restart.py; \
+	rc=$$?; molecule destroy -s ha; exit $$rc
 
 # The idempotent rerun against another Redis role, over SSH: OTHER_ROLE=<checkout>.
 bench-rerun: setup
