@@ -69,7 +69,9 @@ def test_an_upgrade_leaves_the_running_instances_pending_until_the_rolling_resta
     assert f.restarts_now(the_plan, why) == []
     (line,) = f.restart_summary(the_plan, running, why, [])
     assert line.endswith("(an upgrade: playbooks/rolling-restart.yml restarts onto it)")
-    replaced = {"units": {inst["unit"]: {"started": 1000.0, "replaced": True}}}
+    installed_before = {**running, "facts": {"binary_changed": 900.0}}
+    assert f.restart_reasons(the_plan, installed_before, [], {}) == {}
+    replaced = {**running, "facts": {"binary_changed": 1100.0}}
     later = f.restart_reasons(the_plan, replaced, [], {})
     assert later == {inst["name"]: [f.UPGRADED]}
     assert f.restarts_now(the_plan, later) == []
@@ -77,3 +79,16 @@ def test_an_upgrade_leaves_the_running_instances_pending_until_the_rolling_resta
     both = {inst["name"]: ["tcp-backlog", *later[inst["name"]]]}
     assert f.restarts_now(the_plan, both) == [inst["name"]]
     assert f.restart_reasons(the_plan, {"units": {}}, [], {}, upgrading=True) == {}  # not running
+
+
+def test_the_sentinel_restarts_onto_an_upgraded_binary() -> None:
+    from test_topology import ADDRESSES, host_inputs, play
+
+    plan = play({h: host_inputs(h) for h in ADDRESSES})["redis-2"]
+    unit = plan["sentinel"]["unit"]
+    state = {"units": {unit: {"started": 1000.0}}, "facts": {"binary_changed": 1100.0}}
+    assert f.sentinel_restart_reasons(plan, state) == ["server upgraded"]
+    assert f.sentinel_restart_reasons(plan, {**state, "facts": {"binary_changed": 900.0}}) == []
+    assert f.sentinel_restart_reasons(plan, {"units": state["units"]}, upgrading=True) == [
+        "server upgraded"
+    ]

@@ -135,13 +135,15 @@ def package_versions(module: AnsibleModule, name: str) -> dict[str, Any]:
     return {"installed": version if status == "installed" else "", "available": available}
 
 
-def replaced(pid: str) -> bool:
-    """The process runs a binary that is no longer on disk (its package was upgraded
-    or reinstalled since it started): /proc/PID/exe says "(deleted)"."""
+def binary_changed(server: str) -> float | None:
+    """When the server's binary (what /usr/bin/<server> resolves to) was last put in
+    place: its inode's change time, which dpkg sets when it installs a package (the
+    modification time it keeps from the package). A process that started before it
+    runs the binary that was there then (an upgrade, or a reinstall, since)."""
     try:
-        return os.readlink(f"/proc/{int(pid)}/exe").endswith(" (deleted)")
-    except (OSError, ValueError):
-        return False
+        return os.stat(f"/usr/bin/{server}").st_ctime
+    except OSError:
+        return None
 
 
 def units(module: AnsibleModule, names: list[str]) -> dict[str, dict[str, Any]]:
@@ -175,8 +177,6 @@ def units(module: AnsibleModule, names: list[str]) -> dict[str, dict[str, Any]]:
             "started": started,
             # Its unit file or a drop-in changed since systemd read them.
             "need_reload": props.get("NeedDaemonReload", "") == "yes",
-            # It runs a binary replaced on disk since (an upgrade waiting for a restart).
-            "replaced": running and replaced(props.get("MainPID", "0")),
         }
     return found
 
@@ -431,6 +431,7 @@ def main() -> None:
             # Not a host the role supports: the plan says so; nothing else is read.
             module.exit_json(changed=False, facts=facts, unsupported=True)
         facts["server_package"] = package_versions(module, p["server_package"])
+        facts["binary_changed"] = binary_changed(p["server"])
         result: dict[str, Any] = {
             "facts": facts,
             "packages_missing": packages_missing(module, p["packages"]),

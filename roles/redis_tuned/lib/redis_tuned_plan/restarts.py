@@ -7,9 +7,9 @@ from typing import Any
 from .layout import exporter_unit, is_unit_file
 
 RESTART_ALL = "every instance asked for (redis_tuned_restart_all)"
-# Its binary replaced on disk since it started (an upgrade, or a reinstall); or the
+# Its binary put in place since it started (an upgrade, or a reinstall); or the
 # pinned version installed by this very run (the probe read the host before it).
-UPGRADED = "server upgraded (its binary replaced on disk)"
+UPGRADED = "server upgraded (its binary replaced since it started)"
 UPGRADING = "server package installed this run (redis_tuned_server_version)"
 UPGRADE_REASONS = frozenset({UPGRADED, UPGRADING})
 
@@ -29,6 +29,12 @@ def restarts_now(the_plan: dict[str, Any], names: Any, policy: str = "auto") -> 
         n for n in names
         if n not in nodes and (not only or n in only) and not _upgrade_only(the_plan, names, n)
     )  # fmt: skip
+
+
+def _binary_changed(state: dict[str, Any]) -> float | None:
+    """When the server's binary was last put in place (the probe's reading)."""
+    changed = (state.get("facts") or {}).get("binary_changed")
+    return float(changed) if isinstance(changed, (int, float)) else None
 
 
 def _upgrade_only(the_plan: dict[str, Any], reasons: Any, name: str) -> bool:
@@ -86,7 +92,7 @@ def restart_reasons(
         for path, kind in kinds.items():
             if (modified.get(path, 0.0) > since or path in changed) and kind not in why:
                 why.append(kind)
-        if (units.get(inst["unit"]) or {}).get("replaced"):
+        if since < (_binary_changed(state) or 0.0):
             why.append(UPGRADED)
         elif upgrading:
             why.append(UPGRADING)
@@ -120,7 +126,7 @@ def sentinel_restart_reasons(
         for path in sentinel["restart_files"]
         if modified.get(path, 0.0) > since or path in changed
     ]
-    if ((state.get("units") or {}).get(sentinel["unit"]) or {}).get("replaced") or upgrading:
+    if since < (_binary_changed(state) or 0.0) or upgrading:
         why.append("server upgraded")
     if the_plan.get("restart_all"):
         why.append(RESTART_ALL)
