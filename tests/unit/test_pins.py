@@ -92,3 +92,21 @@ def test_the_sentinel_restarts_onto_an_upgraded_binary() -> None:
     assert f.sentinel_restart_reasons(plan, {"units": state["units"]}, upgrading=True) == [
         "server upgraded"
     ]
+
+
+def test_the_probe_reads_the_archive_only_for_a_pin_that_is_not_installed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """apt-cache madison costs 0.4 s: a run with no pin, or the pin installed, skips it.
+    On this machine (make installs redis-server): the installed version is read."""
+    from support import run_module
+
+    def seen(pin: str) -> dict[str, Any]:
+        result = run_module("redis_tuned_probe", tmp_path, server_package="redis-server",
+                            server_version=pin)  # fmt: skip
+        return dict(result["facts"]["server_package"])
+
+    unpinned = seen("")
+    assert unpinned["installed"] and unpinned["available"] == []
+    assert seen(unpinned["installed"]) == unpinned
+    other = seen("5:0.0.1-1")  # another version pinned: the archive's are read
+    assert other["installed"] == unpinned["installed"]
+    assert "5:0.0.1-1" not in other["available"]

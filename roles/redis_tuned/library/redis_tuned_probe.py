@@ -51,6 +51,8 @@ options:
   server: {type: str, default: redis-server, description: "The server binary the checker runs."}
   server_package:
     {type: str, default: "", description: "The server package: its installed and archive versions."}
+  server_version:
+    {type: str, default: "", description: "The version pinned: the archive's are read only for it."}
   dump_cache:
     type: str
     default: /var/lib/redis_tuned
@@ -117,22 +119,26 @@ def packages_missing(module: AnsibleModule, names: list[str]) -> list[str]:
     return [n for n in names if n not in installed]
 
 
-def package_versions(module: AnsibleModule, name: str) -> dict[str, Any]:
-    """The server package's installed version ("" when it is not) and the versions
-    apt's lists offer (apt-cache madison; none where the lists do not know it)."""
+def package_versions(module: AnsibleModule, name: str, pin: str) -> dict[str, Any]:
+    """The server package's installed version ("" when it is not) and, where a pin
+    names another, the versions apt's lists offer (apt-cache madison, 0.4 s: not on
+    a run with nothing to check; none where the lists do not know the package)."""
     if not name:
         return {"installed": "", "available": []}
     _, out, _ = module.run_command(
         ["dpkg-query", "-W", "-f", "${db:Status-Status} ${Version}", name]
     )
     status, _, version = out.strip().partition(" ")
+    installed = version if status == "installed" else ""
+    if not pin or pin == installed:
+        return {"installed": installed, "available": []}
     _, madison, _ = module.run_command(["apt-cache", "madison", name])
     available = []
     for line in madison.splitlines():
         fields = [f.strip() for f in line.split("|")]
         if len(fields) >= 2 and fields[0] == name and fields[1] not in available:
             available.append(fields[1])
-    return {"installed": version if status == "installed" else "", "available": available}
+    return {"installed": installed, "available": available}
 
 
 def binary_changed(server: str) -> float | None:
@@ -421,6 +427,7 @@ def main() -> None:
             "roles": {"type": "list", "elements": "dict", "default": []},
             # The server's package: its installed version and the archive's (a pin).
             "server_package": {"type": "str", "default": ""},
+            "server_version": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
     )
@@ -430,7 +437,7 @@ def main() -> None:
         if facts["distribution"] != "Debian":
             # Not a host the role supports: the plan says so; nothing else is read.
             module.exit_json(changed=False, facts=facts, unsupported=True)
-        facts["server_package"] = package_versions(module, p["server_package"])
+        facts["server_package"] = package_versions(module, p["server_package"], p["server_version"])
         facts["binary_changed"] = binary_changed(p["server"])
         result: dict[str, Any] = {
             "facts": facts,
