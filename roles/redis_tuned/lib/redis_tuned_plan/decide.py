@@ -42,15 +42,14 @@ def prepare(
     thp_unit = units.get(host.get("thp_unit") or "") or {}
     off = the_plan.get("sentinel_off")
     pinned = list(the_plan.get("pinned_packages") or [])
+    pinned_names = {p.split("=", 1)[0] for p in pinned}
     steps = {
         "mask": [
             u for u in host.get("mask_units") or []
             if (units.get(u) or {}).get("file_state") != "masked"
         ],
         # What is missing, and the pinned server version where another is installed.
-        "packages": [
-            p for p in state.get("packages_missing") or [] if f"{p}=" not in " ".join(pinned)
-        ]
+        "packages": [p for p in state.get("packages_missing") or [] if p not in pinned_names]
         + pinned,
         "stop_default": bool((units.get(the_plan["server"]["package_unit"]) or {}).get("active")),
         "exporter_user": bool(user) and (
