@@ -25,10 +25,15 @@ class AppServerError(Exception):
 
 @contextlib.asynccontextmanager
 async def serving(
-    snippet: Path, variant: str, log: Path, overrides: dict[str, str | None] | None = None
+    snippet: Path,
+    variant: str,
+    log: Path,
+    overrides: dict[str, str | None] | None = None,
+    pids: list[int] | None = None,
 ) -> AsyncIterator[str]:
     """Yields host:port once /health answers; the server is stopped after the block.
-    ``overrides``: environment variables to set, or to unset where None."""
+    ``overrides``: environment variables to set, or to unset where None; ``pids``: the
+    server's process id is appended there (the capacity study reads its CPU time)."""
     port = free_port()
     env = dict(os.environ)
     for key, value in (overrides or {}).items():
@@ -65,6 +70,8 @@ async def serving(
     ]
     with log.open("wb") as out:
         proc = await asyncio.create_subprocess_exec(*args, env=env, stdout=out, stderr=out)
+    if pids is not None:
+        pids.append(proc.pid)
     try:
         await _wait_ready(port, proc, log)
         yield f"127.0.0.1:{port}"

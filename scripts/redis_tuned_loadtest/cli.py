@@ -212,7 +212,7 @@ class Run:
                 watcher = self.monitored(name, target)
                 try:
                     with probe.speaks_redis():
-                        out[_key(name, target)] = await redisside.describe(watcher)
+                        out[instance_key(name, target)] = await redisside.describe(watcher)
                 except redis.AuthenticationError as exc:
                     raise UsageError(
                         f"{where}: {one_line(str(exc))} "
@@ -242,7 +242,7 @@ class Run:
         """The generated settings for a server, as the application reads them."""
         endpoints = []
         for target in self.targets[server]:
-            info = described[_key(server, target)]
+            info = described[instance_key(server, target)]
             config = info.get("config") or {}  # empty where CONFIG GET is not allowed
             endpoint = settings.parse_url(target.url, target.label, [], target.cacert)
             endpoints.append(
@@ -298,7 +298,7 @@ class Run:
                 await asyncio.gather(*sampling, progress, return_exceptions=True)
                 if crowd is not None:
                     crowd.close()
-        _keep_tail(log, self.args.out / "logs" / log.name)
+        keep_tail(log, self.args.out / "logs" / log.name)
         return self._summary(phase, stats, samplers, crowd, pool_size, server_info, log)
 
     def _bound(self, phase: Phase) -> float:
@@ -417,7 +417,7 @@ class Run:
         }
 
 
-def _keep_tail(log: Path, to: Path, limit: int = 64 * 1024) -> None:
+def keep_tail(log: Path, to: Path, limit: int = 64 * 1024) -> None:
     """The end of the application's log, next to the report (bounded)."""
     to.parent.mkdir(parents=True, exist_ok=True)
     with log.open("rb") as src:
@@ -442,7 +442,7 @@ def _distinct(*targets: redisside.Target) -> list[redisside.Target]:
     return list(first.values())
 
 
-def _key(server: str, target: redisside.Target) -> str:
+def instance_key(server: str, target: redisside.Target) -> str:
     """Where `servers` files what it learnt of an instance."""
     return f"{server} {target.host}:{target.port}"
 
@@ -585,7 +585,7 @@ async def run(args: argparse.Namespace, argv: list[str]) -> int:
             "tuned": f"{r.targets['tuned'][0].url} (Channels), {r.targets['tuned'][1].url} (cache)"
         }
         if "default" in r.targets:
-            info = described[_key("default", r.targets["default"][0])]
+            info = described[instance_key("default", r.targets["default"][0])]
             targets["default"] = f"redis-server {info['version']} at {info['address']}, {source}"
         results: dict[str, Any] = {
             "command": " ".join(shlex.quote(a) for a in [PROG, *argv]),
@@ -612,7 +612,10 @@ async def run(args: argparse.Namespace, argv: list[str]) -> int:
             snippet, pool = r.snippet(phase.server, described)
             results["phases"].append(
                 await r.phase(
-                    phase, snippet, pool, described[_key(phase.server, r.targets[phase.server][0])]
+                    phase,
+                    snippet,
+                    pool,
+                    described[instance_key(phase.server, r.targets[phase.server][0])],
                 )
             )
             done = results["phases"][-1]

@@ -101,7 +101,7 @@ async def _client(
         async with asyncio.timeout(CONNECT_TIMEOUT):
             ws = await connect(f"ws://{base}/ws/room/{room}", ping_interval=None, close_timeout=2)
     except (OSError, TimeoutError, WebSocketException) as exc:
-        stats.errors[f"websocket connect: {_kind(exc)}"] += 1
+        stats.errors[f"websocket connect: {exception_kind(exc)}"] += 1
         return
     stats.connected += 1
     stats.connected_now += 1
@@ -129,7 +129,7 @@ async def _client(
                 break
             await asyncio.sleep(0.05)
     except (OSError, WebSocketException) as exc:
-        stats.errors[f"websocket send: {_kind(exc)}"] += 1
+        stats.errors[f"websocket send: {exception_kind(exc)}"] += 1
     finally:
         receiver.cancel()
         await asyncio.gather(receiver, return_exceptions=True)
@@ -152,7 +152,7 @@ async def _receive(me: int, ws: object, window: Window, stats: Stats, pending: s
             if received > MAX_RECEIVED:
                 stats.errors["client: too many messages"] += 1
                 return
-            sender, seq, sent_at = _parse(text)
+            sender, seq, sent_at = parse_message(text)
             if sent_at is None:
                 stats.errors["client: malformed message"] += 1
                 continue
@@ -163,10 +163,10 @@ async def _receive(me: int, ws: object, window: Window, stats: Stats, pending: s
                     stats.own_back += 1
                     stats.latencies_ms.append((now - sent_at) * 1000)
     except (OSError, WebSocketException) as exc:
-        stats.errors[f"websocket closed: {_kind(exc)}"] += 1
+        stats.errors[f"websocket closed: {exception_kind(exc)}"] += 1
 
 
-def _parse(text: object) -> tuple[int, int, float | None]:
+def parse_message(text: object) -> tuple[int, int, float | None]:
     try:
         sender, seq, sent_at = str(text).split(" ")
         return int(sender), int(seq), float(sent_at)
@@ -193,7 +193,7 @@ async def _cache_worker(base: str, load: Load, window: Window, stats: Stats, n: 
                     status, hit = await _get(stream, f"/cache/{random.randrange(CACHE_KEYS)}")
             except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError) as exc:
                 if started in window:
-                    stats.errors[f"cache request: {_kind(exc)}"] += 1
+                    stats.errors[f"cache request: {exception_kind(exc)}"] += 1
                 if stream is not None:
                     stream[1].close()
                 stream = None
@@ -234,7 +234,7 @@ async def _get(
     return status, b'"hit": true' in body
 
 
-def _kind(exc: BaseException) -> str:
+def exception_kind(exc: BaseException) -> str:
     return error_kind(type(exc).__name__, str(exc))
 
 

@@ -32,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
             "pip install 'redis-tuned-tools[loadtest]'\n"
         )
         return 2
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["capacity"]:
+        from redis_tuned_loadtest.capacity import main as study
+
+        return study(given[1:])
     from redis_tuned_loadtest.cli import main as run
 
-    return run(argv)
+    return run(given)
