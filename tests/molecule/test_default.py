@@ -323,6 +323,25 @@ def test_from_a_second_container(peer, host_name: str) -> None:
         assert "Connection refused" in closed.stdout + closed.stderr
 
 
+def test_the_unix_socket_serves_its_group_and_no_one_else(host, flavour: Flavour) -> None:
+    """cache has unixsocket_group webapp: the group made, the socket beside the pid
+    file, 660 in that group (the unit's ExecStartPost); a member connects and is asked
+    to log in (the instance has ACL users), a user outside the group is refused by the
+    kernel; the role's host verification checked it (its run is green)."""
+    path = config_get(host, "cache", CACHE[1], "unixsocket")
+    sock = host.file(path)
+    assert sock.is_socket and sock.group == "webapp" and sock.mode == 0o660
+    assert host.group("webapp").exists
+    host.run("id socket-member >/dev/null 2>&1 || useradd -M -G webapp socket-member")
+    host.run("id socket-outsider >/dev/null 2>&1 || useradd -M socket-outsider")
+    member = host.run(f"runuser -u socket-member -- {flavour.cli} -s {path} PING")
+    assert "NOAUTH" in member.stdout + member.stderr, member.stdout + member.stderr
+    outsider = host.run(f"runuser -u socket-outsider -- {flavour.cli} -s {path} PING")
+    assert "Permission denied" in outsider.stdout + outsider.stderr
+    assert path == f"{flavour.run_prefix}-cache/{flavour.server}.sock"
+    assert config_get(host, "cache", CACHE[1], "unixsocketperm") == "660"
+
+
 def run_id(host, name: str, port: int) -> str:  # type: ignore[no-untyped-def]
     info = redis_cli(host, name, port, "INFO", "server").stdout
     return next(ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("run_id:"))

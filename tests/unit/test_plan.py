@@ -1118,3 +1118,51 @@ def test_a_switch_between_flavours_is_refused_while_the_old_instance_is_there() 
     assert back["switch_probe"][0]["unit"] == "valkey-server@default.service"
     valkey = {"units": {"valkey-server@default.service": {"active": True}}, "mtimes": {}}
     assert "runs it as Valkey" in f.live_refusals(back, valkey)[0]
+
+
+# --- a unix socket for a local application group -----------------------------------
+
+
+def test_unixsocket_group_places_a_660_socket_in_the_units_runtime_directory() -> None:
+    """Beside the pid file (the unit's RuntimeDirectory, 2755: anyone may pass), 660,
+    compared live like any directive; the expectations carry the group for the host
+    check; no group: no socket."""
+    inst = plan(instances=[{**ONE, "unixsocket_group": "webapp"}])["instances"][0]
+    path = "/run/redis-default/redis-server.sock"
+    assert inst["unixsocket"] == {"path": path, "group": "webapp", "mode": "660"}
+    assert (inst["config"]["unixsocket"], inst["config"]["unixsocketperm"]) == (path, "660")
+    assert inst["live"]["unixsocket"] == path
+    assert inst["expectations"]["unixsocket_group"] == "webapp"
+    assert inst["expectations"]["config"]["unixsocketperm"] == "660"
+    plain = plan()["instances"][0]
+    assert plain["unixsocket"] is None and "unixsocket" not in plain["config"]
+    assert plain["expectations"]["unixsocket_group"] is None
+
+
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        ({"unixsocket_group": "Web App"}, "unixsocket_group 'Web App' is not a group name"),
+        ({"unixsocket_group": "x" * 33}, "is not a group name"),
+        (
+            {"unixsocket_group": "webapp", "config": {"unixsocket": "/tmp/r.sock"}},
+            "give only unixsocket_group",
+        ),
+    ],
+)
+def test_a_bad_unixsocket_group_is_refused_naming_what_to_change(
+    entry: dict[str, Any], said: str
+) -> None:
+    problems = plan(instances=[{**ONE, **entry}])["problems"]
+    assert any(said in p for p in problems), problems
+
+
+def test_prepare_makes_only_the_socket_groups_the_host_lacks() -> None:
+    the_plan = plan(
+        instances=[{**ONE, "unixsocket_group": "webapp"},
+                   {"name": "b", "port": 6390, "unixsocket_group": "workers"}]
+    )  # fmt: skip
+    host = {"mask_units": [], "removed_units": [], "exporter_user": "", "exporter_binary": ""}
+    steps = f.prepare(the_plan, {"groups": {"webapp": True, "workers": False}}, host)
+    assert steps["groups"] == ["workers"] and steps["any"]
+    assert f.prepare(the_plan, {"groups": {"webapp": True, "workers": True}}, host)["groups"] == []

@@ -885,3 +885,32 @@ def test_batch_reports_a_run_that_cannot_verify_with_its_one_line(redis_server) 
 )
 def test_bad_batch_input_is_one_line_and_exit_2(stdin: str, args: list[str], says: str) -> None:
     assert says in _one_line_exit_2(cli(*args, stdin=stdin))
+
+
+def test_the_unix_socket_of_a_local_group_is_verified_on_the_host(
+    redis_server, capsys, tmp_path
+) -> None:
+    """unixsocket_group: the socket is there, in the group, mode 660; a socket anyone
+    may use (777), one in another group, or none at the path fails, saying so."""
+    import grp
+
+    path = tmp_path / "redis.sock"
+    mine = grp.getgrgid(os.getgid()).gr_name
+    expect = tmp_path / "socket.json"
+
+    def run(server: Any, group: str, at: Path = path) -> dict[str, Any]:
+        wanted = {"config": {"unixsocket": str(at)}, "unixsocket_group": group}
+        expect.write_text(json.dumps(wanted))
+        _, report = verify(capsys, server, "--mode", "host", "--expect-file", str(expect))
+        return check(report, f"unix socket {at}")
+
+    good = redis_server(unixsocket=str(path), unixsocketperm="660")
+    assert run(good, mine)["status"] == "pass"
+    other = run(good, "nogroup")
+    assert other["status"] == "fail" and f"of group {mine}" in other["observed"]
+    missing = run(good, mine, tmp_path / "elsewhere.sock")
+    assert missing["status"] == "fail" and "No such file" in missing["observed"]
+    path.unlink()
+    loose = redis_server(unixsocket=str(path), unixsocketperm="777")
+    seen = run(loose, mine)
+    assert seen["status"] == "fail" and "mode 777" in seen["observed"]

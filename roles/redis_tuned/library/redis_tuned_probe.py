@@ -29,6 +29,7 @@ options:
     {type: list, elements: str, default: [], description: Debian packages that must be installed.}
   units: {type: list, elements: str, default: [], description: systemd units to describe.}
   users: {type: list, elements: str, default: [], description: Users to look up (exists, groups).}
+  groups: {type: list, elements: str, default: [], description: Groups to look up (exists).}
   kernel_paths:
     {type: list, elements: str, default: [], description: /proc/sys and /sys files to read.}
   paths:
@@ -198,6 +199,18 @@ def users(names: list[str]) -> dict[str, dict[str, Any]]:
         groups = sorted(g.gr_name for g in grp.getgrall() if name in g.gr_mem)
         primary = grp.getgrgid(entry.pw_gid).gr_name
         found[name] = {"exists": True, "groups": sorted({primary, *groups})}
+    return found
+
+
+def groups(names: list[str]) -> dict[str, bool]:
+    """Which of these groups exist."""
+    found: dict[str, bool] = {}
+    for name in names:
+        try:
+            grp.getgrnam(name)
+            found[name] = True
+        except KeyError:
+            found[name] = False
     return found
 
 
@@ -412,6 +425,7 @@ def main() -> None:
             "packages": {"type": "list", "elements": "str", "default": []},
             "units": {"type": "list", "elements": "str", "default": []},
             "users": {"type": "list", "elements": "str", "default": []},
+            "groups": {"type": "list", "elements": "str", "default": []},
             "kernel_paths": {"type": "list", "elements": "str", "default": []},
             "paths": {"type": "list", "elements": "str", "default": []},
             # Instances to read CONFIG GET * from: name, args (redis-cli connection flags).
@@ -444,6 +458,7 @@ def main() -> None:
             "packages_missing": packages_missing(module, p["packages"]),
             "units": units(module, p["units"]),
             "users": users(p["users"]),
+            "groups": groups(p["groups"]),
             "kernel": kernel(p["kernel_paths"]),
             "mtimes": mtimes(p["paths"]),
         }

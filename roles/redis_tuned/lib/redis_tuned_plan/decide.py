@@ -29,7 +29,8 @@ def prepare(
     running), ``exporter_user`` (missing, or in another group), ``exporter_download``
     (the upstream binary missing), ``stop_removed`` (removed units still active or
     enabled), ``purge`` (data directories of removed instances, still there),
-    ``thp_disable`` (a THP unit left enabled while the mode is unchanged),
+    ``thp_disable`` (a THP unit left enabled while the mode is unchanged), ``groups``
+    (the unix sockets' groups missing),
     ``sentinel_remove`` (the files of a Sentinel no longer planned here); ``any``.
     ``host``: mask_units, removed_units, exporter_user ("" without exporters),
     exporter_binary ("" unless downloaded), thp_unit."""
@@ -56,6 +57,16 @@ def prepare(
             not seen.get("exists") or bool(set(seen.get("groups") or []) - {user})
         ),
         "exporter_download": bool(binary) and binary not in mtimes,
+        # The unix sockets' groups not on the host yet (system groups, made here).
+        "groups": sorted(
+            {
+                i["unixsocket"]["group"]
+                for i in the_plan.get("instances") or []
+                if i.get("unixsocket") and not (state.get("groups") or {}).get(
+                    i["unixsocket"]["group"]
+                )
+            }
+        ),
         "stop_removed": [
             u for u in host.get("removed_units") or []
             if (units.get(u) or {}).get("active")

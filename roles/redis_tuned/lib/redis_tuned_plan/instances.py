@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from redis_tuned_tools.common.values import SENSITIVE_DIRECTIVES, WILDCARDS, normalise, url_host
@@ -459,6 +460,7 @@ def _instance(
     requires_auth = bool(inst.get("password")) or bool(users)
     default_rules = _default_user_rules(inputs, inst, where, problems)
 
+    unixsocket = _unixsocket_plan(inst, config, name, flavour, where, problems)
     tls_plan = _tls_plan(inputs, inst, port, where, problems)
     config.update(tls_plan.pop("directives"))
     plain_port = tls_plan["plain_port"]
@@ -511,6 +513,8 @@ def _instance(
         # What the default user (logged in with the instance's password) may do.
         "default_user_rules": default_rules,
         "persists": _persists(config),
+        # Its unix socket for local applications of one group: path, group (or None).
+        "unixsocket": unixsocket,
         "config": config,
         # The directory the role makes for a logfile outside the package's log dir.
         "log_dir": log_dir,
@@ -538,6 +542,8 @@ def _instance(
             ),
             # TLS only: nothing may answer in clear text on the instance's own port.
             "closed_port": port if tls and tls["only"] else None,
+            # Its unix socket's group (the path and mode are in config).
+            "unixsocket_group": unixsocket["group"] if unixsocket else None,
             "exporter": (
                 {"port": exporter["port"], "listen": exporter["listen"]} if exporter else None
             ),
@@ -549,6 +555,43 @@ def _instance(
             "transparent_hugepages": str(inputs.get("transparent_hugepages")),
         },
     }
+
+
+GROUP_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+SOCKET_MODE = "660"  # the redis user and the group's members; the group set by the unit
+
+
+def _unixsocket_plan(
+    inst: dict[str, Any],
+    config: dict[str, Any],
+    name: str,
+    flavour: str | None,
+    where: str,
+    problems: list[str],
+) -> dict[str, str] | None:
+    """``unixsocket_group``: a unix socket in the unit's runtime directory (mode 2755:
+    anyone may pass), the socket itself 660 and in that group (the unit's
+    ExecStartPost: Redis sets only its mode), so that the local applications of that
+    group connect without TCP, and no one else. The instance's config gets
+    unixsocket and unixsocketperm (immutable: a restart)."""
+    group = inst.get("unixsocket_group")
+    if group in (None, ""):
+        return None
+    if not isinstance(group, str) or not GROUP_NAME.match(group):
+        problems.append(
+            f"{where}: unixsocket_group {group!r} is not a group name (lower case letters, "
+            "digits, _ and -, at most 32)"
+        )
+        return None
+    if "unixsocket" in config or "unixsocketperm" in config:
+        problems.append(
+            f"{where}: config sets unixsocket or unixsocketperm and unixsocket_group is set: "
+            "give only unixsocket_group (the role places the socket and sets its mode and group)"
+        )
+        return None
+    path = pidfile(name, flavour).rsplit(".", 1)[0] + ".sock"
+    config.update({"unixsocket": path, "unixsocketperm": SOCKET_MODE})
+    return {"path": path, "group": group, "mode": SOCKET_MODE}
 
 
 def _tls_plan(

@@ -75,6 +75,8 @@ class Expectations:
     pending_restart: list[str] = field(default_factory=list)
     # A TLS-only instance's own port, where nothing may speak Redis in clear text.
     closed_port: int | None = None
+    # The group of its unix socket (config's unixsocket), where the role made one.
+    unixsocket_group: str | None = None
     # One node of a replication group (the client view): its Sentinels.
     sentinel: SentinelExpect | None = None
 
@@ -311,6 +313,7 @@ def parse_expectations(obj: dict[str, Any], where: str) -> Expectations:
         exp.exporter = ExporterExpect(port(exporter.get("port"), f"{where}: exporter.port"), listen)
     if obj.get("closed_port") is not None:
         exp.closed_port = port(obj["closed_port"], f"{where}: closed_port")
+    exp.unixsocket_group = _opt_str(obj, "unixsocket_group", where)
     if obj.get("sentinel") is not None:
         exp.sentinel = _sentinel(obj["sentinel"], f"{where}: sentinel")
     exp.requires_auth = _flag(obj, "requires_auth", where)

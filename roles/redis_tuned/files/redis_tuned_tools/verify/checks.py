@@ -481,6 +481,29 @@ def check_plain_port_closed(port: int, answered: bool, seen: str) -> Check:
     return Check(name, PASS, "no clear-text Redis", seen)
 
 
+SOCKET_MODE = 0o660
+
+
+def check_unixsocket(
+    path: str, group: str, seen: tuple[bool, str, int] | None, error: str | None
+) -> Check:
+    """The unix socket the role made for a group's local applications: there, a socket,
+    in that group, mode 660 (the group may connect, no one else)."""
+    name = f"unix socket {path}"
+    want = f"a socket of group {group}, mode 660"
+    if seen is None:
+        return Check(name, FAIL, want, error, "the server has no socket there: run the role again")
+    is_socket, owner_group, mode = seen
+    shown = f"{'a socket' if is_socket else 'not a socket'} of group {owner_group}, mode {mode:o}"
+    if not is_socket or owner_group != group or mode != SOCKET_MODE:
+        return Check(
+            name, FAIL, want, shown,
+            f"members of {group} cannot connect, or others can: the unit's ExecStartPost sets "
+            "the group at each start; restart the instance (or run the role again)",
+        )  # fmt: skip
+    return Check(name, PASS, want, shown)
+
+
 def check_tls(where: str, days_left: float | None, error: str | None) -> Check:
     """The server's TLS certificate: verified against the CA, and how long it has left."""
     name = f"TLS certificate ({where})"

@@ -581,8 +581,16 @@ def write_state(path: Path, counters: dict[str, Any]) -> str | None:
 def host_checks(
     pid: int, info: dict[str, Any], live: dict[str, str | None], expected: Expectations
 ) -> list[ck.Check]:
-    """What only the Redis host can see: process limits, kernel settings, the log."""
+    """What only the Redis host can see: process limits, kernel settings, the log,
+    the unix socket."""
     out: list[ck.Check] = []
+    path = expected.config.get("unixsocket")
+    if expected.unixsocket_group and path:
+        try:
+            seen, error = probe.socket_state(str(path)), None
+        except OSError as exc:
+            seen, error = None, f"{exc.strerror or exc}"
+        out.append(ck.check_unixsocket(str(path), expected.unixsocket_group, seen, error))
     config_file = str(info.get("config_file", "") or "")
     configured = expected.config.get("maxclients")
     if configured is None and config_file:

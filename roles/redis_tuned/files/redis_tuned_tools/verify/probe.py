@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import grp
 import http.client
 import os
 import shutil
 import socket
 import ssl
+import stat
 import subprocess
 import time
 import urllib.request
@@ -329,3 +331,13 @@ def run_id_at(target: Target, address: str) -> str | None:
         return None
     finally:
         client.close()
+
+
+def socket_state(path: str) -> tuple[bool, str, int]:
+    """A unix socket's kind, group name and permission bits (OSError: not there)."""
+    st = os.stat(path)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    return stat.S_ISSOCK(st.st_mode), group, stat.S_IMODE(st.st_mode)
