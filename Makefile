@@ -14,7 +14,7 @@ export REDIS_TUNED_NOFILE_HARD := $(shell ulimit -Hn)
 SYSTEM_PACKAGES := podman runc debootstrap redis-server redis-tools iproute2 util-linux \
 	prometheus-redis-exporter prometheus openssl openssh-client
 
-.PHONY: setup system venv images lint pytest molecule test bench bench-loadtest bench-rerun bench-rolling demo demo-clean clean role-artifact
+.PHONY: setup system venv images lint pytest molecule test bench bench-loadtest bench-capacity bench-rerun bench-rolling demo demo-clean clean role-artifact
 
 setup: system venv images
 
@@ -83,6 +83,7 @@ bench: venv system
 	python benchmarks/verify_latency.py
 	python benchmarks/exporter_scrape.py
 	$(MAKE) --no-print-directory bench-loadtest
+	$(MAKE) --no-print-directory bench-capacity
 
 # redis-tuned-loadtest against the demo host's two instances, as its app user, INFO read
 # as the role's verify user; run inside the container's network namespace: they are
@@ -98,6 +99,23 @@ bench-loadtest: venv system
 	REDIS_TUNED_LOADTEST_VIA="make bench-loadtest: nsenter -n into the redis-tuned-demo container" \
 	nsenter -t "$$pid" -n $(CURDIR)/$(VENV)/bin/redis-tuned-loadtest $(DEMO_URLS) \
 	  --monitor-user redis-tuned-verify --out $(LOADTEST_OUT) $(LOADTEST_ARGS)
+
+# redis-tuned-loadtest capacity against the demo host's channels instance, as bench-loadtest
+# runs the load test (its network namespace), TCP and the instance's unix socket (reached
+# through the container's root): the knee of each setup, what limits it, Redis's ceiling.
+# CAPACITY_ARGS: more flags (--clients 1000 --repeats 1 for a shorter one).
+CAPACITY_OUT := benchmarks/results/capacity
+CAPACITY_ARGS ?= --clients 5000 --repeats 2
+bench-capacity: venv system
+	@pid=$$(podman inspect -f '{{.State.Pid}}' redis-tuned-demo 2>/dev/null); \
+	if [ -z "$$pid" ] || [ "$$pid" = 0 ]; then echo "no running demo host: make demo first"; exit 2; fi; \
+	sock=$$(ls /proc/$$pid/root/run/*-channels/*-server.sock 2>/dev/null | head -1); \
+	REDIS_CHANNELS_PASSWORD="$$(cat $(DEMO_DIR)/secrets/channels-app)" \
+	REDIS_CACHE_PASSWORD="$$(cat $(DEMO_DIR)/secrets/cache-app)" \
+	REDIS_MONITOR_PASSWORD="$$(podman exec redis-tuned-demo sh -c 'cat /etc/*/redis_tuned/verify.secret')" \
+	REDIS_TUNED_LOADTEST_VIA="make bench-capacity: nsenter -n into the redis-tuned-demo container" \
+	nsenter -t "$$pid" -n $(CURDIR)/$(VENV)/bin/redis-tuned-loadtest capacity $(DEMO_URLS) \
+	  --monitor-user redis-tuned-verify $${sock:+--unix-socket $$sock} --out $(CAPACITY_OUT) $(CAPACITY_ARGS)
 
 # The rolling restart's cost to writing clients (HA with and without the write pause, a
 # single instance), on the ha scenario's containers: benchmarks/results/rolling-restart.md.

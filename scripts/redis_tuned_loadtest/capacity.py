@@ -260,6 +260,25 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def process_rss_mb(pid: int) -> float:
+    """A process's resident memory, MB (0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
+def open_files(pid: int) -> int:
+    """A process's open file descriptors (0 when they cannot be read)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
 def machine_cpu() -> dict[str, float]:
     """The machine's CPU seconds so far: busy, idle, steal (all cores together)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -541,6 +560,11 @@ class Study:
             "connect_s": round(time.monotonic() - began, 1),
             "connect_errors": connect_errors,
             "redis_clients_held": int((await redis_counters(self.monitor))["clients"]),
+            # What holding them costs each part: memory and descriptors.
+            "held": {
+                part: {"rss_mb": process_rss_mb(pid), "open_files": open_files(pid)}
+                for part, pid in self.parts.pids.items()
+            },
         }
         self.say(f"  {setup.title}: {connected} of {args.clients} clients connected")
         if connected == 0:

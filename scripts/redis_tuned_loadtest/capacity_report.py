@@ -101,6 +101,22 @@ def markdown(r: dict[str, Any]) -> str:
             f"{' / '.join(f'{x:.0f}%' for x in s['redis_cpu_at_knee']) or '-'} | "
             f"{ceiling_fraction(r, s)} | {s['limits'][0]} |"
         )
+    lines += [
+        "",
+        "## What holding the clients costs (after they connected, before the ramp)",
+        "",
+        "| setup | round | clients | connect time | each part: memory MB / open files |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for rnd in r["rounds"]:
+        held = ", ".join(
+            f"{part} {v['rss_mb']:.0f} / {v['open_files']}"
+            for part, v in (rnd.get("held") or {}).items()
+        )
+        lines.append(
+            f"| {rnd['title']} | {rnd['round']} | {rnd.get('connected')} | "
+            f"{rnd.get('connect_s', '-')} s | {held} |"
+        )
     lines += ["", "## Redis's own ceiling (the same instance, the layers' command shapes)", ""]
     if r["ceilings"]:
         lines += [

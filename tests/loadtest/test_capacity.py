@@ -72,6 +72,8 @@ def test_a_tiny_ramp_of_every_setup_runs_end_to_end(
     for rnd in results["rounds"]:
         assert rnd["connected"] == 20 and rnd["connect_errors"] == {}, rnd
         assert rnd["app_errors"] == {}, rnd
+        held = rnd["held"]  # each generator holds its 10 clients' sockets, more or less
+        assert held["generator 1"]["open_files"] >= 10 and held["app 1"]["rss_mb"] > 10, held
         steps = rnd["steps"]
         assert 1 <= len(steps) <= 2
         counted = [s["rate"] for s in steps if s["ok"]]
