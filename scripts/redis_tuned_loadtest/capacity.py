@@ -42,12 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from redis_tuned_clients.cli import bounded
 from redis_tuned_loadtest import appserver, capacity_report, ceiling, cli, redisside, report
 from redis_tuned_loadtest.driver import DRAIN
-from redis_tuned_tools.common import target as probe
-from redis_tuned_tools.common.cli import SECRET_OPTION, HelpFormatter, OneLineParser, fail
-from redis_tuned_tools.common.inputs import UsageError
+from redis_tuned_tools.common.cli import HelpFormatter, OneLineParser
 
 PROG = "redis-tuned-loadtest capacity"
 DEFAULT_SETUPS = "core,core+2,pubsub,core+per-request"
@@ -58,6 +55,18 @@ ANSWER_GRACE = 60.0  # beyond a command's own length, how long a generator may t
 SATURATED = 85.0  # % of one core: a single-threaded part at this is the limit
 STEAL_LIMIT = 10.0  # % of the machine stolen by the hypervisor: the machine is the limit
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# The study's numeric flags: name, type, range, default, help (cli.add_numbers).
+NUMERIC_FLAGS: list[cli.NumericFlag] = [
+    ("--clients", int, 1, 20000, 1000, "WebSocket clients held open through every ramp"),
+    ("--step-duration", float, 1, 600, 8.0, "seconds measured per step"),
+    ("--budget-ms", float, 0.01, 60000, 50.0, "the p99 a step may reach and count, ms"),
+    ("--group-size", int, 1, 1000, 10, "clients per room: each message goes to its room"),
+    ("--ramp", float, 0, 600, 10.0, "seconds over which the clients connect"),
+    ("--generators", int, 1, 16, 2, "load-generator processes"),
+    ("--repeats", int, 1, 10, 2, "rounds, the setups interleaved in each"),
+    ("--ceiling-seconds", float, 0, 120, CEILING_SECONDS, "seconds per shape of the ceiling"),
+]
 
 
 @dataclass(frozen=True)
@@ -123,7 +132,7 @@ def parse_rates(text: str) -> list[float]:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = OneLineParser(
         prog=PROG,
-        description=__doc__.split("\n\n")[1].strip(),
+        description=__doc__.split("\n\n")[0],
         allow_abbrev=False,
         formatter_class=HelpFormatter,
         epilog="example:\n  redis-tuned-loadtest capacity --clients 5000 --repeats 2 "
@@ -141,13 +150,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="URL",
         help="the cache instance the app is configured with (default: the Channels one, db 1)",
     )
-    add(
-        "--clients",
-        type=bounded(1, 20000, "--clients"),
-        default=1000,
-        metavar="N",
-        help="WebSocket clients held open through every ramp (default %(default)s)",
-    )
+    cli.add_numbers(parser, NUMERIC_FLAGS)
     add(
         "--setups",
         type=parse_setups,
@@ -163,75 +166,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help=f"the ramp's steps, messages/s all clients together (default {DEFAULT_RATES})",
     )
     add(
-        "--step-duration",
-        type=bounded(1, 600, "--step-duration", float),
-        default=8.0,
-        metavar="S",
-        help="seconds measured per step (default %(default)s)",
-    )
-    add(
-        "--budget-ms",
-        type=bounded(0.01, 60000, "--budget-ms", float),
-        default=50.0,
-        metavar="MS",
-        help="the p99 a step may reach and count (default %(default)s)",
-    )
-    add(
-        "--group-size",
-        type=bounded(1, 1000, "--group-size"),
-        default=10,
-        metavar="N",
-        help="clients per room: each message goes to its room (default %(default)s)",
-    )
-    add(
-        "--ramp",
-        type=bounded(0, 600, "--ramp", float),
-        default=10.0,
-        metavar="S",
-        help="seconds over which the clients connect (default %(default)s)",
-    )
-    add(
-        "--generators",
-        type=bounded(1, 16, "--generators"),
-        default=2,
-        metavar="N",
-        help="load-generator processes (default %(default)s)",
-    )
-    add(
-        "--repeats",
-        type=bounded(1, 10, "--repeats"),
-        default=2,
-        metavar="N",
-        help="rounds, the setups interleaved in each (default %(default)s)",
-    )
-    add(
         "--unix-socket",
         metavar="PATH",
         help="the Channels instance's unix socket, as this machine reaches it: adds core+unix",
-    )
-    add(
-        "--ceiling-seconds",
-        type=bounded(0, 120, "--ceiling-seconds", float),
-        default=CEILING_SECONDS,
-        metavar="S",
-        help="seconds per shape of Redis's own ceiling; 0: not measured (default %(default)s)",
     )
     add(
         "--monitor-user",
         metavar="NAME",
         help=f"the ACL user that reads INFO, its password from ${redisside.MONITOR_PASSWORD_ENV}",
     )
-    add(
-        "--out",
-        metavar="DIR",
-        type=Path,
-        default=Path("capacity-report"),
-        help="report directory (default %(default)s)",
-    )
-    add("--json", action="store_true", help="print the knees as JSON on stdout")
-    if any(SECRET_OPTION.match(a) for a in argv):
-        parser.error("a password is never taken on the command line: set $REDIS_CHANNELS_PASSWORD")
-    args = parser.parse_args(argv)
+    args = cli.parse_with_output(parser, argv, "capacity-report", "the knees as JSON")
     if args.unix_socket:
         if not Path(args.unix_socket).is_socket():
             parser.error(f"--unix-socket {args.unix_socket} is not a socket on this machine")
@@ -239,8 +183,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             args.setups.append(Setup(transport="unix"))
     elif any(s.transport == "unix" for s in args.setups):
         parser.error("--setups names unix: give the instance's socket with --unix-socket")
-    if args.out.exists() and not args.out.is_dir():
-        parser.error(f"--out {args.out} exists and is not a directory")
     # What cli.Run reads: the load test's own arguments.
     args.cacert = None
     args.rate, args.duration, args.cache_rate = 1.0, args.step_duration, 0.0
@@ -767,15 +709,4 @@ async def run(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    try:
-        args = parse_args(argv)
-    except SystemExit as exc:
-        return 2 if exc.code else 0
-    try:
-        return asyncio.run(run(args, argv))
-    except UsageError as exc:
-        return fail(str(exc), PROG)
-    except (probe.Unreachable, appserver.AppServerError, RuntimeError) as exc:
-        return fail(str(exc), PROG)
-    except KeyboardInterrupt:
-        return fail("interrupted", PROG)
+    return cli.run_main(parse_args, run, argv, PROG)

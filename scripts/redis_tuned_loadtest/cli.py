@@ -31,6 +31,7 @@ import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,11 @@ PACKAGES = (
 )
 
 
-# The load's numeric flags: name, type, range, default, help.
-LOAD_FLAGS: list[tuple[str, type, float, float, float, str]] = [
+# A numeric flag: name, type, range, default, help.
+NumericFlag = tuple[str, type, float, float, float, str]
+
+# The load's numeric flags.
+LOAD_FLAGS: list[NumericFlag] = [
     ("--clients", int, 1, 20000, 200, "concurrent WebSocket clients"),
     ("--rate", float, 0.01, 100, 0.5, "messages per second per client"),
     ("--duration", float, 1, 3600, 30.0, "seconds measured per phase, after the ramp"),
@@ -90,10 +94,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="URL",
         help="the cache instance (default: the Channels instance, database 1)",
     )
-    for flag, kind, low, high, default, text in LOAD_FLAGS:
-        metavar = "N" if kind is int else "S" if text.startswith("seconds") else "R"
-        add(flag, type=bounded(low, high, flag, kind), default=default, metavar=metavar,
-            help=f"{text} (default %(default)s)")  # fmt: skip
+    add_numbers(parser, LOAD_FLAGS)
     add(
         "--concurrency",
         type=bounded(1, 10000, "--concurrency"),
@@ -122,19 +123,32 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "is redis-tuned-verify) (default: the URLs' own user)",
     )
     add("--cacert", metavar="FILE", help="CA file for rediss:// URLs")
-    add(
-        "--out",
-        metavar="DIR",
-        type=Path,
-        default=Path("loadtest-report"),
-        help="report directory (default %(default)s)",
-    )
-    add("--json", action="store_true", help="print results.json's comparisons on stdout")
+    args = parse_with_output(parser, argv, "loadtest-report", "results.json's comparisons")
+    if args.concurrency is None:
+        args.concurrency = args.clients
+    return args
+
+
+def add_numbers(parser: argparse.ArgumentParser, flags: list[NumericFlag]) -> None:
+    """Numeric flags from a table: name, type, range, default, help."""
+    for flag, kind, low, high, default, text in flags:
+        metavar = "N" if kind is int else "S" if text.startswith("seconds") else "R"
+        if text.startswith("the p99"):
+            metavar = "MS"
+        parser.add_argument(flag, type=bounded(low, high, flag, kind), default=default,
+                            metavar=metavar, help=f"{text} (default %(default)s)")  # fmt: skip
+
+
+def parse_with_output(
+    parser: argparse.ArgumentParser, argv: list[str], out: str, printed: str
+) -> argparse.Namespace:
+    """--out and --json added, a password on the command line refused, then parsed."""
+    parser.add_argument("--out", metavar="DIR", type=Path, default=Path(out),
+                        help="report directory (default %(default)s)")  # fmt: skip
+    parser.add_argument("--json", action="store_true", help=f"print {printed} on stdout")
     if any(SECRET_OPTION.match(a) for a in argv):
         parser.error("a password is never taken on the command line: set $REDIS_CHANNELS_PASSWORD")
     args = parser.parse_args(argv)
-    if args.concurrency is None:
-        args.concurrency = args.clients
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {args.out} exists and is not a directory")
     return args
@@ -647,19 +661,27 @@ def _ms(value: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    given = sys.argv[1:] if argv is None else argv
+    return run_main(parse_args, run, sys.argv[1:] if argv is None else argv, PROG)
+
+
+def run_main(
+    parse: Callable[[list[str]], argparse.Namespace],
+    body: Callable[[argparse.Namespace, list[str]], Coroutine[Any, Any, int]],
+    argv: list[str],
+    prog: str,
+) -> int:
+    """Parse, run, and end any failure in one line: exit 2 for a misuse or a server
+    that cannot be reached (or a part of the test that ended: RuntimeError)."""
     try:
-        args = parse_args(given)
+        args = parse(argv)
     except SystemExit as exc:
         return 2 if exc.code else 0
     try:
-        return asyncio.run(run(args, given))
-    except UsageError as exc:
-        return fail(str(exc), PROG)
-    except (probe.Unreachable, appserver.AppServerError) as exc:
-        return fail(str(exc), PROG)
+        return asyncio.run(body(args, argv))
+    except (UsageError, probe.Unreachable, appserver.AppServerError, RuntimeError) as exc:
+        return fail(str(exc), prog)
     except KeyboardInterrupt:
-        return fail("interrupted", PROG)
+        return fail("interrupted", prog)
 
 
 if __name__ == "__main__":

@@ -115,6 +115,7 @@ def molecule_instances(**config: dict[str, object]) -> dict[str, object]:
             "name": "cache",
             "port": 6390,
             "profile": "cache",
+            "unixsocket_group": "webapp",
             "config": {"maxmemory-policy": "allkeys-lfu", "timeout": 120},
         },
         {
