@@ -101,6 +101,7 @@ def markdown(r: dict[str, Any]) -> str:
             f"{' / '.join(f'{x:.0f}%' for x in s['redis_cpu_at_knee']) or '-'} | "
             f"{ceiling_fraction(r, s)} | {s['limits'][0]} |"
         )
+    lines += along_the_ramp(r)
     lines += [
         "",
         "## What holding the clients costs (after they connected, before the ramp)",
@@ -169,6 +170,67 @@ def markdown(r: dict[str, Any]) -> str:
         lines += [f"- in the application's log: {k}: {v}" for k, v in app.items()]
     lines += ["", "![latency against offered rate](report.png)", ""]
     return "\n".join(lines)
+
+
+def _step_value(step: dict[str, Any], key: str) -> float | None:
+    value = step["cpu"]["parts"]["redis"] if key == "redis_cpu" else step.get(key)
+    return None if value is None else float(value)
+
+
+def _median_at(rounds: list[dict[str, Any]], rate: float, key: str) -> float | None:
+    """A step figure at one offered rate, the median over the rounds that reached it."""
+    seen = [
+        v
+        for rnd in rounds
+        for st in rnd.get("steps", [])
+        if st["rate"] == rate and (v := _step_value(st, key)) is not None
+    ]
+    return statistics.median(seen) if seen else None
+
+
+def along_the_ramp(r: dict[str, Any]) -> list[str]:
+    """Each setup against the first (the baseline), step by step: the same offered
+    rate, the median over rounds of p50, p99 and Redis's CPU."""
+    setups = [s["setup"] for s in r["summary"]]
+    if len(setups) < 2:
+        return []
+    titles = {s["setup"]: s["title"] for s in r["summary"]}
+    rounds = {k: [x for x in r["rounds"] if x["setup"] == k] for k in setups}
+    base = setups[0]
+    out = ["", f"## Along the ramp, against {titles[base]}", ""]
+    out.append(
+        "Each step's median over the rounds that reached it (a ramp that stopped early has "
+        "no row above its last step)."
+    )
+    for other in setups[1:]:
+        rates = sorted(
+            {st["rate"] for x in rounds[base] + rounds[other] for st in x.get("steps", [])}
+        )
+        out += [
+            "",
+            f"**{titles[other]}**",
+            "",
+            "| offered msg/s | p50 / p99 ms, baseline | p50 / p99 ms, this | p99 this / baseline "
+            "| Redis CPU baseline / this |",
+            "|---:|---|---|---:|---|",
+        ]
+        for rate in rates:
+            b99, o99 = _median_at(rounds[base], rate, "p99"), _median_at(rounds[other], rate, "p99")
+            ratio = f"{o99 / b99:.2f}x" if b99 and o99 else "-"
+            bcpu, ocpu = (
+                _median_at(rounds[base], rate, "redis_cpu"),
+                _median_at(rounds[other], rate, "redis_cpu"),
+            )
+            out.append(
+                f"| {rate:g} | {_ms(_median_at(rounds[base], rate, 'p50'))} / {_ms(b99)} | "
+                f"{_ms(_median_at(rounds[other], rate, 'p50'))} / {_ms(o99)} | {ratio} | "
+                f"{_pct(bcpu)} / {_pct(ocpu)} |"
+            )
+    return out
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0f}%"
 
 
 def figure(path: Path, r: dict[str, Any]) -> None:
