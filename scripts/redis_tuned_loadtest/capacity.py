@@ -18,7 +18,8 @@ application reached.
 
 Setups (--setups, comma-separated; each a '+'-joined list of): ``core`` or ``pubsub``
 (the channels_redis layer), a number (application processes), ``tcp`` or ``unix`` (the
-transport; unix needs --unix-socket), ``pooled`` or ``per-request``.
+transport; unix needs --unix-socket), ``pooled`` or ``per-request``, ``gc-freeze`` (each
+app process calls gc.freeze() every 2 s).
 
 Exit 0: every setup ran (a knee found or not, as measured); 1: no client connected or
 a setup could not run; 2: usage, or a server that cannot be reached.
@@ -52,7 +53,7 @@ DEFAULT_RATES = "50,100,200,400,700,1000,1500,2000,3000"
 CEILING_SECONDS = 5.0
 CEILING_PROCESSES = 2
 ANSWER_GRACE = 60.0  # beyond a command's own length, how long a generator may take
-SATURATED = 85.0  # % of one core: a single-threaded part at this is the limit
+SATURATED = 75.0  # % of one core: a single-threaded part this busy queues its work
 STEAL_LIMIT = 10.0  # % of the machine stolen by the hypervisor: the machine is the limit
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -75,15 +76,18 @@ class Setup:
     processes: int = 1
     transport: str = "tcp"
     variant: str = "pooled"
+    gc_freeze: bool = False
 
     @property
     def key(self) -> str:
-        return f"{self.layer}-x{self.processes}-{self.transport}-{self.variant}"
+        key = f"{self.layer}-x{self.processes}-{self.transport}-{self.variant}"
+        return key + ("-gc-freeze" if self.gc_freeze else "")
 
     @property
     def title(self) -> str:
         procs = f"{self.processes} app process{'es' if self.processes > 1 else ''}"
-        return f"{self.layer} layer, {procs}, {self.transport.upper()}, {self.variant}"
+        title = f"{self.layer} layer, {procs}, {self.transport.upper()}, {self.variant}"
+        return title + (", gc.freeze()" if self.gc_freeze else "")
 
 
 def parse_setups(text: str) -> list[Setup]:
@@ -97,12 +101,14 @@ def parse_setups(text: str) -> list[Setup]:
                 fields["transport"] = token
             elif token in ("pooled", "per-request"):
                 fields["variant"] = token
+            elif token == "gc-freeze":
+                fields["gc_freeze"] = True
             elif token.isdigit() and 1 <= int(token) <= 8:
                 fields["processes"] = int(token)
             else:
                 raise argparse.ArgumentTypeError(
                     f"--setups: {token!r} in {item.strip()!r} is none of core, pubsub, tcp, unix, "
-                    "pooled, per-request or a number of app processes (1 to 8)"
+                    "pooled, per-request, gc-freeze or a number of app processes (1 to 8)"
                 )
         setup = Setup(**fields)
         if setup.variant == "per-request" and setup.layer != "core":
@@ -339,6 +345,48 @@ def _part_name(part: str) -> str:
     return f"{'application process' if kind == 'app' else 'load generator'} {n}"
 
 
+async def app_gc(base: str) -> dict[str, float]:
+    """An application process's GC pauses since the last read (its GET /gc)."""
+    host, port = base.rsplit(":", 1)
+    async with asyncio.timeout(10):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            writer.write(b"GET /gc HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+            head, _, body = (await reader.read(1 << 16)).partition(b"\r\n\r\n")
+            while len(body) < int(_header(head, b"content-length") or 0):
+                more = await reader.read(1 << 16)
+                if not more:
+                    break
+                body += more
+        finally:
+            writer.close()
+    found: dict[str, float] = json.loads(body)
+    return found
+
+
+def _header(head: bytes, name: bytes) -> bytes | None:
+    for line in head.split(b"\r\n")[1:]:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == name:
+            return value.strip()
+    return None
+
+
+def gc_limit(step: dict[str, Any], budget_ms: float) -> str | None:
+    """A part whose garbage collector stopped it for longer than the budget."""
+    pauses = step.get("gc") or {}
+    if not pauses:
+        return None
+    part, seen = max(pauses.items(), key=lambda kv: kv[1]["longest_ms"])
+    if seen["longest_ms"] < budget_ms:
+        return None
+    return (
+        f"{_part_name(part)}'s garbage collector: stopped {seen['longest_ms']:.0f} ms at once "
+        f"({seen['full']:g} full collections, {seen['total_ms']:.0f} ms in all)"
+    )
+
+
 # -- the load generators -----------------------------------------------------------------
 
 
@@ -422,6 +470,7 @@ class Study:
         self.logdir = args.out / "logs"
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.generators = Generators(args.generators, self.logdir)
+        self.bases: list[str] = []  # the application processes of the setup running
 
     def say(self, text: str) -> None:
         sys.stderr.write(text + "\n")
@@ -435,6 +484,7 @@ class Study:
         env["REDIS_TUNED_LOADTEST_UNIX"] = (
             self.args.unix_socket if setup.transport == "unix" else None
         )
+        env["REDIS_TUNED_LOADTEST_GC"] = "freeze" if setup.gc_freeze else None
         return env
 
     async def setup_ramp(self, setup: Setup, described: dict[str, Any], rnd: int) -> dict[str, Any]:
@@ -476,6 +526,7 @@ class Study:
 
     async def _ramp(self, setup: Setup, bases: list[str]) -> dict[str, Any]:
         args = self.args
+        self.bases = bases
         blocks = shares_of_clients(args.clients, len(self.generators.procs), args.group_size)
         began = time.monotonic()
         answers = await self.generators.ask(
@@ -526,10 +577,10 @@ class Study:
         last = steps[-1]
         where = f"past {knee:g} msg/s" if knee is not None else f"at {last['rate']:g} msg/s"
         limit = (
-            f"{where}: {last['why']}; limit: {bottleneck(last)}"
+            f"{where}: {last['why']}; limit: {last['limit']}"
             if not last["ok"]
             else f"held every step up to {last['rate']:g} msg/s (raise --rates); busiest: "
-            f"{bottleneck(last)}"
+            f"{last['limit']}"
         )
         return out | {"knee": knee, "limit": limit, "steps": steps}
 
@@ -538,6 +589,8 @@ class Study:
     ) -> dict[str, Any]:
         args = self.args
         per_client = rate / connected
+        bases = self.bases
+        await asyncio.gather(*(app_gc(b) for b in bases))  # this step's pauses only
         before = await self.parts.snapshot(self.monitor)
         start = time.monotonic() + 0.3
         answers = await self.generators.ask(
@@ -546,6 +599,11 @@ class Study:
             args.step_duration + 5,
         )
         after = await self.parts.snapshot(self.monitor)
+        pauses = {
+            f"app {n + 1}": g
+            for n, g in enumerate(await asyncio.gather(*(app_gc(b) for b in bases)))
+        }
+        pauses |= {f"generator {n + 1}": a["gc"] for n, a in enumerate(answers)}
         latencies = [x for a in answers for x in a["latencies_ms"]]
         sent, back = sum(a["sent"] for a in answers), sum(a["back"] for a in answers)
         errors: dict[str, int] = {}
@@ -569,11 +627,16 @@ class Study:
             "connected": sum(a["connected"] for a in answers),
             "cpu": cpu,
             "commands_per_message": round(cpu["redis_commands"] / sent, 2) if sent else None,
+            "gc": pauses,
         }
         why = verdict(sent, back, errors, step["p99"], args.budget_ms)
         step["ok"] = not why
         step["why"] = "; ".join(why)
-        step["limit"] = bottleneck(step)
+        named, paused = bottleneck(step), gc_limit(step, args.budget_ms)
+        # No part saturated: a collector that stopped one longer than the budget is why.
+        step["limit"] = (
+            paused if paused and named.startswith(("no part", "the machine's")) else named
+        )
         return step
 
     async def redis_ceiling(self, shape: str) -> dict[str, Any]:

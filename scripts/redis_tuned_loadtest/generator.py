@@ -34,6 +34,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
+from redis_tuned_loadtest import gcwatch
 from redis_tuned_loadtest.driver import (
     CONNECT_TIMEOUT,
     DRAIN,
@@ -128,6 +129,7 @@ class Generator:
     async def run_step(self, rate: float, start: float, duration: float) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         step = self.step = StepStats(start, start + duration)
+        gcwatch.read()  # this step's pauses only
         before = Counter(self.errors)
         sent_by_room: Counter[int] = Counter()
 
@@ -166,6 +168,7 @@ class Generator:
             "delivered": step.delivered,
             "expected": sum(n * self.room_size[r] for r, n in sent_by_room.items()),
             "errors": dict(errors),
+            "gc": gcwatch.read(),
             "connected": sum(
                 1 for c in self.clients if c.receiver is not None and not c.receiver.done()
             ),
@@ -227,6 +230,7 @@ async def serve() -> None:
 
 
 def main() -> None:
+    gcwatch.install()
     asyncio.run(serve())
 
 

@@ -90,6 +90,10 @@ def test_a_tiny_ramp_of_every_setup_runs_end_to_end(
                 ["redis", "generator 1", "generator 2", *(f"app {n + 1}" for n in range(apps))]
             )
             assert parts[f"app {apps}"] > 0 and s["cpu"]["wall_s"] >= 1.5
+            # Every process's collector timed: the app's (GET /gc), each generator's.
+            assert sorted(s["gc"]) == sorted(p for p in parts if p != "redis")
+            assert all(g["collections"] >= 0 and g["longest_ms"] >= 0 for g in s["gc"].values())
+            assert s["limit"]
         per_message[rnd["setup"]] = steps[0]["commands_per_message"]
     # What Redis did per message, counted by Redis: the core layer's queues cost several
     # commands per message, the pubsub layer's PUBLISH about one.
@@ -156,6 +160,31 @@ def test_the_limit_is_named_from_the_steps_own_measurements() -> None:
     )
     assert capacity.bottleneck(_step(quiet, busy=95)).startswith("the machine's 2 cores, 95% busy")
     assert capacity.bottleneck(_step(quiet)).startswith("no part saturated")
+
+
+def test_a_collector_that_stops_a_part_longer_than_the_budget_is_named() -> None:
+    app = {"collections": 9, "total_ms": 700.0, "longest_ms": 460.0, "full": 1}
+    generator = {"collections": 9, "total_ms": 2.0, "longest_ms": 1.0, "full": 0}
+    step = {"gc": {"app 1": app, "generator 1": generator}}
+    assert capacity.gc_limit(step, 50) == (
+        "application process 1's garbage collector: stopped 460 ms at once "
+        "(1 full collections, 700 ms in all)"
+    )
+    assert capacity.gc_limit(step, 500) is None
+    assert capacity.gc_limit({"gc": {}}, 50) is None
+
+
+def test_setups_parse_into_what_they_vary() -> None:
+    (s,) = capacity.parse_setups("pubsub+2+unix")
+    assert (s.layer, s.processes, s.transport, s.variant, s.gc_freeze) == (
+        "pubsub",
+        2,
+        "unix",
+        "pooled",
+        False,
+    )
+    (g,) = capacity.parse_setups("core+gc-freeze")
+    assert g.gc_freeze and g.key == "core-x1-tcp-pooled-gc-freeze" and "gc.freeze()" in g.title
 
 
 def test_clients_go_to_the_generators_in_whole_rooms() -> None:

@@ -5,4 +5,5 @@ from redis_tuned_loadtest.app import views
 urlpatterns = [
     path("cache/<int:key>", views.cached),
     path("health", views.health),
+    path("gc", views.gc_pauses),
 ]

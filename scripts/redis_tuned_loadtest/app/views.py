@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from redis_tuned_loadtest import gcwatch
+
 PAYLOAD = "x" * 512
 
 
@@ -19,6 +21,11 @@ async def cached(request: HttpRequest, key: int) -> HttpResponse:
 
 async def health(request: HttpRequest) -> HttpResponse:
     return _sized(HttpResponse("ok"))
+
+
+async def gc_pauses(request: HttpRequest) -> HttpResponse:
+    """This process's GC pauses since the last read (the capacity study, each step)."""
+    return _sized(JsonResponse(gcwatch.read()))
 
 
 def _sized(response: HttpResponse) -> HttpResponse:
