@@ -105,8 +105,8 @@ bench-loadtest: venv system
 # through the container's root): the knee of each setup, what limits it, Redis's ceiling.
 # CAPACITY_ARGS: more flags (--clients 1000 --repeats 1 for a shorter one).
 CAPACITY_OUT := benchmarks/results/capacity
-CAPACITY_ARGS ?= --clients 5000 --repeats 2 --step-duration 15 \
-  --setups core,core+2,pubsub,core+per-request,core+gc-freeze \
+CAPACITY_ARGS ?= --clients 5000 --repeats 2 --step-duration 12 \
+  --setups core,core+2,pubsub,core+per-request,core+gc-freeze,core+2+gc-freeze,core+unix+gc-freeze \
   --rates 25,50,100,200,300,400,600,800,1000,1500,2000,3000
 bench-capacity: venv system
 	@pid=$$(podman inspect -f '{{.State.Pid}}' redis-tuned-demo 2>/dev/null); \

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import json
 import math
@@ -703,6 +704,7 @@ def summarize(rounds: list[dict[str, Any]], setups: list[Setup]) -> list[dict[st
             {
                 "setup": s.key,
                 "title": s.title,
+                "varies": dataclasses.asdict(s),
                 "knees": knees,
                 "knee_median": statistics.median(found) if found else None,
                 "spread": (min(found), max(found)) if found else None,

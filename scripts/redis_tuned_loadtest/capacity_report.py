@@ -189,26 +189,31 @@ def _median_at(rounds: list[dict[str, Any]], rate: float, key: str) -> float | N
 
 
 def along_the_ramp(r: dict[str, Any]) -> list[str]:
-    """Each setup against the first (the baseline), step by step: the same offered
-    rate, the median over rounds of p50, p99 and Redis's CPU."""
+    """Each setup against the one listed before it that differs in one thing only (else
+    the first), step by step: the same offered rate, the median over rounds of p50,
+    p99 and Redis's CPU."""
     setups = [s["setup"] for s in r["summary"]]
     if len(setups) < 2:
         return []
     titles = {s["setup"]: s["title"] for s in r["summary"]}
+    varies = {s["setup"]: s.get("varies") or {} for s in r["summary"]}
     rounds = {k: [x for x in r["rounds"] if x["setup"] == k] for k in setups}
-    base = setups[0]
-    out = ["", f"## Along the ramp, against {titles[base]}", ""]
+    out = ["", "## Along the ramp, one thing changed at a time", ""]
     out.append(
-        "Each step's median over the rounds that reached it (a ramp that stopped early has "
-        "no row above its last step)."
+        "Each setup against the one before it that differs in one thing only. Each step's "
+        "median over the rounds that reached it (a ramp that stopped early has no row above "
+        "its last step)."
     )
-    for other in setups[1:]:
+    for n, other in enumerate(setups[1:], 1):
+        base = next(
+            (b for b in setups[:n] if _differences(varies[b], varies[other]) == 1), setups[0]
+        )
         rates = sorted(
             {st["rate"] for x in rounds[base] + rounds[other] for st in x.get("steps", [])}
         )
         out += [
             "",
-            f"**{titles[other]}**",
+            f"**{titles[other]}** against {titles[base]}",
             "",
             "| offered msg/s | p50 / p99 ms, baseline | p50 / p99 ms, this | p99 this / baseline "
             "| Redis CPU baseline / this |",
@@ -227,6 +232,10 @@ def along_the_ramp(r: dict[str, Any]) -> list[str]:
                 f"{_pct(bcpu)} / {_pct(ocpu)} |"
             )
     return out
+
+
+def _differences(a: dict[str, Any], b: dict[str, Any]) -> int:
+    return sum(1 for k in a.keys() | b.keys() if a.get(k) != b.get(k))
 
 
 def _pct(v: float | None) -> str:

@@ -106,8 +106,9 @@ def test_a_tiny_ramp_of_every_setup_runs_end_to_end(
     assert "## Knees" in report and "core layer, 2 app processes, TCP, pooled" in report
     assert "UNIX" in report and (out / "report.png").stat().st_size > 10_000
     # Every other setup against the first, step by step (pooled vs per-request among them).
-    assert "## Along the ramp, against core layer, 1 app process, TCP, pooled" in report
-    assert "**core layer, 1 app process, TCP, per-request**" in report
+    assert "## Along the ramp, one thing changed at a time" in report
+    pair = "**core layer, 1 app process, TCP, per-request** against core layer, 1 app process"
+    assert pair + ", TCP, pooled" in report
     assert "held" in stdout and APP_PASSWORD not in report + stdout + err
 
 
