@@ -382,9 +382,10 @@ def gc_limit(step: dict[str, Any], budget_ms: float) -> str | None:
     part, seen = max(pauses.items(), key=lambda kv: kv[1]["longest_ms"])
     if seen["longest_ms"] < budget_ms:
         return None
+    tool = ": the tool's limit, not the system's" if part.startswith("generator") else ""
     return (
         f"{_part_name(part)}'s garbage collector: stopped {seen['longest_ms']:.0f} ms at once "
-        f"({seen['full']:g} full collections, {seen['total_ms']:.0f} ms in all)"
+        f"({seen['full']:g} full collections, {seen['total_ms']:.0f} ms in all){tool}"
     )
 
 

@@ -172,6 +172,9 @@ def test_a_collector_that_stops_a_part_longer_than_the_budget_is_named() -> None
         "(1 full collections, 700 ms in all)"
     )
     assert capacity.gc_limit(step, 500) is None
+    generator["longest_ms"] = 150.0
+    step = {"gc": {"generator 1": generator}}
+    assert capacity.gc_limit(step, 50).endswith(": the tool's limit, not the system's")  # type: ignore[union-attr]
     assert capacity.gc_limit({"gc": {}}, 50) is None
 
 
