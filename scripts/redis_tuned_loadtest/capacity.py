@@ -323,7 +323,8 @@ def bottleneck(step: dict[str, Any]) -> str:
         )
     if share >= SATURATED:
         return f"{_part_name(part)} at {share:.0f}% of a core"
-    if step["achieved"] < 0.9 * step["rate"]:
+    # (A few messages per step fall short by chance: each client's first is at a random phase.)
+    if step.get("sent", 100) >= 100 and step["achieved"] < 0.9 * step["rate"]:
         return (
             f"the load generators sent {step['achieved']:g} of {step['rate']:g} msg/s: the "
             "tool's limit, not the system's (raise --generators)"
@@ -432,7 +433,9 @@ class Generators:
                 raise RuntimeError(f"a load generator refused: {answer['error']}")
             return answer
 
-        return await asyncio.gather(*(one(p, c) for p, c in zip(self.procs, commands, strict=True)))
+        # Fewer commands than generators: fewer rooms than generators, the rest idle.
+        mine = self.procs[: len(commands)]
+        return await asyncio.gather(*(one(p, c) for p, c in zip(mine, commands, strict=True)))
 
     async def stop(self) -> None:
         for proc in self.procs:

@@ -5,6 +5,7 @@ no figure is asserted beyond what must hold at any speed."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 from support import free_port, redis_server
 
-from redis_tuned_loadtest import capacity, entry, variants
+from redis_tuned_loadtest import capacity, entry, gcwatch, variants
 
 APP_PASSWORD = "app-secret-for-the-capacity-test"
 MONITOR_PASSWORD = "monitor-secret-for-the-capacity-test"
@@ -92,8 +93,11 @@ def test_a_tiny_ramp_of_every_setup_runs_end_to_end(
             assert parts[f"app {apps}"] > 0 and s["cpu"]["wall_s"] >= 1.5
             # Every process's collector timed: the app's (GET /gc), each generator's.
             assert sorted(s["gc"]) == sorted(p for p in parts if p != "redis")
-            assert all(g["collections"] >= 0 and g["longest_ms"] >= 0 for g in s["gc"].values())
-            assert s["limit"]
+            fields = {"collections", "total_ms", "longest_ms", "full"}
+            assert all(set(g) == fields for g in s["gc"].values()), s["gc"]
+            named = ("of a core", "garbage collector", "no part saturated", "the machine",
+                     "the tool's limit")  # fmt: skip
+            assert any(k in s["limit"] for k in named), s["limit"]
         per_message[rnd["setup"]] = steps[0]["commands_per_message"]
     # What Redis did per message, counted by Redis: the core layer's queues cost several
     # commands per message, the pubsub layer's PUBLISH about one.
@@ -131,6 +135,36 @@ def test_the_ramp_stops_at_the_first_step_past_the_budget(
     assert "| none |" in (out / "report.md").read_text()
 
 
+def test_fewer_rooms_than_generators_leaves_the_rest_idle(
+    server: tuple[int, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """3 clients in one room, 2 generators: the one room's generator holds them all, the
+    other gets no command (it used to fail on the count)."""
+    port, _ = server
+    out = tmp_path / "report"
+    code = entry.main(
+        study(port, "--clients", "3", "--generators", "2", "--setups", "core", "--rates", "5",
+              "--ceiling-seconds", "0", "--out", str(out))
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err[-2000:]
+    (rnd,) = json.loads((out / "results.json").read_text())["rounds"]
+    assert rnd["connected"] == 3 and rnd["steps"][0]["sent"] > 0
+    assert rnd["steps"][0]["lost"] == 0
+
+
+def test_every_collection_is_timed_and_read_once() -> None:
+    """gcwatch: a collection forced here is counted (a full one, its pause timed), and a
+    second read starts afresh."""
+    gcwatch.install()
+    gcwatch.read()
+    gc.collect()
+    seen = gcwatch.read()
+    assert seen["collections"] >= 1 and seen["full"] >= 1 and seen["total_ms"] > 0
+    assert seen["longest_ms"] >= seen["total_ms"] / seen["collections"]
+    assert gcwatch.read() == {"collections": 0, "total_ms": 0.0, "longest_ms": 0.0, "full": 0}
+
+
 def test_a_step_counts_only_with_every_message_back_no_error_and_p99_in_budget() -> None:
     assert capacity.verdict(100, 100, {}, 12.0, 50) == []
     assert capacity.verdict(100, 97, {}, 12.0, 50) == ["3 of 100 messages not back within 3 s"]
@@ -156,6 +190,8 @@ def test_the_limit_is_named_from_the_steps_own_measurements() -> None:
     tool = capacity.bottleneck(_step({**quiet, "generator 1": 99.0}))
     assert tool.startswith("load generator 1 at 99%") and "the tool's limit" in tool
     assert "the tool's limit" in capacity.bottleneck(_step(quiet, achieved=60))
+    few = {**_step(quiet, achieved=60), "sent": 12}  # 12 messages: short by chance, not the tool
+    assert capacity.bottleneck(few).startswith("no part saturated")
     assert capacity.bottleneck(_step({**quiet, "app 1": 97.0}, steal=25)).startswith(
         "the machine: 25% of its CPU stolen"
     )

@@ -37,6 +37,7 @@ def prepare(
     units = state.get("units") or {}
     users = state.get("users") or {}
     mtimes = state.get("mtimes") or {}
+    groups = state.get("groups") or {}
     user = host.get("exporter_user") or ""
     seen = users.get(user) or {}
     binary = host.get("exporter_binary") or ""
@@ -62,9 +63,7 @@ def prepare(
             {
                 i["unixsocket"]["group"]
                 for i in the_plan.get("instances") or []
-                if i.get("unixsocket") and not (state.get("groups") or {}).get(
-                    i["unixsocket"]["group"]
-                )
+                if i.get("unixsocket") and not groups.get(i["unixsocket"]["group"])
             }
         ),
         "stop_removed": [
